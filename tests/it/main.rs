@@ -1,0 +1,2 @@
+//! Integration tests: real PostgreSQL, SQLite files and MariaDB, and the real `dbtool` binary.
+mod common;
