@@ -1,1 +1,94 @@
+//! dbtool: schema migrations and administration for the Avatar Data Generator and NeuraChar
+//! databases. `run` builds the context once and dispatches to one module per subcommand.
 
+pub mod app;
+pub mod args;
+pub mod commands;
+pub mod context;
+pub mod exit;
+pub mod interrupt;
+pub mod output;
+pub mod prompt;
+pub mod service;
+pub mod target;
+pub mod version;
+
+use crate::app::App;
+use crate::context::{Access, ConnectSettings, DbLocation};
+use crate::exit::Exit;
+use crate::interrupt::Interrupt;
+use crate::output::Output;
+use anyhow::{Context as _, Result};
+use sea_orm::{DatabaseConnection, DbBackend};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a command needs, built once from the global options.
+pub struct Ctx {
+    pub out: Output,
+    pub app: App,
+    pub loc: DbLocation,
+    pub settings: ConnectSettings,
+    pub lock_timeout: Duration,
+    pub interrupt: Arc<Interrupt>,
+}
+
+impl Ctx {
+    pub fn from_args(g: &args::GlobalArgs, out: Output) -> Result<Ctx> {
+        Ok(Ctx {
+            out,
+            app: g.app.map(App::from).unwrap_or(App::Avatar),
+            loc: DbLocation::parse(g.database_url.as_deref())?,
+            settings: ConnectSettings {
+                schema: g.schema.clone(),
+                wait: g
+                    .wait
+                    .then(|| Duration::from_secs(g.wait_timeout.unwrap_or(60))),
+                verbose: g.verbose,
+            },
+            lock_timeout: Duration::from_secs(g.lock_timeout.unwrap_or(60)),
+            interrupt: Interrupt::new(),
+        })
+    }
+
+    /// A connection for commands that write; creates the SQLite file if needed.
+    pub async fn connect_write(&self) -> Result<DatabaseConnection> {
+        let db = context::connect(&self.loc, Access::Write, &self.settings, &self.out).await?;
+        db.context("no connection was opened")
+    }
+
+    /// A connection for read-only commands; None when the SQLite file does not exist yet.
+    pub async fn connect_read(&self) -> Result<Option<DatabaseConnection>> {
+        context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
+    }
+
+    /// What the migration lock is scoped to: the PostgreSQL schema or the MySQL database.
+    pub fn lock_key(&self) -> String {
+        match self.loc.backend {
+            DbBackend::Postgres => self.settings.schema.clone().unwrap_or_default(),
+            DbBackend::MySql => url::Url::parse(self.loc.secret_url())
+                .map(|u| u.path().trim_start_matches('/').to_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Runs a parsed command line. Signals: see `interrupt`.
+pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
+    let ctx = Ctx::from_args(&cli.global, out)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let abort = interrupt::abort_signal(ctx.interrupt.clone(), |m| out.info(m));
+        tokio::select! {
+            r = commands::dispatch(&ctx, cli.command) => r,
+            exit = abort => {
+                out.info("aborted: the connection is closed, so the server rolls back any unfinished migration and releases the lock");
+                Ok(exit)
+            }
+        }
+    })
+}

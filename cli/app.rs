@@ -1,0 +1,84 @@
+//! The applications dbtool manages, and the one place that dispatches to their migrators.
+
+use migration::sea_orm_migration::{IntoSchemaManagerConnection, MigratorTrait};
+use migration::{AppMigrator, StepInfo};
+use sea_orm::DbErr;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum App {
+    Avatar,
+    Neurachar,
+    #[cfg(feature = "fixtures")]
+    Fixture,
+}
+
+/// Expands `$body` with `$m` bound to the migrator type of `$app`.
+macro_rules! with_migrator {
+    ($app:expr, $m:ident => $body:expr) => {
+        match $app {
+            App::Avatar => {
+                type $m = migration::avatar::Migrator;
+                $body
+            }
+            App::Neurachar => {
+                type $m = migration::neurachar::Migrator;
+                $body
+            }
+            #[cfg(feature = "fixtures")]
+            App::Fixture => {
+                type $m = migration::fixture::Migrator;
+                $body
+            }
+        }
+    };
+}
+
+impl App {
+    /// The applications a database can belong to (fixtures excluded).
+    pub const REAL: [App; 2] = [App::Avatar, App::Neurachar];
+
+    pub fn name(self) -> &'static str {
+        with_migrator!(self, M => <M as AppMigrator>::APP)
+    }
+
+    /// Every migration of the app, in order.
+    pub fn steps(self) -> Vec<&'static StepInfo> {
+        with_migrator!(self, M => M::infos())
+    }
+
+    /// The Alembic revision ids the app knows, if it came from Alembic.
+    pub fn has_aliases(self) -> bool {
+        self.steps().iter().any(|s| s.alias.is_some())
+    }
+
+    /// Applies the first pending migration through sea-orm-migration (its transaction and
+    /// bookkeeping row included).
+    pub async fn up_one<'c, C: IntoSchemaManagerConnection<'c>>(self, c: C) -> Result<(), DbErr> {
+        with_migrator!(self, M => M::up(c, Some(1)).await)
+    }
+
+    /// Rolls back the last applied migration through sea-orm-migration.
+    pub async fn down_one<'c, C: IntoSchemaManagerConnection<'c>>(self, c: C) -> Result<(), DbErr> {
+        with_migrator!(self, M => M::down(c, Some(1)).await)
+    }
+}
+
+impl From<crate::args::AppArg> for App {
+    fn from(a: crate::args::AppArg) -> App {
+        use crate::args::AppArg;
+        match a {
+            AppArg::Avatar => App::Avatar,
+            AppArg::Neurachar => App::Neurachar,
+            #[cfg(feature = "fixtures")]
+            AppArg::Fixture => App::Fixture,
+        }
+    }
+}
+
+impl std::fmt::Display for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

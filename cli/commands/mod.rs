@@ -1,0 +1,368 @@
+//! One module per subcommand: each turns its arguments into domain values, calls a
+//! service, and hands a view to the output module. Shared pieces of the migration
+//! commands live here.
+
+pub mod downgrade;
+pub mod history;
+pub mod stamp;
+pub mod status;
+pub mod upgrade;
+
+use crate::args::Command;
+use crate::exit::{coded, Exit};
+use crate::service::migrations::{
+    short_name, suggested_stamp, Direction, MigrateError, Outcome, Plan, Session, StepDone,
+};
+use crate::Ctx;
+use anyhow::Result;
+use migration::StepInfo;
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
+    match command {
+        Command::Upgrade(a) => upgrade::run(ctx, a).await,
+        Command::Downgrade(a) => downgrade::run(ctx, a).await,
+        Command::Status(a) => status::run(ctx, a).await,
+        Command::History(a) => history::run(ctx, a).await,
+        Command::Stamp(a) => stamp::run(ctx, a).await,
+    }
+}
+
+/// Opens a locked write session, saying once on stderr if it has to wait for the lock.
+pub async fn open_session<'a>(ctx: &Ctx, db: &'a DatabaseConnection) -> Result<Session<'a>> {
+    let out = ctx.out;
+    let timeout = ctx.lock_timeout;
+    Session::open(db, ctx.app, &ctx.lock_key(), timeout, |holder| {
+        out.info(&format!(
+            "waiting up to {}s for the migration lock held by {holder}",
+            timeout.as_secs()
+        ))
+    })
+    .await
+    .map_err(migrate_error)
+}
+
+/// Chooses the exit code and wording for a service error.
+pub fn migrate_error(e: MigrateError) -> anyhow::Error {
+    let exit = match &e {
+        MigrateError::UnknownTarget { .. }
+        | MigrateError::AmbiguousTarget { .. }
+        | MigrateError::OutOfRange { .. }
+        | MigrateError::WrongDirection { .. } => Exit::Usage,
+        MigrateError::Lock(crate::service::lock::LockError::Timeout { .. }) => Exit::LockTimeout,
+        _ => Exit::Failure,
+    };
+    coded(exit, e.to_string())
+}
+
+/// Adopts an Alembic-managed database on a write command, saying so in one line.
+pub async fn adopt(ctx: &Ctx, session: &mut Session<'_>) -> Result<()> {
+    if let Some((revision, migrations)) = session.adopt_alembic().await.map_err(migrate_error)? {
+        ctx.out.info(&format!(
+            "adopted Alembic-managed database: alembic_version is at {revision}, recorded {} as applied (alembic_version is left as it was)",
+            migrations.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Stops an upgrade whose tables already exist, suggesting the `stamp` that fits.
+pub fn refuse_conflicts(session: &Session<'_>, plan: &Plan) -> Result<()> {
+    let conflicts = session.overview.conflicts(plan, &session.state);
+    let Some((step, tables)) = conflicts.first() else {
+        return Ok(());
+    };
+    let fix = match suggested_stamp(&session.overview, &session.state) {
+        Some(s) => format!(
+            "if the database already has this schema, record it with `dbtool stamp {}` and run `dbtool upgrade` again",
+            short_name(s)
+        ),
+        None => format!(
+            "the tables of {} exist only in part (a failed run on a backend that cannot roll back DDL?): drop {} and run `dbtool upgrade` again",
+            step.name,
+            tables.join(", ")
+        ),
+    };
+    Err(coded(
+        Exit::Failure,
+        format!(
+            "table {} already exists but migration {} that creates it is not recorded; nothing was changed; {fix}",
+            tables.join(", "),
+            describe(step)
+        ),
+    ))
+}
+
+/// `name (alias)`, or just the name.
+pub fn describe(s: &StepInfo) -> String {
+    match s.alias {
+        Some(a) => format!("{} ({a})", s.name),
+        None => s.name.to_owned(),
+    }
+}
+
+/// The line printed as each step finishes.
+pub fn step_line(d: &StepDone) -> String {
+    let verb = match d.direction {
+        Direction::Up => "applied    ",
+        Direction::Down => "rolled back",
+    };
+    let alias = d.alias.map(|a| format!(" ({a})")).unwrap_or_default();
+    format!(
+        "{verb} {}{alias} in {:.1} ms",
+        d.name,
+        d.elapsed.as_secs_f64() * 1000.0
+    )
+}
+
+#[derive(Serialize)]
+pub struct PlanStep {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub description: &'static str,
+}
+
+/// The result document of upgrade and downgrade.
+#[derive(Serialize)]
+pub struct RunView {
+    pub app: crate::app::App,
+    pub direction: Direction,
+    pub dry_run: bool,
+    pub from: Option<&'static str>,
+    pub to: Option<&'static str>,
+    pub plan: Vec<PlanStep>,
+    pub done: Vec<StepDone>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_at_risk: Vec<TableRows>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct TableRows {
+    pub table: String,
+    pub rows: i64,
+}
+
+pub fn plan_steps(plan: &Plan) -> Vec<PlanStep> {
+    plan.steps
+        .iter()
+        .map(|s| PlanStep {
+            name: s.name,
+            alias: s.alias,
+            description: s.description,
+        })
+        .collect()
+}
+
+fn position_name(session: &Session<'_>, pos: usize) -> Option<&'static str> {
+    pos.checked_sub(1).map(|i| session.overview.steps[i].name)
+}
+
+/// Prints a dry run's plan.
+pub fn show_plan(ctx: &Ctx, session: &Session<'_>, plan: &Plan, risk: Vec<TableRows>) {
+    let view = RunView {
+        app: ctx.app,
+        direction: plan.direction,
+        dry_run: true,
+        from: position_name(session, plan.from),
+        to: position_name(session, plan.to),
+        plan: plan_steps(plan),
+        done: Vec::new(),
+        data_at_risk: risk.clone(),
+    };
+    ctx.out.emit(&view, |o| {
+        if plan.steps.is_empty() {
+            o.line("nothing to do (dry run)");
+            return;
+        }
+        let verb = match plan.direction {
+            Direction::Up => "apply",
+            Direction::Down => "roll back",
+        };
+        o.line(&format!(
+            "would {verb} {} migration(s), in this order:",
+            plan.steps.len()
+        ));
+        for (i, s) in plan.steps.iter().enumerate() {
+            o.line(&format!("  {}. {}  {}", i + 1, describe(s), s.description));
+        }
+        for r in &risk {
+            o.line(&format!("  drops table {} with {} row(s)", r.table, r.rows));
+        }
+        o.line("(dry run: nothing was changed)");
+    });
+}
+
+/// Reports how a run ended and chooses the exit code.
+pub fn finish_run(
+    ctx: &Ctx,
+    session_after: &Session<'_>,
+    plan: &Plan,
+    outcome: Outcome,
+) -> Result<Exit> {
+    let now = session_after.overview.current();
+    if let Some(f) = outcome.failed {
+        let verb = match f.direction {
+            Direction::Up => "applying",
+            Direction::Down => "rolling back",
+        };
+        let done = outcome.done.len();
+        let before = if done > 0 {
+            format!("{done} migration(s) before it succeeded and stay; ")
+        } else {
+            String::new()
+        };
+        let msg = if f.partial {
+            format!(
+                "{verb} {} failed: {}; MySQL/MariaDB cannot roll back DDL, so it may be partly done: {before}check its tables ({}), drop what it left and run the command again, or `dbtool stamp {}` if it completed",
+                describe(f.step),
+                f.error,
+                f.step.creates_tables.join(", "),
+                short_name(f.step)
+            )
+        } else {
+            format!(
+                "{verb} {} failed and was rolled back: {}; {before}the database is at {}",
+                describe(f.step),
+                f.error,
+                now.map(describe).unwrap_or_else(|| "base".into())
+            )
+        };
+        return Err(coded(Exit::MigrationFailed, msg));
+    }
+    let view = RunView {
+        app: ctx.app,
+        direction: plan.direction,
+        dry_run: false,
+        from: position_name(session_after, plan.from),
+        to: now.map(|s| s.name),
+        plan: plan_steps(plan),
+        done: outcome.done,
+        data_at_risk: Vec::new(),
+    };
+    let at = now.map(describe).unwrap_or_else(|| "base".into());
+    ctx.out.emit(&view, |o| {
+        if plan.steps.is_empty() {
+            o.line(&format!("{}: already at {at}; nothing to do", ctx.app));
+        } else {
+            o.line(&format!("{}: now at {at}", ctx.app));
+        }
+    });
+    if outcome.interrupted {
+        let exit = ctx.interrupt.requested().unwrap_or(Exit::Interrupted);
+        return Err(coded(
+            exit,
+            format!(
+                "interrupted after {} of {} migration(s); the database is consistent at {at}",
+                view.done.len(),
+                plan.steps.len()
+            ),
+        ));
+    }
+    Ok(Exit::Ok)
+}
+
+/// The overview of a database without writing anything (an absent SQLite file reads as
+/// an empty database).
+pub async fn read_overview(ctx: &Ctx) -> Result<crate::service::migrations::Overview> {
+    use crate::service::migrations::{read_state, DbState, Overview};
+    let state = match ctx.connect_read().await? {
+        Some(db) => {
+            let s = read_state(&db).await?;
+            db.close().await.ok();
+            s
+        }
+        None => DbState::default(),
+    };
+    Ok(Overview::new(ctx.app, &state))
+}
+
+/// The document `status` and `history` print.
+#[derive(Serialize)]
+pub struct StatusView {
+    pub app: crate::app::App,
+    pub database: String,
+    pub current: Option<PlanStep>,
+    pub pending: usize,
+    pub migrations: Vec<crate::service::migrations::Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alembic: Option<crate::service::migrations::Alembic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_app: Option<crate::app::App>,
+}
+
+pub fn status_view(ctx: &Ctx, ov: &crate::service::migrations::Overview) -> StatusView {
+    StatusView {
+        app: ctx.app,
+        database: ctx.loc.display.clone(),
+        current: ov.current().map(|s| PlanStep {
+            name: s.name,
+            alias: s.alias,
+            description: s.description,
+        }),
+        pending: ov.pending(),
+        migrations: ov.rows(),
+        alembic: ov.alembic.clone(),
+        other_app: ov.foreign.as_ref().map(|(a, _)| *a),
+    }
+}
+
+/// Prints the migration table (with descriptions for `history`) and the summary line.
+pub fn print_status(ctx: &Ctx, ov: &crate::service::migrations::Overview, descriptions: bool) {
+    use crate::output::{human_time, Tone};
+    use crate::service::migrations::{Alembic, StepState};
+    let view = status_view(ctx, ov);
+    ctx.out.emit(&view, |o| {
+        let mut header = vec!["migration", "alias", "state", "applied at"];
+        if descriptions {
+            header.push("description");
+        }
+        let rows = view
+            .migrations
+            .iter()
+            .map(|r| {
+                let tone = match r.state {
+                    StepState::Applied => Tone::Good,
+                    StepState::Pending => Tone::Warn,
+                    StepState::Unknown => Tone::Bad,
+                };
+                let at = match (r.state, r.applied_at) {
+                    (_, Some(t)) => human_time(&t),
+                    (StepState::Applied, None) => "(by Alembic)".into(),
+                    _ => String::new(),
+                };
+                let mut row = vec![
+                    (r.name.clone(), Tone::Plain),
+                    (r.alias.unwrap_or("").to_owned(), Tone::Plain),
+                    (r.state.as_str().to_owned(), tone),
+                    (at, Tone::Plain),
+                ];
+                if descriptions {
+                    row.push((r.description.to_owned(), Tone::Plain));
+                }
+                row
+            })
+            .collect();
+        o.table(&header, rows);
+        if let Some((other, _)) = &ov.foreign {
+            o.line(&format!(
+                "warning: this database holds {other} migrations; did you mean --app {other}?"
+            ));
+        }
+        match &ov.alembic {
+            Some(Alembic::Adoptable { revision, migrations }) => o.line(&format!(
+                "alembic_version is at {revision}: the next write command records {} migration(s) as applied",
+                migrations.len()
+            )),
+            Some(Alembic::Unknown { revision }) => o.line(&format!(
+                "warning: alembic_version holds unknown revision {revision}; write commands will refuse to run"
+            )),
+            None => {}
+        }
+        let at = ov
+            .current()
+            .map(describe)
+            .unwrap_or_else(|| "base (nothing applied)".into());
+        o.line(&format!("{}: at {at}, {} pending", ctx.app, view.pending));
+    });
+}

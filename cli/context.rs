@@ -1,0 +1,335 @@
+//! Configuration → connection: which database (URL, backend, default SQLite file), which
+//! app, how long to wait for the server and for the migration lock.
+
+use crate::exit::{coded, Exit};
+use crate::output::{add_secret, Output};
+use anyhow::Result;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The file used when no database URL is configured at all.
+pub const DEFAULT_SQLITE_FILE: &str = "dbtool.db";
+
+/// What a command intends to do with the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Never creates or changes anything, not even the SQLite file.
+    ReadOnly,
+    /// May create the SQLite file and write.
+    Write,
+}
+
+/// A database location, validated, with its secret registered for masking.
+#[derive(Debug, Clone)]
+pub struct DbLocation {
+    url: String,
+    /// The URL with its password replaced by `***`, for messages.
+    pub display: String,
+    pub backend: DbBackend,
+    /// The SQLite file, when the backend is SQLite and the database is a file.
+    pub sqlite_file: Option<PathBuf>,
+    /// True when no URL was configured and the default SQLite file is used.
+    pub implicit: bool,
+}
+
+impl DbLocation {
+    /// Parses a configured URL (or none: the default SQLite file in `cwd`).
+    pub fn parse(url: Option<&str>) -> Result<DbLocation> {
+        let Some(raw) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            let file = PathBuf::from(DEFAULT_SQLITE_FILE);
+            return Ok(DbLocation {
+                url: format!("sqlite://{DEFAULT_SQLITE_FILE}"),
+                display: format!("sqlite://{DEFAULT_SQLITE_FILE}"),
+                backend: DbBackend::Sqlite,
+                sqlite_file: Some(file),
+                implicit: true,
+            });
+        };
+        let parsed = url::Url::parse(raw).map_err(|e| {
+            coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': {e}; expected e.g. postgres://user:password@host:5432/dbname, mysql://user@host/dbname or sqlite://path/to/file.db",
+                    mask_unparsed(raw)
+                ),
+            )
+        })?;
+        if let Some(pw) = parsed.password() {
+            add_secret(pw);
+        }
+        let mut url = raw.to_owned();
+        let backend = match parsed.scheme() {
+            "postgres" | "postgresql" => DbBackend::Postgres,
+            "mysql" => DbBackend::MySql,
+            "mariadb" => {
+                url = format!("mysql{}", &raw["mariadb".len()..]);
+                DbBackend::MySql
+            }
+            "sqlite" => DbBackend::Sqlite,
+            other => {
+                return Err(coded(
+                    Exit::Usage,
+                    format!("unsupported database URL scheme '{other}': use postgres://, postgresql://, mysql://, mariadb:// or sqlite://"),
+                ))
+            }
+        };
+        let display = mask_url(&parsed);
+        let sqlite_file = (backend == DbBackend::Sqlite)
+            .then(|| sqlite_path(raw))
+            .flatten();
+        Ok(DbLocation {
+            url,
+            display,
+            backend,
+            sqlite_file,
+            implicit: false,
+        })
+    }
+
+    /// The real URL, password included: only for the driver.
+    pub fn secret_url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// The URL as shown to people: the password replaced by `***`.
+pub fn mask_url(u: &url::Url) -> String {
+    let mut u = u.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    u.to_string()
+}
+
+/// For a URL that did not parse: hide everything between `:` and `@` of the authority.
+fn mask_unparsed(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let auth = &raw[s + 3..at];
+            match auth.find(':') {
+                Some(c) => format!("{}{}:***{}", &raw[..s + 3], &auth[..c], &raw[at..]),
+                None => raw.to_owned(),
+            }
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// The file behind a `sqlite:` URL, or None for in-memory databases.
+fn sqlite_path(raw: &str) -> Option<PathBuf> {
+    let rest = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+/// Connection settings shared by every command.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub schema: Option<String>,
+    pub wait: Option<Duration>,
+    pub verbose: u8,
+}
+
+/// Opens a one-connection pool (the connection that also holds the migration lock).
+/// Returns None for a read-only open of a SQLite file that does not exist yet.
+pub async fn connect(
+    loc: &DbLocation,
+    access: Access,
+    settings: &ConnectSettings,
+    out: &Output,
+) -> Result<Option<DatabaseConnection>> {
+    if let Some(file) = &loc.sqlite_file {
+        if access == Access::ReadOnly && !file.exists() {
+            return Ok(None);
+        }
+        if loc.implicit && access == Access::Write && !file.exists() {
+            out.info(&format!(
+                "creating SQLite database {} (no DATABASE_URL configured)",
+                show_path(file)
+            ));
+        } else if loc.implicit {
+            out.info(&format!(
+                "using SQLite database {} (no DATABASE_URL configured)",
+                show_path(file)
+            ));
+        }
+    }
+    let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
+    opt.max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .sqlx_logging(settings.verbose >= 2)
+        .sqlx_logging_level(log::LevelFilter::Info);
+    match loc.backend {
+        DbBackend::Postgres => {
+            opt.set_application_name("dbtool");
+            if let Some(schema) = &settings.schema {
+                opt.set_schema_search_path(format!("\"{}\"", schema.replace('"', "\"\"")));
+            }
+        }
+        DbBackend::Sqlite => {
+            let write = access == Access::Write;
+            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(write).read_only(!write));
+        }
+        _ => {}
+    }
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut said_waiting = false;
+    loop {
+        match Database::connect(opt.clone()).await {
+            Ok(db) => return Ok(Some(db)),
+            Err(e) => {
+                let failure = classify(&e);
+                let waiting_allowed = settings.wait.is_some_and(|w| started.elapsed() + delay < w);
+                if failure.retryable() && waiting_allowed {
+                    if !said_waiting {
+                        out.info(&format!(
+                            "waiting for the database at {} to accept connections ({})",
+                            loc.display,
+                            failure.short()
+                        ));
+                        said_waiting = true;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+                return Err(connect_error(loc, &e, failure, settings));
+            }
+        }
+    }
+}
+
+fn show_path(p: &Path) -> String {
+    if p.is_relative() && !p.starts_with(".") {
+        format!("./{}", p.display())
+    } else {
+        p.display().to_string()
+    }
+}
+
+/// Why a connection attempt failed, as far as the operator needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnFailure {
+    Unreachable,
+    Starting,
+    Auth,
+    MissingDatabase,
+    Other,
+}
+
+impl ConnFailure {
+    fn retryable(self) -> bool {
+        matches!(self, ConnFailure::Unreachable | ConnFailure::Starting)
+    }
+    fn short(self) -> &'static str {
+        match self {
+            ConnFailure::Unreachable => "not reachable yet",
+            ConnFailure::Starting => "starting up",
+            ConnFailure::Auth => "authentication failed",
+            ConnFailure::MissingDatabase => "database does not exist",
+            ConnFailure::Other => "error",
+        }
+    }
+}
+
+fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match e {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
+pub fn classify(e: &DbErr) -> ConnFailure {
+    use sea_orm::sqlx::Error as S;
+    match sqlx_error(e) {
+        Some(S::Io(_)) | Some(S::PoolTimedOut) | Some(S::Tls(_)) | Some(S::PoolClosed) => {
+            ConnFailure::Unreachable
+        }
+        Some(S::Database(db)) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                "57P03" => ConnFailure::Starting,
+                "28P01" | "28000" | "1045" | "1044" => ConnFailure::Auth,
+                "3D000" | "1049" => ConnFailure::MissingDatabase,
+                _ => {
+                    let m = db.message();
+                    if m.contains("unable to open database file") {
+                        ConnFailure::MissingDatabase
+                    } else {
+                        ConnFailure::Other
+                    }
+                }
+            }
+        }
+        _ => ConnFailure::Other,
+    }
+}
+
+fn connect_error(
+    loc: &DbLocation,
+    e: &DbErr,
+    failure: ConnFailure,
+    settings: &ConnectSettings,
+) -> anyhow::Error {
+    let detail = match sqlx_error(e) {
+        Some(sea_orm::sqlx::Error::Database(db)) => db.message().to_owned(),
+        Some(other) => other.to_string(),
+        None => e.to_string(),
+    };
+    let hint = match failure {
+        ConnFailure::Unreachable | ConnFailure::Starting if settings.wait.is_some() => {
+            "the server did not come up within --wait-timeout".to_owned()
+        }
+        ConnFailure::Unreachable | ConnFailure::Starting => {
+            "is the server running and the host/port right? Use --wait to wait for it".to_owned()
+        }
+        ConnFailure::Auth => "check the user name and password in the URL".to_owned(),
+        ConnFailure::MissingDatabase => match &loc.sqlite_file {
+            Some(f) => format!(
+                "check that the directory of {} exists and is writable",
+                f.display()
+            ),
+            None => {
+                "create the database first (e.g. createdb NAME / CREATE DATABASE NAME)".to_owned()
+            }
+        },
+        ConnFailure::Other => "check the URL and the server's log".to_owned(),
+    };
+    coded(
+        Exit::Connection,
+        format!("cannot connect to {}: {detail}; {hint}", loc.display),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_and_finds_sqlite_files() {
+        let loc = DbLocation::parse(Some("postgres://bob:s3cret@db:5432/app")).unwrap();
+        assert_eq!(loc.display, "postgres://bob:***@db:5432/app");
+        assert_eq!(loc.backend, DbBackend::Postgres);
+        let loc = DbLocation::parse(Some("sqlite://data/app.db?mode=rwc")).unwrap();
+        assert_eq!(loc.sqlite_file.as_deref(), Some(Path::new("data/app.db")));
+        let loc = DbLocation::parse(None).unwrap();
+        assert!(loc.implicit);
+        assert!(DbLocation::parse(Some("oracle://x")).is_err());
+        assert_eq!(
+            mask_unparsed("postgres://u:p w@h:x/d"),
+            "postgres://u:***@h:x/d"
+        );
+    }
+}

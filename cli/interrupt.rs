@@ -1,0 +1,76 @@
+//! SIGINT/SIGTERM: the first signal during a migration run asks the run to stop before the
+//! next migration; any other signal (or a second one) drops the running command at once,
+//! which closes its connection, so the server rolls back and releases the lock.
+
+use crate::exit::Exit;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    /// Set by a command while stopping between steps is better than stopping at once.
+    graceful: AtomicBool,
+    /// The signal that asked for a stop (0 = none).
+    requested: AtomicU8,
+}
+
+impl Interrupt {
+    pub fn new() -> Arc<Interrupt> {
+        Arc::new(Interrupt::default())
+    }
+
+    /// Marks the section in which a first signal only asks for a stop between steps.
+    pub fn graceful_section(self: &Arc<Self>) -> GracefulSection {
+        self.graceful.store(true, Ordering::SeqCst);
+        GracefulSection(self.clone())
+    }
+
+    /// The exit a pending stop request asks for, if any.
+    pub fn requested(&self) -> Option<Exit> {
+        match self.requested.load(Ordering::SeqCst) {
+            0 => None,
+            15 => Some(Exit::Terminated),
+            _ => Some(Exit::Interrupted),
+        }
+    }
+
+    /// Records a signal; returns true when the command must be dropped now.
+    pub fn on_signal(&self, signo: u8) -> bool {
+        let first = self.requested.swap(signo, Ordering::SeqCst) == 0;
+        !(first && self.graceful.load(Ordering::SeqCst))
+    }
+}
+
+/// While alive, the first signal only asks the command to stop between steps.
+pub struct GracefulSection(Arc<Interrupt>);
+
+impl Drop for GracefulSection {
+    fn drop(&mut self) {
+        self.0.graceful.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Resolves when a signal arrives that should abort the command immediately.
+pub async fn abort_signal(state: Arc<Interrupt>, announce: impl Fn(&str)) -> Exit {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    loop {
+        let signo = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        };
+        if state.on_signal(signo) {
+            return if signo == 15 {
+                Exit::Terminated
+            } else {
+                Exit::Interrupted
+            };
+        }
+        announce("stopping after the current migration; send the signal again to abort now (its transaction is rolled back)");
+    }
+}

@@ -1,0 +1,89 @@
+//! Migration targets as typed values: parsed at the command-line boundary, resolved
+//! against an application's migration list in the service.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a command should move the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// After the last migration.
+    Head,
+    /// Before the first migration.
+    Base,
+    /// A migration's name or Alembic alias, or a unique prefix (≥ 4 characters) of either.
+    Name(String),
+    /// `+N` / `-N` steps from the current position.
+    Relative(i32),
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Target, String> {
+        let s = s.trim();
+        match s {
+            "" => {
+                return Err(
+                    "the target is empty; give head, base, a migration name, or +N/-N".into(),
+                )
+            }
+            "head" | "heads" => return Ok(Target::Head),
+            "base" => return Ok(Target::Base),
+            _ => {}
+        }
+        if let Some(rest) = s.strip_prefix('+').or_else(|| s.strip_prefix('-')) {
+            let n: i32 = rest.parse().map_err(|_| {
+                format!("'{s}' is not a relative target: use +N or -N with a whole number, e.g. -1")
+            })?;
+            if n == 0 {
+                return Err(format!(
+                    "'{s}' moves nowhere: use a non-zero number of steps"
+                ));
+            }
+            return Ok(Target::Relative(if s.starts_with('-') { -n } else { n }));
+        }
+        if s.chars().all(|c| c.is_ascii_digit()) && s.len() < 12 {
+            return Err(format!(
+                "'{s}' is ambiguous: write +{s} or -{s} for relative steps, or a migration name or revision"
+            ));
+        }
+        Ok(Target::Name(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Head => f.write_str("head"),
+            Target::Base => f.write_str("base"),
+            Target::Name(n) => f.write_str(n),
+            Target::Relative(n) => write!(f, "{n:+}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!("head".parse::<Target>().unwrap(), Target::Head);
+        assert_eq!("base".parse::<Target>().unwrap(), Target::Base);
+        assert_eq!("+2".parse::<Target>().unwrap(), Target::Relative(2));
+        assert_eq!("-1".parse::<Target>().unwrap(), Target::Relative(-1));
+        assert_eq!(
+            "d8cf".parse::<Target>().unwrap(),
+            Target::Name("d8cf".into())
+        );
+    }
+
+    #[test]
+    fn rejects_bare_numbers_and_zero() {
+        assert!("1".parse::<Target>().unwrap_err().contains("ambiguous"));
+        assert!("+0".parse::<Target>().is_err());
+        assert!("-x".parse::<Target>().is_err());
+        assert!("".parse::<Target>().is_err());
+    }
+}

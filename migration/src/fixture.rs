@@ -1,0 +1,117 @@
+//! A test-only app (feature `fixtures`): three small tables, one migration that can be made
+//! slow and one that can be made to fail halfway, so the test suite can interrupt, kill and
+//! break real runs of the real binary. Controlled by `DBTOOL_FIXTURE_SLEEP_MS` and
+//! `DBTOOL_FIXTURE_FAIL`.
+
+use crate::{upcast, AppMigrator, Step, StepInfo};
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        upcast(Self::steps())
+    }
+}
+
+impl AppMigrator for Migrator {
+    const APP: &'static str = "fixture";
+    fn steps() -> Vec<Box<dyn Step>> {
+        vec![Box::new(Alpha), Box::new(Beta), Box::new(Gamma)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum T {
+    Id,
+    Note,
+}
+
+fn table(name: &str) -> TableCreateStatement {
+    Table::create()
+        .table(Alias::new(name))
+        .col(ColumnDef::new(T::Id).integer().not_null().primary_key())
+        .col(ColumnDef::new(T::Note).text().null())
+        .to_owned()
+}
+
+async fn drop(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+    manager
+        .drop_table(Table::drop().table(Alias::new(name)).to_owned())
+        .await
+}
+
+pub struct Alpha;
+pub const ALPHA: StepInfo = StepInfo {
+    name: "f001_create_alpha",
+    alias: None,
+    description: "Create table alpha",
+    creates_tables: &["alpha"],
+};
+crate::step_name!(Alpha, ALPHA);
+
+#[async_trait::async_trait]
+impl MigrationTrait for Alpha {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(table("alpha")).await
+    }
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop(manager, "alpha").await
+    }
+}
+
+pub struct Beta;
+pub const BETA: StepInfo = StepInfo {
+    name: "f002_create_beta_slowly",
+    alias: None,
+    description: "Create table beta, then wait DBTOOL_FIXTURE_SLEEP_MS before finishing",
+    creates_tables: &["beta"],
+};
+crate::step_name!(Beta, BETA);
+
+#[async_trait::async_trait]
+impl MigrationTrait for Beta {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(table("beta")).await?;
+        let ms: u64 = std::env::var("DBTOOL_FIXTURE_SLEEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        manager
+            .get_connection()
+            .execute_unprepared("INSERT INTO beta (id, note) VALUES (1, 'written after the wait')")
+            .await?;
+        Ok(())
+    }
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop(manager, "beta").await
+    }
+}
+
+pub struct Gamma;
+pub const GAMMA: StepInfo = StepInfo {
+    name: "f003_create_gamma_or_fail",
+    alias: None,
+    description: "Create table gamma, then fail if DBTOOL_FIXTURE_FAIL is set",
+    creates_tables: &["gamma"],
+};
+crate::step_name!(Gamma, GAMMA);
+
+#[async_trait::async_trait]
+impl MigrationTrait for Gamma {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.create_table(table("gamma")).await?;
+        if std::env::var_os("DBTOOL_FIXTURE_FAIL").is_some() {
+            manager
+                .get_connection()
+                .execute_unprepared("INSERT INTO no_such_table_fixture VALUES (1)")
+                .await?;
+        }
+        Ok(())
+    }
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop(manager, "gamma").await
+    }
+}
