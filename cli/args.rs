@@ -112,6 +112,26 @@ pub enum Command {
     History(commands::history::HistoryArgs),
     /// Record the database as being at TARGET without running migrations
     Stamp(commands::stamp::StampArgs),
+    /// Read and edit the bio-prompt settings (avatar)
+    Settings(commands::settings::SettingsArgs),
+    /// Manage user accounts
+    Users(commands::users::UsersArgs),
+    /// Housekeeping of email login codes (neurachar)
+    LoginCodes(commands::login_codes::LoginCodesArgs),
+    /// List, publish and unpublish characters (neurachar)
+    Characters(commands::characters::CharactersArgs),
+    /// Delete chats with their messages (neurachar)
+    Chats(commands::chats::ChatsArgs),
+    /// Compare the live schema with what the migrations produce
+    Check(commands::check::CheckArgs),
+    /// Write Markdown documentation of the live schema
+    Docs(commands::docs::DocsArgs),
+    /// Show the effective configuration and where each value comes from
+    Config(commands::config::ConfigArgs),
+    /// Print a shell completion script
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page (roff)
+    Man(commands::man::ManArgs),
 }
 
 /// Parses the command line; on `--help`/`--version` or a usage error prints what clap

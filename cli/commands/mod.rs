@@ -2,11 +2,21 @@
 //! service, and hands a view to the output module. Shared pieces of the migration
 //! commands live here.
 
+pub mod characters;
+pub mod chats;
+pub mod check;
+pub mod completions;
+pub mod config;
+pub mod docs;
 pub mod downgrade;
 pub mod history;
+pub mod login_codes;
+pub mod man;
+pub mod settings;
 pub mod stamp;
 pub mod status;
 pub mod upgrade;
+pub mod users;
 
 use crate::args::Command;
 use crate::exit::{coded, Exit};
@@ -26,6 +36,16 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Status(a) => status::run(ctx, a).await,
         Command::History(a) => history::run(ctx, a).await,
         Command::Stamp(a) => stamp::run(ctx, a).await,
+        Command::Settings(a) => settings::run(ctx, a).await,
+        Command::Users(a) => users::run(ctx, a).await,
+        Command::LoginCodes(a) => login_codes::run(ctx, a).await,
+        Command::Characters(a) => characters::run(ctx, a).await,
+        Command::Chats(a) => chats::run(ctx, a).await,
+        Command::Check(a) => check::run(ctx, a).await,
+        Command::Docs(a) => docs::run(ctx, a).await,
+        Command::Config(a) => config::run(ctx, a).await,
+        Command::Completions(a) => completions::run(ctx, a).await,
+        Command::Man(a) => man::run(ctx, a).await,
     }
 }
 
