@@ -2,6 +2,11 @@
 use crate::{upcast, AppMigrator, Step};
 use sea_orm_migration::prelude::*;
 
+pub mod m20260130_093115_initial_migration;
+pub mod m20260130_113328_create_settings_table;
+
+pub use m20260130_113328_create_settings_table::DEFAULT_PROMPTS;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -14,6 +19,9 @@ impl MigratorTrait for Migrator {
 impl AppMigrator for Migrator {
     const APP: &'static str = "avatar";
     fn steps() -> Vec<Box<dyn Step>> {
-        vec![]
+        vec![
+            Box::new(m20260130_093115_initial_migration::Migration),
+            Box::new(m20260130_113328_create_settings_table::Migration),
+        ]
     }
 }

@@ -2,6 +2,12 @@
 use crate::{upcast, AppMigrator, Step};
 use sea_orm_migration::prelude::*;
 
+pub mod m20251212_000001_create_users;
+pub mod m20251212_000002_create_email_login_codes;
+pub mod m20251212_000003_create_characters;
+pub mod m20251212_000004_create_chats;
+pub mod m20251212_000005_create_messages;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -14,6 +20,12 @@ impl MigratorTrait for Migrator {
 impl AppMigrator for Migrator {
     const APP: &'static str = "neurachar";
     fn steps() -> Vec<Box<dyn Step>> {
-        vec![]
+        vec![
+            Box::new(m20251212_000001_create_users::Migration),
+            Box::new(m20251212_000002_create_email_login_codes::Migration),
+            Box::new(m20251212_000003_create_characters::Migration),
+            Box::new(m20251212_000004_create_chats::Migration),
+            Box::new(m20251212_000005_create_messages::Migration),
+        ]
     }
 }

@@ -77,7 +77,9 @@ impl TestDb {
     pub async fn connect(&self) -> DatabaseConnection {
         let mut opt = sea_orm::ConnectOptions::new(self.url.clone());
         opt.sqlx_logging(false).max_connections(2);
-        Database::connect(opt).await.expect("connect to test database")
+        Database::connect(opt)
+            .await
+            .expect("connect to test database")
     }
 
     pub fn db_backend(&self) -> DbBackend {
@@ -97,7 +99,13 @@ impl TestDb {
 
     /// Runs `dbtool ARGS` against this database with no standard input.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd().args(args).stdin(Stdio::null()).output().expect("run dbtool"))
+        Run::from(
+            self.cmd()
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run dbtool"),
+        )
     }
 
     /// Runs `dbtool ARGS` with `input` on standard input.
@@ -133,6 +141,15 @@ impl TestDb {
         out
     }
 
+    /// The first `ncols` columns of every row, as text (`None` for SQL NULL). Cast on the server
+    /// side where a column is not text (`::text`, `CAST(... AS CHAR)`, `CAST(... AS TEXT)`).
+    pub async fn rows(&self, sql: &str, ncols: usize) -> Vec<Vec<Option<String>>> {
+        let c = self.connect().await;
+        let out = rows_on(&c, sql, ncols).await;
+        c.close().await.ok();
+        out
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         let c = self.connect().await;
         let row = c
@@ -140,7 +157,9 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .expect("one row");
-        let n = row.try_get_by_index::<i64>(0).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n = row
+            .try_get_by_index::<i64>(0)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.close().await.ok();
         n
     }
@@ -151,12 +170,38 @@ impl TestDb {
     }
 }
 
+/// [`TestDb::rows`] on a connection you already hold (or a transaction).
+pub async fn rows_on(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    ncols: usize,
+) -> Vec<Vec<Option<String>>> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| {
+            (0..ncols)
+                .map(|i| {
+                    r.try_get_by_index::<Option<String>>(i)
+                        .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self.backend {
-            Backend::Postgres => {
-                admin_pg(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            }
+            Backend::Postgres => admin_pg(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )),
             Backend::MySql => admin_mysql(&format!("DROP DATABASE IF EXISTS {}", self.name)),
             Backend::Sqlite => {}
         }
@@ -165,7 +210,17 @@ impl Drop for TestDb {
 
 fn admin_pg(sql: &str) {
     let out = Command::new("psql")
-        .args(["-h", &pg_host(), "-U", "postgres", "-d", "postgres", "-qAtX", "-c", sql])
+        .args([
+            "-h",
+            &pg_host(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qAtX",
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql must be installed for the PostgreSQL tests");
     assert!(
@@ -255,8 +310,12 @@ impl Run {
         self.expect_code(0)
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
