@@ -48,7 +48,10 @@ async fn upgrade_status_downgrade(db: TestDb) {
     r.ok();
     assert!(r.stdout.contains("2 pending"), "{}", r.stdout);
     if db.backend == Backend::Sqlite {
-        assert!(!db.dir().join("test.db").exists(), "status created the SQLite file");
+        assert!(
+            !db.dir().join("test.db").exists(),
+            "status created the SQLite file"
+        );
     } else {
         assert_eq!(db.tables().await, Vec::<String>::new());
     }
@@ -57,7 +60,11 @@ async fn upgrade_status_downgrade(db: TestDb) {
     r.ok();
     assert_eq!(r.stdout.matches("applied ").count(), 2, "{}", r.stdout);
     assert!(r.stdout.contains(A1) && r.stdout.contains(A2));
-    assert!(r.stdout.contains(" ms"), "each line carries its time: {}", r.stdout);
+    assert!(
+        r.stdout.contains(" ms"),
+        "each line carries its time: {}",
+        r.stdout
+    );
     assert_eq!(recorded(&db).await, vec![A1, A2]);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM settings").await,
@@ -71,7 +78,11 @@ async fn upgrade_status_downgrade(db: TestDb) {
 
     let r = db.run(&["downgrade", "--yes"]);
     r.ok();
-    assert!(r.stdout.contains(&format!("rolled back {A2}")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("rolled back {A2}")),
+        "{}",
+        r.stdout
+    );
     assert_eq!(recorded(&db).await, vec![A1]);
     assert!(!db.tables().await.contains(&"settings".to_string()));
 
@@ -126,11 +137,21 @@ async fn targets_every_form(db: TestDb) {
     // dry runs change nothing
     let r = db.run(&["downgrade", "base", "--dry-run"]);
     r.ok();
-    assert!(r.stdout.contains(A2) && r.stdout.contains(A1), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(A2) && r.stdout.contains(A1),
+        "{}",
+        r.stdout
+    );
     let first = r.stdout.find(A2).unwrap();
-    assert!(first < r.stdout.find(A1).unwrap(), "down plan is in reverse order");
+    assert!(
+        first < r.stdout.find(A1).unwrap(),
+        "down plan is in reverse order"
+    );
     assert_eq!(position(&db, "avatar"), 2);
-    let doc = db.run(&["--json", "downgrade", "-1", "--dry-run"]).ok().json();
+    let doc = db
+        .run(&["--json", "downgrade", "-1", "--dry-run"])
+        .ok()
+        .json();
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["direction"], "down");
     assert_eq!(doc["plan"][0]["name"], A2);
@@ -144,7 +165,11 @@ async fn target_errors(db: TestDb) {
     assert!(r.stderr.contains("ambiguous"), "{}", r.stderr);
     let r = db.run(&["upgrade", "m2026"]);
     r.expect_code(2);
-    assert!(r.stderr.contains(A1) && r.stderr.contains(A2), "candidates: {}", r.stderr);
+    assert!(
+        r.stderr.contains(A1) && r.stderr.contains(A2),
+        "candidates: {}",
+        r.stderr
+    );
     let r = db.run(&["upgrade", "zzzzzz"]);
     r.expect_code(2);
     assert!(r.stderr.contains("zzzzzz"), "{}", r.stderr);
@@ -170,7 +195,11 @@ async fn target_errors(db: TestDb) {
 async fn stamp_moves_records_only(db: TestDb) {
     let r = db.run(&["--app", "neurachar", "stamp", "head"]);
     r.ok();
-    assert_eq!(db.tables().await, vec!["seaql_migrations"], "stamp runs no migration");
+    assert_eq!(
+        db.tables().await,
+        vec!["seaql_migrations"],
+        "stamp runs no migration"
+    );
     assert_eq!(recorded(&db).await.len(), 5);
     let r = db.run(&["--app", "neurachar", "stamp", "m20251212_000002"]);
     r.ok();
@@ -215,7 +244,10 @@ async fn legacy_stamp_then_upgrade(db: TestDb) {
         "suggests the stamp that fits: {}",
         r.stderr
     );
-    assert!(!db.tables().await.contains(&"settings".to_string()), "nothing changed");
+    assert!(
+        !db.tables().await.contains(&"settings".to_string()),
+        "nothing changed"
+    );
 
     db.run(&["stamp", "25698f3f906f"]).ok();
     let r = db.run(&["upgrade"]);
@@ -310,7 +342,11 @@ async fn unknown_recorded_migration_is_listed(db: TestDb) {
     assert_eq!(rows[2]["name"], "m20990101_000000_from_the_future");
     let r = db.run(&["downgrade", "--yes"]);
     r.expect_code(1);
-    assert!(r.stderr.contains("m20990101_000000_from_the_future"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("m20990101_000000_from_the_future"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(recorded(&db).await.len(), 3, "nothing changed");
 }
 

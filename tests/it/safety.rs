@@ -1,0 +1,448 @@
+//! Safety under concurrency, failure and interruption, through the real binary: 16
+//! concurrent upgrades, lock timeouts that name the holder, failing and killed migrations,
+//! SIGINT, --wait, the destructive-downgrade guard and password masking.
+
+use crate::common::{Backend, Run, TestDb};
+use crate::migrate::recorded;
+use crate::on_all_backends;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const F1: &str = "f001_create_alpha";
+const F2: &str = "f002_create_beta_slowly";
+const F3: &str = "f003_create_gamma_or_fail";
+
+on_all_backends!(
+    concurrent_upgrades_apply_each_migration_once,
+    lock_timeout_names_the_holder,
+    failing_migration_rolls_back,
+    sigkill_mid_migration_leaves_consistent_state,
+    sigint_stops_between_migrations,
+    second_signal_aborts_at_once,
+    destructive_downgrade_needs_confirmation,
+);
+
+/// Starts `dbtool --app fixture ARGS` with piped output.
+fn spawn_fixture(db: &TestDb, args: &[&str], sleep_ms: u64) -> Child {
+    db.cmd()
+        .args(["--app", "fixture"])
+        .args(args)
+        .env("DBTOOL_FIXTURE_SLEEP_MS", sleep_ms.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbtool")
+}
+
+/// Reads the child's stdout until a line contains `needle`; returns the lines read.
+fn wait_for_line(child: &mut Child, needle: &str) -> Vec<String> {
+    let out = child.stdout.take().expect("piped stdout");
+    let mut reader = BufReader::new(out);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        lines.push(line.clone());
+        if line.contains(needle) {
+            // keep draining in the background so the child never blocks on a full pipe
+            std::thread::spawn(move || {
+                let mut rest = String::new();
+                while reader.read_line(&mut rest).unwrap_or(0) > 0 {
+                    rest.clear();
+                }
+            });
+            return lines;
+        }
+        line.clear();
+    }
+    panic!("the child ended without printing {needle:?}; got {lines:?}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn finish(child: Child) -> Run {
+    Run::from(child.wait_with_output().expect("wait"))
+}
+
+/// Every fixture table exists exactly when its migration is recorded.
+async fn assert_consistent(db: &TestDb) {
+    let tables = db.tables().await;
+    let rec = recorded(db).await;
+    for (table, version) in [("alpha", F1), ("beta", F2), ("gamma", F3)] {
+        assert_eq!(
+            tables.contains(&table.to_string()),
+            rec.contains(&version.to_string()),
+            "table {table} vs record {version}: tables {tables:?}, recorded {rec:?}"
+        );
+    }
+}
+
+async fn concurrent_upgrades_apply_each_migration_once(db: TestDb) {
+    let children: Vec<Child> = (0..16)
+        .map(|_| {
+            db.cmd()
+                .args(["--app", "neurachar", "upgrade"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let runs: Vec<Run> = children.into_iter().map(finish).collect();
+    for r in &runs {
+        r.ok();
+    }
+    let applied_lines: usize = runs
+        .iter()
+        .map(|r| r.stdout.matches("applied ").count())
+        .sum();
+    assert_eq!(
+        applied_lines, 5,
+        "each migration applied by exactly one process"
+    );
+    let rec = recorded(&db).await;
+    assert_eq!(rec.len(), 5, "{rec:?}");
+    assert_eq!(
+        db.tables().await.len(),
+        6,
+        "five tables and the tracking table"
+    );
+}
+
+async fn lock_timeout_names_the_holder(db: TestDb) {
+    let mut holder = spawn_fixture(&db, &["upgrade"], 6000);
+    wait_for_line(&mut holder, F1);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let r = db.run(&["--app", "fixture", "--lock-timeout", "1", "upgrade"]);
+    r.expect_code(4);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up in time"
+    );
+    assert!(r.stderr.contains("waiting"), "says it waits: {}", r.stderr);
+    assert!(r.stderr.contains("held by"), "{}", r.stderr);
+    if db.backend != Backend::Sqlite {
+        assert!(r.stderr.contains("pid "), "names the holder: {}", r.stderr);
+    }
+    if db.backend == Backend::Postgres {
+        assert!(r.stderr.contains("application 'dbtool'"), "{}", r.stderr);
+        assert!(r.stderr.contains("since "), "{}", r.stderr);
+    }
+    // read-only commands never wait for the lock
+    let started = Instant::now();
+    db.run(&["--app", "fixture", "status"]).ok();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    finish(holder).ok();
+    assert_eq!(recorded(&db).await.len(), 3);
+}
+
+async fn failing_migration_rolls_back(db: TestDb) {
+    let r = Run::from(
+        db.cmd()
+            .args(["--app", "fixture", "upgrade"])
+            .env("DBTOOL_FIXTURE_FAIL", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(5);
+    assert!(r.stderr.contains(F3), "names the migration: {}", r.stderr);
+    assert!(
+        r.stderr.contains("no_such_table_fixture"),
+        "carries the database's message: {}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    assert_eq!(recorded(&db).await, vec![F1, F2], "earlier migrations stay");
+    if db.backend == Backend::MySql {
+        // DDL cannot be rolled back: the report says so, and the next run detects it.
+        assert!(r.stderr.contains("cannot roll back DDL"), "{}", r.stderr);
+        let again = db.run(&["--app", "fixture", "upgrade"]);
+        again.expect_code(1);
+        assert!(again.stderr.contains("gamma"), "{}", again.stderr);
+        assert!(again.stderr.contains("MySQL"), "{}", again.stderr);
+        db.exec("DROP TABLE gamma").await;
+    } else {
+        assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
+        assert_consistent(&db).await;
+    }
+    db.run(&["--app", "fixture", "upgrade"]).ok();
+    assert_eq!(recorded(&db).await, vec![F1, F2, F3]);
+}
+
+async fn sigkill_mid_migration_leaves_consistent_state(db: TestDb) {
+    let mut child = spawn_fixture(&db, &["upgrade"], 20_000);
+    wait_for_line(&mut child, F1);
+    std::thread::sleep(Duration::from_millis(500)); // inside f002, after CREATE TABLE beta
+    signal(&child, "-KILL");
+    let _ = child.wait();
+    if db.backend == Backend::MySql {
+        // MySQL committed beta's DDL: the next run reports it instead of failing obscurely.
+        let r = db.run(&["--app", "fixture", "upgrade"]);
+        r.expect_code(1);
+        assert!(r.stderr.contains("beta"), "{}", r.stderr);
+        db.exec("DROP TABLE beta").await;
+    } else {
+        assert!(!recorded(&db).await.contains(&F2.to_string()));
+        assert_consistent(&db).await;
+    }
+    // The lock died with the connection: the next run is not blocked and completes.
+    db.run(&["--app", "fixture", "--lock-timeout", "5", "upgrade"])
+        .ok();
+    assert_eq!(recorded(&db).await, vec![F1, F2, F3]);
+    assert_consistent(&db).await;
+}
+
+async fn sigint_stops_between_migrations(db: TestDb) {
+    let mut child = spawn_fixture(&db, &["upgrade"], 1500);
+    wait_for_line(&mut child, F1);
+    signal(&child, "-INT");
+    let r = finish(child);
+    r.expect_code(130);
+    assert!(
+        r.stderr.contains("stopping after the current migration"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        recorded(&db).await,
+        vec![F1, F2],
+        "the current one finished, the next did not start"
+    );
+    assert_consistent(&db).await;
+    db.run(&["--app", "fixture", "upgrade"]).ok();
+    assert_eq!(recorded(&db).await.len(), 3);
+}
+
+async fn second_signal_aborts_at_once(db: TestDb) {
+    let mut child = spawn_fixture(&db, &["upgrade"], 30_000);
+    wait_for_line(&mut child, F1);
+    let started = Instant::now();
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "-TERM");
+    let r = finish(child);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "aborted at once"
+    );
+    r.expect_code(143);
+    assert!(!recorded(&db).await.contains(&F2.to_string()));
+    if db.backend == Backend::MySql {
+        db.exec("DROP TABLE IF EXISTS beta").await;
+    } else {
+        assert_consistent(&db).await;
+    }
+    db.run(&["--app", "fixture", "--lock-timeout", "5", "upgrade"])
+        .ok();
+    assert_eq!(recorded(&db).await.len(), 3);
+}
+
+async fn destructive_downgrade_needs_confirmation(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    let r = db.run(&["downgrade", "--dry-run"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("settings") && r.stdout.contains("4 row"),
+        "{}",
+        r.stdout
+    );
+    let r = db.run(&["downgrade"]);
+    r.expect_code(7);
+    assert!(r.stderr.contains("settings (4 rows)"), "{}", r.stderr);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(
+        db.tables().await.contains(&"settings".to_string()),
+        "nothing changed"
+    );
+    let doc = db.run(&["--json", "downgrade"]).expect_code(7).json();
+    assert_eq!(doc["error"]["kind"], "not_confirmed");
+    db.run(&["downgrade", "--yes"]).ok();
+    assert!(!db.tables().await.contains(&"settings".to_string()));
+    // users is empty: no confirmation needed
+    db.run(&["downgrade"]).ok();
+    assert_eq!(recorded(&db).await, Vec::<String>::new());
+}
+
+/// A TCP port that starts forwarding to PostgreSQL only after a delay.
+fn late_proxy(delay: Duration) -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind late port");
+        for conn in listener.incoming().flatten() {
+            let upstream = std::net::TcpStream::connect("127.0.0.1:5432").expect("upstream");
+            let (mut a, mut b) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c, mut d) = (conn, upstream);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut d, &mut c);
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_a_server_that_comes_up_late() {
+    let db = TestDb::new(Backend::Postgres, "wait_late");
+    // Without --wait an unreachable server fails at once.
+    let port = late_proxy(Duration::from_secs(60));
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
+    let started = Instant::now();
+    let r = Run::from(
+        db.cmd()
+            .env("DATABASE_URL", &url)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(6);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(r.stderr.contains("--wait"), "{}", r.stderr);
+
+    let port = late_proxy(Duration::from_millis(1500));
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
+    let r = Run::from(
+        db.cmd()
+            .env("DATABASE_URL", &url)
+            .args(["--wait", "--wait-timeout", "30", "upgrade"])
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    assert!(
+        r.stderr.contains("waiting for the database"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(recorded(&db).await.len(), 2);
+
+    // --wait gives up after --wait-timeout with the connection exit code.
+    let port = late_proxy(Duration::from_secs(60));
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
+    let started = Instant::now();
+    let r = Run::from(
+        db.cmd()
+            .env("DATABASE_URL", &url)
+            .args(["--wait", "--wait-timeout", "2", "status"])
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(6);
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_never_appear() {
+    let db = TestDb::new(Backend::Postgres, "no_password");
+    let secret = "Sup3r-S3cret-pw";
+    let check = |r: &Run| {
+        assert!(
+            !r.stdout.contains(secret) && !r.stderr.contains(secret),
+            "password leaked:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+    };
+    let cases: Vec<(String, Vec<&str>, i32)> = vec![
+        // trust auth ignores the password: a working connection
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:5432/{}", db.name),
+            vec!["--json", "status"],
+            0,
+        ),
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:5432/{}", db.name),
+            vec!["upgrade"],
+            0,
+        ),
+        // a missing database
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:5432/no_such_db_xyz"),
+            vec!["status"],
+            6,
+        ),
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:5432/no_such_db_xyz"),
+            vec!["--json", "upgrade"],
+            6,
+        ),
+        // nothing listening
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:1/x"),
+            vec!["status"],
+            6,
+        ),
+        (
+            format!("mysql://root:{secret}@127.0.0.1:1/x"),
+            vec!["--json", "status"],
+            6,
+        ),
+        // an unparsable URL
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:notaport/x"),
+            vec!["status"],
+            2,
+        ),
+        (
+            format!("postgres://postgres:{secret}@127.0.0.1:notaport/x"),
+            vec!["--json", "status"],
+            2,
+        ),
+        // an unknown scheme
+        (
+            format!("oracle://scott:{secret}@127.0.0.1/x"),
+            vec!["status"],
+            2,
+        ),
+    ];
+    for (url, args, code) in cases {
+        let r = Run::from(
+            db.cmd()
+                .env("DATABASE_URL", &url)
+                .args(&args)
+                .output()
+                .unwrap(),
+        );
+        r.expect_code(code);
+        check(&r);
+        if code != 0 {
+            assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+            assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        }
+        if args.contains(&"--json") {
+            r.json();
+        }
+    }
+    // Wrong credentials on MariaDB (it checks passwords): one line, exit 6, no secret.
+    let r = Run::from(
+        db.cmd()
+            .env(
+                "DATABASE_URL",
+                format!("mysql://nosuchuser:{secret}@127.0.0.1:3306/mysql"),
+            )
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(6);
+    check(&r);
+    assert!(r.stderr.contains("user name and password"), "{}", r.stderr);
+}
