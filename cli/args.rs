@@ -13,6 +13,7 @@ Examples:
   dbtool --app neurachar upgrade --dry-run         show what would run
   dbtool downgrade                                 roll back the last migration
   dbtool stamp 25698f3f906f                        record a revision as applied without running it
+  dbtool config                                    show the effective configuration and where each value comes from
 ";
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,9 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+    /// Which global options came from flags or environment variables (filled by `parse`).
+    #[arg(skip)]
+    pub given: crate::config::Given,
 }
 
 /// Options every subcommand accepts.
@@ -52,6 +56,10 @@ pub struct GlobalArgs {
     /// PostgreSQL schema to work in (sets search_path); both apps can share one database this way
     #[arg(long, env = "DBTOOL_SCHEMA", global = true, value_name = "NAME")]
     pub schema: Option<String>,
+
+    /// Configuration file [default: ./dbtool.toml when present]
+    #[arg(long, env = "DBTOOL_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
 
     /// Print one JSON document on stdout (errors too) instead of text
     #[arg(long, global = true)]
@@ -137,7 +145,7 @@ pub enum Command {
 /// Parses the command line; on `--help`/`--version` or a usage error prints what clap
 /// prints (a JSON error document too with `--json`) and returns the exit code.
 pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    match Cli::try_parse() {
+    match parse_with_sources() {
         Ok(cli) => Ok(cli),
         Err(e) => {
             let usage = e.use_stderr();
@@ -158,4 +166,13 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
             Err(std::process::ExitCode::from(if usage { 2 } else { 0 }))
         }
     }
+}
+
+/// `Cli::try_parse`, plus where each global option came from (flag or environment).
+fn parse_with_sources() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+    cli.given = crate::config::Given::from_matches(&matches);
+    Ok(cli)
 }

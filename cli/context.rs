@@ -184,9 +184,55 @@ pub async fn connect(
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     let mut said_waiting = false;
+    tracing::info!("connecting to {} ({access:?})", loc.display);
+    // sqlx's pool retries a refused connection until its acquire timeout; a bare TCP probe
+    // (it sends nothing, which PostgreSQL deliberately does not log) fails fast instead,
+    // and is what --wait polls.
+    if let Some((host, port)) = tcp_endpoint(loc) {
+        loop {
+            match probe(&host, port).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let waiting_allowed =
+                        settings.wait.is_some_and(|w| started.elapsed() + delay < w);
+                    if !waiting_allowed {
+                        let hint = if settings.wait.is_some() {
+                            "the server did not come up within --wait-timeout"
+                        } else {
+                            "is the server running and the host/port right? Use --wait to wait for it"
+                        };
+                        return Err(coded(
+                            Exit::Connection,
+                            format!("cannot connect to {}: {e}; {hint}", loc.display),
+                        ));
+                    }
+                    if !said_waiting {
+                        out.info(&format!(
+                            "waiting for the database at {} to accept connections ({e})",
+                            loc.display
+                        ));
+                        said_waiting = true;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
     loop {
         match Database::connect(opt.clone()).await {
-            Ok(db) => return Ok(Some(db)),
+            Ok(db) => {
+                tracing::info!(
+                    "connected in {:.1} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                if let (DbBackend::Postgres, Access::Write, Some(schema)) =
+                    (loc.backend, access, &settings.schema)
+                {
+                    ensure_schema(&db, schema).await?;
+                }
+                return Ok(Some(db));
+            }
             Err(e) => {
                 let failure = classify(&e);
                 let waiting_allowed = settings.wait.is_some_and(|w| started.elapsed() + delay < w);
@@ -209,6 +255,57 @@ pub async fn connect(
     }
 }
 
+/// `--schema` on a write command: the schema must exist before the lock (whose key is the
+/// schema) and the tracking table can go into it. Read-only commands leave a missing schema
+/// missing: `search_path` then names no schema and the database reads as empty.
+async fn ensure_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    tracing::info!("ensuring schema {quoted} exists");
+    db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        .await
+        .map_err(|e| {
+            let detail = match sqlx_error(&e) {
+                Some(sea_orm::sqlx::Error::Database(d)) => d.message().to_owned(),
+                _ => e.to_string(),
+            };
+            coded(
+                Exit::Failure,
+                format!("cannot create schema {quoted}: {detail}; create it first (CREATE SCHEMA {quoted}) or use a user that may"),
+            )
+        })?;
+    Ok(())
+}
+
+/// Host and port of a TCP server URL; None for SQLite and Unix sockets.
+fn tcp_endpoint(loc: &DbLocation) -> Option<(String, u16)> {
+    let u = url::Url::parse(loc.secret_url()).ok()?;
+    if u.query_pairs().any(|(k, _)| k == "host" || k == "socket") {
+        return None;
+    }
+    let host = u.host_str().filter(|h| !h.is_empty())?.to_owned();
+    let port = u.port().unwrap_or(match loc.backend {
+        DbBackend::Postgres => 5432,
+        _ => 3306,
+    });
+    match loc.backend {
+        DbBackend::Postgres | DbBackend::MySql => {
+            Some((host.trim_matches(['[', ']']).to_owned(), port))
+        }
+        _ => None,
+    }
+}
+
+/// Opens and closes a TCP connection, with a short timeout.
+async fn probe(host: &str, port: u16) -> std::result::Result<(), String> {
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
+        Err(_) => Err(format!("{host}:{port}: no answer within 5s")),
+    }
+}
+
 fn show_path(p: &Path) -> String {
     if p.is_relative() && !p.starts_with(".") {
         format!("./{}", p.display())
@@ -222,6 +319,8 @@ fn show_path(p: &Path) -> String {
 pub enum ConnFailure {
     Unreachable,
     Starting,
+    /// The TLS handshake failed (sslmode, certificates): retrying cannot help.
+    Tls,
     Auth,
     MissingDatabase,
     Other,
@@ -235,6 +334,7 @@ impl ConnFailure {
         match self {
             ConnFailure::Unreachable => "not reachable yet",
             ConnFailure::Starting => "starting up",
+            ConnFailure::Tls => "TLS failed",
             ConnFailure::Auth => "authentication failed",
             ConnFailure::MissingDatabase => "database does not exist",
             ConnFailure::Other => "error",
@@ -254,9 +354,10 @@ fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
 pub fn classify(e: &DbErr) -> ConnFailure {
     use sea_orm::sqlx::Error as S;
     match sqlx_error(e) {
-        Some(S::Io(_)) | Some(S::PoolTimedOut) | Some(S::Tls(_)) | Some(S::PoolClosed) => {
-            ConnFailure::Unreachable
-        }
+        Some(S::Tls(_)) => ConnFailure::Tls,
+        // rustls reports a rejected certificate as an I/O error during the handshake.
+        Some(S::Io(io)) if io.to_string().contains("certificate") => ConnFailure::Tls,
+        Some(S::Io(_)) | Some(S::PoolTimedOut) | Some(S::PoolClosed) => ConnFailure::Unreachable,
         Some(S::Database(db)) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             match code.as_str() {
@@ -296,6 +397,7 @@ fn connect_error(
             "is the server running and the host/port right? Use --wait to wait for it".to_owned()
         }
         ConnFailure::Auth => "check the user name and password in the URL".to_owned(),
+        ConnFailure::Tls => "check sslmode in the URL (disable, prefer, require, verify-ca, verify-full); verify-ca and verify-full need the server's CA as sslrootcert=/path/to/ca.pem".to_owned(),
         ConnFailure::MissingDatabase => match &loc.sqlite_file {
             Some(f) => format!(
                 "check that the directory of {} exists and is writable",

@@ -4,9 +4,11 @@
 pub mod app;
 pub mod args;
 pub mod commands;
+pub mod config;
 pub mod context;
 pub mod exit;
 pub mod interrupt;
+pub mod logging;
 pub mod output;
 pub mod prompt;
 pub mod service;
@@ -31,23 +33,40 @@ pub struct Ctx {
     pub settings: ConnectSettings,
     pub lock_timeout: Duration,
     pub interrupt: Arc<Interrupt>,
+    /// The effective configuration with the source of each value (`dbtool config`).
+    pub config: config::Config,
 }
 
 impl Ctx {
-    pub fn from_args(g: &args::GlobalArgs, out: Output) -> Result<Ctx> {
+    /// Builds the context from the resolved configuration (see `config::Config::resolve`).
+    pub fn from_args(c: config::Config, out: Output) -> Result<Ctx> {
+        let loc = DbLocation::parse(c.database_url.value.as_deref())
+            .with_context(|| format!("database_url from {}", c.database_url.source))?;
+        if c.schema.value.is_some() && loc.backend != DbBackend::Postgres {
+            out.warn(&format!(
+                "schema (from {}) is ignored: only PostgreSQL has schemas",
+                c.schema.source
+            ));
+        }
         Ok(Ctx {
             out,
-            app: g.app.map(App::from).unwrap_or(App::Avatar),
-            loc: DbLocation::parse(g.database_url.as_deref())?,
+            app: c.app.value,
             settings: ConnectSettings {
-                schema: g.schema.clone(),
-                wait: g
+                schema: c
+                    .schema
+                    .value
+                    .clone()
+                    .filter(|_| loc.backend == DbBackend::Postgres),
+                wait: c
                     .wait
-                    .then(|| Duration::from_secs(g.wait_timeout.unwrap_or(60))),
-                verbose: g.verbose,
+                    .value
+                    .then(|| Duration::from_secs(c.wait_timeout.value)),
+                verbose: c.verbose,
             },
-            lock_timeout: Duration::from_secs(g.lock_timeout.unwrap_or(60)),
+            loc,
+            lock_timeout: Duration::from_secs(c.lock_timeout.value),
             interrupt: Interrupt::new(),
+            config: c,
         })
     }
 
@@ -76,7 +95,15 @@ impl Ctx {
 
 /// Runs a parsed command line. Signals: see `interrupt`.
 pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
-    let ctx = Ctx::from_args(&cli.global, out)?;
+    logging::init(cli.global.verbose);
+    // Completions and the man page must work whatever the configuration says.
+    let config = match cli.command {
+        args::Command::Completions(_) | args::Command::Man(_) => {
+            config::Config::defaults(&cli.global)
+        }
+        _ => config::Config::resolve(&cli.global, &cli.given)?,
+    };
+    let ctx = Ctx::from_args(config, out)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -147,7 +147,7 @@ impl Output {
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header(header.iter().map(|h| Cell::new(h)));
+            .set_header(header.iter().map(Cell::new));
         if !self.stdout_tty {
             t.load_preset(presets::ASCII_MARKDOWN);
             t.set_content_arrangement(ContentArrangement::Disabled);

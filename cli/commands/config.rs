@@ -1,13 +1,122 @@
-//! `dbtool config`: placeholder wired in by the core; its owner replaces this file.
+//! `dbtool config`: the effective configuration and where each value came from. It never
+//! connects, so it also explains a configuration that cannot connect.
 
-use crate::exit::{coded, Exit};
+use crate::app::App;
+use crate::config::{show_path, Setting, Source};
+use crate::exit::Exit;
+use crate::output::Tone;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use sea_orm::DbBackend;
+use serde::Serialize;
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Precedence, lowest first: default, dbtool.toml (or --config PATH), .env, environment
+variables (DATABASE_URL, DBTOOL_APP, DBTOOL_SCHEMA, DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT,
+DBTOOL_WAIT_TIMEOUT), command-line flags. Passwords are shown as ***.
+
+Examples:
+  dbtool config                          every setting, its value and its source
+  dbtool --app neurachar config --json   the same as one JSON document
+  dbtool --config ci.toml config         with another configuration file")]
 pub struct ConfigArgs {}
 
-pub async fn run(_ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
-    Err(coded(Exit::Failure, "not built yet"))
+/// The document `dbtool config` prints.
+#[derive(Serialize)]
+struct ConfigView {
+    /// The configuration file that was read, or null.
+    config_file: Option<String>,
+    /// The `.env` file that was read, or null.
+    dotenv_file: Option<String>,
+    backend: &'static str,
+    settings: Settings,
+}
+
+#[derive(Serialize)]
+struct Settings {
+    /// Masked: the password is `***`.
+    database_url: Setting<String>,
+    app: Setting<App>,
+    schema: Setting<Option<String>>,
+    lock_timeout: Setting<u64>,
+    wait: Setting<bool>,
+    wait_timeout: Setting<u64>,
+}
+
+pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
+    let c = &ctx.config;
+    let view = ConfigView {
+        config_file: c.file.as_deref().map(show_path),
+        dotenv_file: c.dotenv.as_deref().map(show_path),
+        backend: match ctx.loc.backend {
+            DbBackend::Postgres => "postgres",
+            DbBackend::MySql => "mysql",
+            _ => "sqlite",
+        },
+        settings: Settings {
+            database_url: Setting {
+                value: ctx.loc.display.clone(),
+                source: c.database_url.source,
+            },
+            app: c.app.clone(),
+            schema: c.schema.clone(),
+            lock_timeout: c.lock_timeout.clone(),
+            wait: c.wait.clone(),
+            wait_timeout: c.wait_timeout.clone(),
+        },
+    };
+    ctx.out.emit(&view, |o| {
+        let s = &view.settings;
+        let row = |key: &str, value: String, source: Source| {
+            let tone = match source {
+                Source::Default => Tone::Plain,
+                _ => Tone::Good,
+            };
+            vec![
+                (key.to_owned(), Tone::Plain),
+                (value, Tone::Plain),
+                (source.to_string(), tone),
+            ]
+        };
+        let mut url = s.database_url.value.clone();
+        if s.database_url.source == Source::Default {
+            url.push_str(" (no DATABASE_URL configured)");
+        }
+        let rows = vec![
+            row("database_url", url, s.database_url.source),
+            row("app", s.app.value.to_string(), s.app.source),
+            row(
+                "schema",
+                s.schema.value.clone().unwrap_or_else(|| "(none)".into()),
+                s.schema.source,
+            ),
+            row(
+                "lock_timeout",
+                format!("{}s", s.lock_timeout.value),
+                s.lock_timeout.source,
+            ),
+            row("wait", s.wait.value.to_string(), s.wait.source),
+            row(
+                "wait_timeout",
+                format!("{}s", s.wait_timeout.value),
+                s.wait_timeout.source,
+            ),
+        ];
+        o.table(&["setting", "value", "source"], rows);
+        o.line(&format!(
+            "config file: {}",
+            view.config_file
+                .clone()
+                .unwrap_or_else(|| format!("none (no ./{})", crate::config::FILE_NAME))
+        ));
+        o.line(&format!(
+            ".env file:   {}",
+            view.dotenv_file
+                .clone()
+                .unwrap_or_else(|| format!("none (no ./{})", crate::config::DOTENV_NAME))
+        ));
+    });
+    Ok(Exit::Ok)
 }

@@ -1,0 +1,575 @@
+//! Configuration (issue 9): dbtool.toml < .env < environment < flags, `dbtool config` with
+//! sources and masked passwords, unknown keys, `--schema` on PostgreSQL, `sslmode`, and
+//! `-v` / `-vv` / `-q`. Every run uses the real binary in a scratch working directory with a
+//! clean environment (`dbtool_bare`).
+
+use crate::common::{dbtool_bare, Backend, Run, TestDb};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Runs dbtool in `dir` with only the given configuration variables set.
+fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut c = dbtool_bare(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(
+        c.args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbtool"),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write test file");
+}
+
+/// `(value, source)` of one setting in the `config --json` document.
+fn setting(doc: &Value, key: &str) -> (Value, String) {
+    let s = &doc["settings"][key];
+    (
+        s["value"].clone(),
+        s["source"].as_str().unwrap_or("?").to_owned(),
+    )
+}
+
+#[test]
+fn defaults_when_nothing_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = run_in(dir.path(), &[], &["config", "--json"]).ok().json();
+    for key in [
+        "database_url",
+        "app",
+        "schema",
+        "lock_timeout",
+        "wait",
+        "wait_timeout",
+    ] {
+        assert_eq!(setting(&doc, key).1, "default", "{key}: {doc}");
+    }
+    assert_eq!(
+        setting(&doc, "database_url").0,
+        "sqlite://dbtool.db",
+        "{doc}"
+    );
+    assert_eq!(setting(&doc, "app").0, "avatar");
+    assert_eq!(setting(&doc, "lock_timeout").0, 60);
+    assert_eq!(doc["config_file"], Value::Null);
+    assert_eq!(doc["dotenv_file"], Value::Null);
+    // `config` never connects, so it creates no database file either.
+    assert!(!dir.path().join("dbtool.db").exists());
+}
+
+#[test]
+fn precedence_file_then_dotenv_then_env_then_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "dbtool.toml",
+        r#"# team defaults
+database_url = "postgres://app:filepw@filehost:5432/avatar"
+app = "neurachar"
+schema = "from_file"
+lock_timeout = 11
+wait = true
+wait_timeout = 21
+"#,
+    );
+    let doc = run_in(d, &[], &["config", "--json"]).ok().json();
+    assert_eq!(
+        setting(&doc, "database_url"),
+        (
+            Value::from("postgres://app:***@filehost:5432/avatar"),
+            "dbtool.toml".into()
+        )
+    );
+    assert_eq!(
+        setting(&doc, "app"),
+        (Value::from("neurachar"), "dbtool.toml".into())
+    );
+    assert_eq!(
+        setting(&doc, "schema"),
+        (Value::from("from_file"), "dbtool.toml".into())
+    );
+    assert_eq!(
+        setting(&doc, "lock_timeout"),
+        (Value::from(11), "dbtool.toml".into())
+    );
+    assert_eq!(
+        setting(&doc, "wait"),
+        (Value::from(true), "dbtool.toml".into())
+    );
+    assert_eq!(
+        setting(&doc, "wait_timeout"),
+        (Value::from(21), "dbtool.toml".into())
+    );
+    assert_eq!(doc["config_file"], "./dbtool.toml");
+
+    // .env beats the file; keys of other tools in it are left alone.
+    write(
+        d,
+        ".env",
+        "SECRET_KEY=flask-secret\nDATABASE_URL=postgres://app:dotpw@dothost/avatar\nDBTOOL_LOCK_TIMEOUT=12\nDBTOOL_SCHEMA=from_dotenv\nexport DBTOOL_WAIT=false\n",
+    );
+    let doc = run_in(d, &[], &["config", "--json"]).ok().json();
+    assert_eq!(
+        setting(&doc, "database_url"),
+        (
+            Value::from("postgres://app:***@dothost/avatar"),
+            ".env".into()
+        )
+    );
+    assert_eq!(
+        setting(&doc, "lock_timeout"),
+        (Value::from(12), ".env".into())
+    );
+    assert_eq!(
+        setting(&doc, "schema"),
+        (Value::from("from_dotenv"), ".env".into())
+    );
+    assert_eq!(setting(&doc, "wait"), (Value::from(false), ".env".into()));
+    assert_eq!(
+        setting(&doc, "app"),
+        (Value::from("neurachar"), "dbtool.toml".into())
+    );
+    assert_eq!(doc["dotenv_file"], "./.env");
+
+    // The environment beats .env.
+    let env = [
+        ("DATABASE_URL", "postgres://app:envpw@envhost/avatar"),
+        ("DBTOOL_LOCK_TIMEOUT", "13"),
+        ("DBTOOL_APP", "avatar"),
+    ];
+    let doc = run_in(d, &env, &["config", "--json"]).ok().json();
+    assert_eq!(
+        setting(&doc, "database_url"),
+        (
+            Value::from("postgres://app:***@envhost/avatar"),
+            "env".into()
+        )
+    );
+    assert_eq!(
+        setting(&doc, "lock_timeout"),
+        (Value::from(13), "env".into())
+    );
+    assert_eq!(setting(&doc, "app"), (Value::from("avatar"), "env".into()));
+    assert_eq!(
+        setting(&doc, "schema"),
+        (Value::from("from_dotenv"), ".env".into())
+    );
+
+    // Flags beat everything, before or after the subcommand.
+    let r = run_in(
+        d,
+        &env,
+        &[
+            "--database-url",
+            "postgres://app:flagpw@flaghost/avatar",
+            "--lock-timeout",
+            "14",
+            "config",
+            "--json",
+            "--schema",
+            "from_flag",
+            "--app",
+            "neurachar",
+        ],
+    );
+    let doc = r.ok().json();
+    assert_eq!(
+        setting(&doc, "database_url"),
+        (
+            Value::from("postgres://app:***@flaghost/avatar"),
+            "flag".into()
+        )
+    );
+    assert_eq!(
+        setting(&doc, "lock_timeout"),
+        (Value::from(14), "flag".into())
+    );
+    assert_eq!(
+        setting(&doc, "schema"),
+        (Value::from("from_flag"), "flag".into())
+    );
+    assert_eq!(
+        setting(&doc, "app"),
+        (Value::from("neurachar"), "flag".into())
+    );
+    assert_eq!(
+        setting(&doc, "wait_timeout"),
+        (Value::from(21), "dbtool.toml".into())
+    );
+
+    // The same in text: one row per setting with its source.
+    let r = run_in(d, &env, &["--lock-timeout", "14", "config"]);
+    let text = &r.ok().stdout;
+    let row = |key: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {key} ")))
+            .unwrap_or_else(|| panic!("no row for {key}:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("lock_timeout").contains("14s") && row("lock_timeout").contains("flag"));
+    assert!(row("database_url").contains("envhost") && row("database_url").contains("env"));
+    assert!(row("schema").contains("from_dotenv") && row("schema").contains(".env"));
+    assert!(row("wait_timeout").contains("21s") && row("wait_timeout").contains("dbtool.toml"));
+    assert!(text.contains("config file: ./dbtool.toml"), "{text}");
+    for pw in ["filepw", "dotpw", "envpw", "flagpw", "flask-secret"] {
+        assert!(!text.contains(pw), "{pw} leaked:\n{text}");
+    }
+}
+
+#[test]
+fn passwords_are_masked_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // Percent-encoded: neither the encoded nor the decoded form may appear.
+    let url = "postgres://admin:p%40ss%3Aw0rd-xyz@db.example.com:5432/avatar";
+    for args in [&["config"][..], &["config", "--json"][..]] {
+        let r = run_in(dir.path(), &[("DATABASE_URL", url)], args);
+        r.ok();
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(all.contains("admin:***@db.example.com"), "{all}");
+        assert!(
+            !all.contains("p%40ss") && !all.contains("p@ss") && !all.contains("w0rd-xyz"),
+            "password leaked: {all}"
+        );
+    }
+    // From the file as well.
+    write(
+        dir.path(),
+        "dbtool.toml",
+        "database_url = \"mysql://root:file-secret-42@localhost/avatar\"\n",
+    );
+    let r = run_in(dir.path(), &[], &["config", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(
+        setting(&doc, "database_url").0,
+        "mysql://root:***@localhost/avatar"
+    );
+    assert_eq!(doc["backend"], "mysql");
+    assert!(!r.stdout.contains("file-secret-42"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "dbtool.toml",
+        "app = \"avatar\"\ncolour = \"red\"\ndatbase_url = \"sqlite://x.db\"\n",
+    );
+    for args in [&["config"][..], &["upgrade"][..]] {
+        let r = run_in(d, &[], args);
+        r.expect_code(2);
+        assert!(
+            r.stderr.contains("`colour`") && r.stderr.contains("`datbase_url`"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("dbtool.toml"), "{}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    }
+    assert!(!d.join("dbtool.db").exists() && !d.join("x.db").exists());
+    let r = run_in(d, &[], &["config", "--json"]);
+    let doc = r.expect_code(2).json();
+    assert_eq!(doc["error"]["code"], 2);
+    assert!(doc["error"]["message"].as_str().unwrap().contains("colour"));
+}
+
+#[test]
+fn bad_values_and_missing_files_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    write(d, "dbtool.toml", "lock_timeout = \"soon\"\n");
+    let r = run_in(d, &[], &["config"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("line 1") && r.stderr.contains("lock_timeout"),
+        "{}",
+        r.stderr
+    );
+
+    write(d, "dbtool.toml", "app = \"blog\"\n");
+    let r = run_in(d, &[], &["status"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("'blog'") && r.stderr.contains("neurachar"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(d.join("dbtool.toml")).unwrap();
+
+    write(d, ".env", "DBTOOL_LOCK_TIMEOUT=abc\n");
+    let r = run_in(d, &[], &["config"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("DBTOOL_LOCK_TIMEOUT") && r.stderr.contains(".env"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(d.join(".env")).unwrap();
+
+    let r = run_in(d, &[], &["--config", "nope.toml", "config"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("nope.toml"), "{}", r.stderr);
+    let r = run_in(d, &[("DBTOOL_CONFIG", "gone.toml")], &["config"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("gone.toml"), "{}", r.stderr);
+
+    // An explicit file replaces ./dbtool.toml.
+    write(d, "dbtool.toml", "lock_timeout = 1\n");
+    write(d, "ci.toml", "lock_timeout = 2\n");
+    let doc = run_in(d, &[], &["--config", "ci.toml", "config", "--json"])
+        .ok()
+        .json();
+    assert_eq!(setting(&doc, "lock_timeout").0, 2);
+    assert_eq!(doc["config_file"], "./ci.toml");
+    let doc = run_in(d, &[("DBTOOL_CONFIG", "ci.toml")], &["config", "--json"])
+        .ok()
+        .json();
+    assert_eq!(setting(&doc, "lock_timeout").0, 2);
+}
+
+/// The configured values are the ones commands use, not only the ones `config` shows.
+#[test]
+fn commands_use_the_file_and_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "dbtool.toml",
+        "database_url = \"sqlite://team.db?mode=rwc\"\napp = \"neurachar\"\n",
+    );
+    let r = run_in(d, &[], &["upgrade"]);
+    assert!(r.ok().stdout.contains("neurachar: now at"), "{}", r.stdout);
+    assert!(d.join("team.db").exists() && !d.join("dbtool.db").exists());
+
+    write(d, ".env", "DBTOOL_APP=avatar\n");
+    let doc = run_in(d, &[], &["status", "--json"]).ok().json();
+    assert_eq!(doc["app"], "avatar");
+    // The avatar app sees a NeuraChar database and says so.
+    assert_eq!(doc["other_app"], "neurachar", "{doc}");
+}
+
+fn pg_url_with_password(db: &TestDb, password: &str) -> String {
+    db.url
+        .replacen("postgres@", &format!("postgres:{password}@"), 1)
+}
+
+async fn tables_in_schema(db: &TestDb, schema: &str) -> Vec<String> {
+    db.strings(&format!(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = '{schema}' ORDER BY 1"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_holds_the_tables_and_the_tracking_table() {
+    let db = TestDb::new(Backend::Postgres, "schema_holds_tables");
+    // A name that needs quoting: upper case and a space.
+    let r = db.run(&["--schema", "Avatar Data", "upgrade"]);
+    r.ok();
+    assert_eq!(
+        tables_in_schema(&db, "Avatar Data").await,
+        ["seaql_migrations", "settings", "users"]
+    );
+    assert!(tables_in_schema(&db, "public").await.is_empty());
+    let doc = db
+        .run(&["--schema", "Avatar Data", "status", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["pending"], 0);
+    // Without --schema the database looks empty: search_path is public.
+    let doc = db.run(&["status", "--json"]).ok().json();
+    assert_eq!(doc["pending"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_in_two_schemas_of_one_database() {
+    let db = TestDb::new(Backend::Postgres, "two_apps_two_schemas");
+    // Schema from the file for one app, from the environment for the other.
+    write(db.dir(), "dbtool.toml", "schema = \"avatar\"\n");
+    db.run(&["upgrade"]).ok();
+    let mut c = db.cmd();
+    c.env("DBTOOL_SCHEMA", "neurachar")
+        .env("DBTOOL_APP", "neurachar")
+        .arg("upgrade")
+        .stdin(Stdio::null());
+    Run::from(c.output().unwrap()).ok();
+    assert_eq!(
+        tables_in_schema(&db, "avatar").await,
+        ["seaql_migrations", "settings", "users"]
+    );
+    assert_eq!(
+        tables_in_schema(&db, "neurachar").await,
+        [
+            "characters",
+            "chats",
+            "email_login_codes",
+            "messages",
+            "seaql_migrations",
+            "users"
+        ]
+    );
+    db.run(&["status", "--check"]).expect_code(0);
+    db.run(&[
+        "--schema",
+        "neurachar",
+        "--app",
+        "neurachar",
+        "status",
+        "--check",
+    ])
+    .expect_code(0);
+    assert_eq!(
+        db.count("SELECT count(*) FROM avatar.seaql_migrations")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM neurachar.seaql_migrations")
+            .await,
+        5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_schema_reads_as_empty_and_is_not_created_by_reads() {
+    let db = TestDb::new(Backend::Postgres, "missing_schema_reads");
+    let doc = db
+        .run(&["--schema", "ghost", "status", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["pending"], 2, "{doc}");
+    db.run(&["--schema", "ghost", "history"]).ok();
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_namespace WHERE nspname = 'ghost'")
+            .await,
+        0
+    );
+    // A dry run is a write command: it may create the schema, but no table.
+    db.run(&["--schema", "ghost", "upgrade", "--dry-run"]).ok();
+    assert!(tables_in_schema(&db, "ghost").await.is_empty());
+}
+
+#[test]
+fn schema_names_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "s".repeat(64);
+    let r = run_in(dir.path(), &[], &["--schema", &long, "config"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("63"), "{}", r.stderr);
+}
+
+/// Runs a slow migration and asks the server whether dbtool's connection uses TLS.
+async fn connection_uses_tls(db: &TestDb, sslmode: &str) -> bool {
+    let url = format!("{}?sslmode={sslmode}", db.url);
+    let child = dbtool_bare(db.dir())
+        .env("DATABASE_URL", &url)
+        .env("DBTOOL_FIXTURE_SLEEP_MS", "4000")
+        .args(["--app", "fixture", "upgrade"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbtool");
+    let sql = format!(
+        "SELECT s.ssl::text FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+         WHERE a.datname = '{}' AND a.application_name = 'dbtool'",
+        db.name
+    );
+    let started = Instant::now();
+    let ssl = loop {
+        if let Some(v) = db.strings(&sql).await.first() {
+            break v == "true";
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "dbtool never showed up in pg_stat_activity"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = Run::from(child.wait_with_output().unwrap());
+    out.ok();
+    ssl
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_in_the_url_is_respected() {
+    let db = TestDb::new(Backend::Postgres, "sslmode_respected");
+    assert!(connection_uses_tls(&db, "require").await);
+    db.run(&["--app", "fixture", "downgrade", "base", "--yes"])
+        .ok();
+    assert!(!connection_uses_tls(&db, "disable").await);
+    // Certificate checking is not silently skipped: the test server's certificate is
+    // self-signed, so verify-full fails with a TLS hint (exit 6).
+    let r = run_in(
+        db.dir(),
+        &[("DATABASE_URL", &format!("{}?sslmode=verify-full", db.url))],
+        &["status"],
+    );
+    r.expect_code(6);
+    assert!(r.stderr.contains("sslmode"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_steps_and_sql_but_never_the_password() {
+    let db = TestDb::new(Backend::Postgres, "verbose_sql_no_password");
+    let url = pg_url_with_password(&db, "Pw-do-not-print-77");
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let quiet = run_in(db.dir(), &env, &["upgrade", "+1"]);
+    assert!(quiet.ok().stderr.is_empty(), "{}", quiet.stderr);
+
+    let v = run_in(db.dir(), &env, &["-v", "upgrade", "+1"]);
+    v.ok();
+    assert!(
+        v.stderr
+            .contains("Applying migration 'm20260130_113328_create_settings_table'"),
+        "{}",
+        v.stderr
+    );
+    assert!(!v.stderr.contains("CREATE TABLE"), "{}", v.stderr);
+
+    db.run(&["downgrade", "base", "--yes"]).ok();
+    let vv = run_in(db.dir(), &env, &["-vv", "upgrade"]);
+    vv.ok();
+    assert!(
+        vv.stderr.contains("sql: CREATE TABLE \"users\""),
+        "{}",
+        vv.stderr
+    );
+    assert!(vv.stderr.contains("INSERT INTO \"seaql_migrations\""));
+    assert!(vv.stderr.contains("postgres:***@"), "{}", vv.stderr);
+    for out in [&v.stdout, &v.stderr, &vv.stdout, &vv.stderr] {
+        assert!(
+            !out.contains("Pw-do-not-print-77"),
+            "password leaked:\n{out}"
+        );
+    }
+    // Stdout carries the same result lines with or without -vv.
+    assert!(vv.stdout.contains("avatar: now at"), "{}", vv.stdout);
+}
+
+#[test]
+fn quiet_prints_errors_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let loud = run_in(dir.path(), &[], &["upgrade"]);
+    assert!(
+        loud.ok().stderr.contains("creating SQLite database"),
+        "{}",
+        loud.stderr
+    );
+    std::fs::remove_file(dir.path().join("dbtool.db")).unwrap();
+    let quiet = run_in(dir.path(), &[], &["-q", "upgrade"]);
+    assert_eq!(quiet.ok().stderr, "");
+    let err = run_in(dir.path(), &[], &["-q", "upgrade", "nosuchmigration"]);
+    err.expect_code(2);
+    assert!(err.stderr.starts_with("error: "), "{}", err.stderr);
+}
