@@ -3,8 +3,9 @@
 //! otherwise.
 
 use crate::commands::{
-    adopt, finish_run, migrate_error, open_session, show_plan, step_line, TableRows,
+    adopt, dry_run, finish_run, migrate_error, open_session, step_line, TableRows,
 };
+use crate::service::migrations::Direction;
 use crate::exit::{coded, Exit};
 use crate::target::Target;
 use crate::Ctx;
@@ -18,7 +19,9 @@ Examples:
   dbtool downgrade -2              roll back two migrations
   dbtool downgrade 25698f3f906f    down to (and keeping) that revision
   dbtool downgrade base --yes      roll back everything, even tables that hold rows
-  dbtool downgrade base --dry-run  show what would be dropped, change nothing")]
+  dbtool downgrade base --dry-run  show what would be dropped, change nothing
+  dbtool downgrade --sql head:base --dialect postgres
+                                   print the SQL that rolls everything back, without any database")]
 pub struct DowngradeArgs {
     /// -1 (default), -N, base, or a migration name or Alembic revision (or a unique prefix of at least 4 characters) to keep as the last applied one
     #[arg(allow_negative_numbers = true)]
@@ -29,10 +32,19 @@ pub struct DowngradeArgs {
     /// Drop tables that hold rows without asking
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub offline: crate::commands::sql::SqlArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: DowngradeArgs) -> Result<Exit> {
+    if let Some(range) = args.offline.sql {
+        let dir = crate::service::migrations::Direction::Down;
+        return crate::commands::sql::run(ctx, dir, range, args.offline.dialect).await;
+    }
     let target = args.target.unwrap_or(Target::Relative(-1));
+    if args.dry_run {
+        return dry_run(ctx, Direction::Down, &target).await;
+    }
     let db = ctx.connect_write().await?;
     let mut session = open_session(ctx, &db).await?;
     session.overview.check_writable().map_err(migrate_error)?;
@@ -46,11 +58,6 @@ pub async fn run(ctx: &Ctx, args: DowngradeArgs) -> Result<Exit> {
         .into_iter()
         .map(|(table, rows)| TableRows { table, rows })
         .collect();
-    if args.dry_run {
-        show_plan(ctx, &session, &plan, risk);
-        session.finish().await?;
-        return Ok(Exit::Ok);
-    }
     if !risk.is_empty() && !args.yes {
         let lost = risk
             .iter()

@@ -13,6 +13,7 @@ pub mod history;
 pub mod login_codes;
 pub mod man;
 pub mod settings;
+pub mod sql;
 pub mod stamp;
 pub mod status;
 pub mod upgrade;
@@ -21,8 +22,10 @@ pub mod users;
 use crate::args::Command;
 use crate::exit::{coded, Exit};
 use crate::service::migrations::{
-    short_name, suggested_stamp, Direction, MigrateError, Outcome, Plan, Session, StepDone,
+    data_at_risk, read_state, short_name, suggested_stamp, DbState, Direction, MigrateError,
+    Outcome, Overview, Plan, Session, StepDone,
 };
+use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;
 use migration::StepInfo;
@@ -89,11 +92,20 @@ pub async fn adopt(ctx: &Ctx, session: &mut Session<'_>) -> Result<()> {
 
 /// Stops an upgrade whose tables already exist, suggesting the `stamp` that fits.
 pub fn refuse_conflicts(session: &Session<'_>, plan: &Plan) -> Result<()> {
-    let conflicts = session.overview.conflicts(plan, &session.state);
+    conflicts_error(&session.overview, &session.state, session.backend(), plan)
+}
+
+fn conflicts_error(
+    overview: &Overview,
+    state: &DbState,
+    backend: sea_orm::DbBackend,
+    plan: &Plan,
+) -> Result<()> {
+    let conflicts = overview.conflicts(plan, state);
     let Some((step, tables)) = conflicts.first() else {
         return Ok(());
     };
-    let fix = match suggested_stamp(&session.overview, &session.state) {
+    let fix = match suggested_stamp(overview, state) {
         Some(s) => format!(
             "if the database already has this schema, record it with `dbtool stamp {}` and run `dbtool upgrade` again",
             short_name(s)
@@ -104,10 +116,15 @@ pub fn refuse_conflicts(session: &Session<'_>, plan: &Plan) -> Result<()> {
             tables.join(", ")
         ),
     };
+    let why = if backend == sea_orm::DbBackend::MySql {
+        " (MySQL/MariaDB commit DDL at once, so a failed or killed earlier run can leave this behind)"
+    } else {
+        ""
+    };
     Err(coded(
         Exit::Failure,
         format!(
-            "table {} already exists but migration {} that creates it is not recorded; nothing was changed; {fix}",
+            "table {} already exists but migration {} that creates it is not recorded{why}; nothing was changed; {fix}",
             tables.join(", "),
             describe(step)
         ),
@@ -174,18 +191,46 @@ pub fn plan_steps(plan: &Plan) -> Vec<PlanStep> {
         .collect()
 }
 
-fn position_name(session: &Session<'_>, pos: usize) -> Option<&'static str> {
-    pos.checked_sub(1).map(|i| session.overview.steps[i].name)
+fn position_name(overview: &Overview, pos: usize) -> Option<&'static str> {
+    pos.checked_sub(1).map(|i| overview.steps[i].name)
+}
+
+/// `--dry-run` of upgrade and downgrade: the plan from a read-only look at the database.
+/// It takes no lock and creates nothing (no SQLite file, no schema, no tracking table).
+pub async fn dry_run(ctx: &Ctx, direction: Direction, target: &Target) -> Result<Exit> {
+    let db = ctx.connect_read().await?;
+    let state = match &db {
+        Some(db) => read_state(db).await?,
+        None => DbState::default(),
+    };
+    let overview = Overview::new(ctx.app, &state);
+    overview.check_writable().map_err(migrate_error)?;
+    let plan = match direction {
+        Direction::Up => overview.plan_upgrade(target),
+        Direction::Down => overview.plan_downgrade(target),
+    }
+    .map_err(migrate_error)?;
+    conflicts_error(&overview, &state, ctx.loc.backend, &plan)?;
+    let risk = match &db {
+        Some(db) => data_at_risk(db, &state, &plan).await?,
+        None => Vec::new(),
+    };
+    let risk = risk
+        .into_iter()
+        .map(|(table, rows)| TableRows { table, rows })
+        .collect();
+    show_plan(ctx, &overview, &plan, risk);
+    Ok(Exit::Ok)
 }
 
 /// Prints a dry run's plan.
-pub fn show_plan(ctx: &Ctx, session: &Session<'_>, plan: &Plan, risk: Vec<TableRows>) {
+pub fn show_plan(ctx: &Ctx, overview: &Overview, plan: &Plan, risk: Vec<TableRows>) {
     let view = RunView {
         app: ctx.app,
         direction: plan.direction,
         dry_run: true,
-        from: position_name(session, plan.from),
-        to: position_name(session, plan.to),
+        from: position_name(overview, plan.from),
+        to: position_name(overview, plan.to),
         plan: plan_steps(plan),
         done: Vec::new(),
         data_at_risk: risk.clone(),
@@ -254,7 +299,7 @@ pub fn finish_run(
         app: ctx.app,
         direction: plan.direction,
         dry_run: false,
-        from: position_name(session_after, plan.from),
+        from: position_name(&session_after.overview, plan.from),
         to: now.map(|s| s.name),
         plan: plan_steps(plan),
         done: outcome.done,
@@ -295,6 +340,87 @@ pub async fn read_overview(ctx: &Ctx) -> Result<crate::service::migrations::Over
         None => DbState::default(),
     };
     Ok(Overview::new(ctx.app, &state))
+}
+
+/// `dbtool [--app X] <command>` as people should type it for the current app.
+pub fn dbtool_cmd(ctx: &Ctx, command: &str) -> String {
+    match ctx.app {
+        crate::app::App::Avatar => format!("dbtool {command}"),
+        other => format!("dbtool --app {other} {command}"),
+    }
+}
+
+/// A connection for an administration command, opened only once the database is known to
+/// belong to `ctx.app` and to be migrated far enough to have `table`; otherwise the error
+/// says which command fixes that. A missing SQLite file is not created.
+pub async fn connect_admin(
+    ctx: &Ctx,
+    access: crate::context::Access,
+    table: &str,
+) -> Result<DatabaseConnection> {
+    use crate::service::migrations::{read_state, Overview};
+    use anyhow::Context as _;
+    let upgrade = dbtool_cmd(ctx, "upgrade");
+    let missing = || {
+        coded(
+            Exit::Failure,
+            format!(
+                "the database {} does not exist yet; create it with `{upgrade}`",
+                ctx.loc.display
+            ),
+        )
+    };
+    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+        return Err(missing());
+    }
+    let db = match access {
+        crate::context::Access::Write => ctx.connect_write().await?,
+        crate::context::Access::ReadOnly => ctx.connect_read().await?.ok_or_else(missing)?,
+    };
+    let state = read_state(&db)
+        .await
+        .context("reading the migration state")?;
+    let ov = Overview::new(ctx.app, &state);
+    if let Some((other, _)) = &ov.foreign {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "this database holds {other} migrations, not {} ones; run the command with --app {other}",
+                ctx.app
+            ),
+        ));
+    }
+    let Some(i) = ov
+        .steps
+        .iter()
+        .position(|s| s.creates_tables.contains(&table))
+    else {
+        return Err(coded(
+            Exit::Failure,
+            format!("no {} migration creates table {table}", ctx.app),
+        ));
+    };
+    if ov.applied[i] {
+        return Ok(db);
+    }
+    let step = ov.steps[i];
+    let msg = if state.tables.contains(table) {
+        let stamp = suggested_stamp(&ov, &state)
+            .map(|s| dbtool_cmd(ctx, &format!("stamp {}", short_name(s))))
+            .unwrap_or_else(|| dbtool_cmd(ctx, "stamp TARGET"));
+        format!(
+            "table {table} exists but migration {} that creates it is not recorded; if the schema is complete, record it with `{stamp}` (see `{}`)",
+            describe(step),
+            dbtool_cmd(ctx, "status")
+        )
+    } else {
+        format!(
+            "the {} database is not migrated far enough: table {table} comes with migration {}, which is not applied; run `{upgrade}` first",
+            ctx.app,
+            describe(step)
+        )
+    };
+    Err(coded(Exit::Failure, msg))
 }
 
 /// The document `status` and `history` print.

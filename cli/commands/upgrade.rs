@@ -1,6 +1,7 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
-use crate::commands::{adopt, finish_run, open_session, refuse_conflicts, show_plan, step_line};
+use crate::commands::{adopt, dry_run, finish_run, open_session, refuse_conflicts, step_line};
+use crate::service::migrations::Direction;
 use crate::exit::Exit;
 use crate::target::Target;
 use crate::Ctx;
@@ -13,7 +14,10 @@ Examples:
   dbtool upgrade                   apply every pending migration
   dbtool upgrade d8cf              up to the migration whose name or revision starts with d8cf
   dbtool upgrade +1                apply the next migration only
-  dbtool upgrade --dry-run         show the plan, change nothing")]
+  dbtool upgrade --dry-run         show the plan, change nothing
+  dbtool upgrade --sql head        print the SQL that would run from the database's state to head
+  dbtool upgrade --sql base:head --dialect postgres > all.sql
+                                   the whole schema as a psql script, without any database")]
 pub struct UpgradeArgs {
     /// head (default), a migration name or Alembic revision (or a unique prefix of at least 4 characters), or +N
     #[arg(allow_negative_numbers = true)]
@@ -21,10 +25,19 @@ pub struct UpgradeArgs {
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub offline: crate::commands::sql::SqlArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
+    if let Some(range) = args.offline.sql {
+        let dir = crate::service::migrations::Direction::Up;
+        return crate::commands::sql::run(ctx, dir, range, args.offline.dialect).await;
+    }
     let target = args.target.unwrap_or(Target::Head);
+    if args.dry_run {
+        return dry_run(ctx, Direction::Up, &target).await;
+    }
     let db = ctx.connect_write().await?;
     let mut session = open_session(ctx, &db).await?;
     session
@@ -36,11 +49,6 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
         .plan_upgrade(&target)
         .map_err(crate::commands::migrate_error)?;
     refuse_conflicts(&session, &plan)?;
-    if args.dry_run {
-        show_plan(ctx, &session, &plan, Vec::new());
-        session.finish().await?;
-        return Ok(Exit::Ok);
-    }
     adopt(ctx, &mut session).await?;
     let out = ctx.out;
     let outcome = session

@@ -617,25 +617,10 @@ impl<'a> Session<'a> {
 
     /// Row counts of the tables the plan would drop, for those that hold rows.
     pub async fn data_at_risk(&self, plan: &Plan) -> Result<Vec<(String, i64)>, DbErr> {
-        if plan.direction != Direction::Down {
-            return Ok(Vec::new());
+        match &self.held {
+            Some(lock::Held::Sqlite(tx)) => data_at_risk(tx, &self.state, plan).await,
+            _ => data_at_risk(self.db, &self.state, plan).await,
         }
-        let mut out = Vec::new();
-        for s in &plan.steps {
-            for t in s.creates_tables.iter().rev() {
-                if !self.state.tables.contains(*t) {
-                    continue;
-                }
-                let n = match &self.held {
-                    Some(lock::Held::Sqlite(tx)) => count_rows(tx, t).await?,
-                    _ => count_rows(self.db, t).await?,
-                };
-                if n > 0 {
-                    out.push(((*t).to_owned(), n));
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// Runs the plan one step at a time, stopping at the first failure or when a signal
@@ -750,6 +735,29 @@ async fn stamp_rows<C: ConnectionTrait>(
             .await?;
     }
     Ok(())
+}
+
+/// Row counts of the tables a downgrade plan would drop, for those that hold rows.
+pub async fn data_at_risk<C: ConnectionTrait>(
+    db: &C,
+    state: &DbState,
+    plan: &Plan,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    if plan.direction != Direction::Down {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for s in &plan.steps {
+        for t in s.creates_tables.iter().rev() {
+            if state.tables.contains(*t) {
+                let n = count_rows(db, t).await?;
+                if n > 0 {
+                    out.push(((*t).to_owned(), n));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn count_rows<C: ConnectionTrait>(db: &C, table: &str) -> Result<i64, DbErr> {

@@ -56,6 +56,16 @@ async fn upgrade_status_downgrade(db: TestDb) {
         assert_eq!(db.tables().await, Vec::<String>::new());
     }
 
+    // so is a dry run
+    let r = db.run(&["upgrade", "--dry-run"]);
+    r.ok();
+    assert!(r.stdout.contains(A1) && r.stdout.contains(A2), "{}", r.stdout);
+    if db.backend == Backend::Sqlite {
+        assert!(!db.dir().join("test.db").exists(), "a dry run created the SQLite file");
+    } else {
+        assert_eq!(db.tables().await, Vec::<String>::new());
+    }
+
     let r = db.run(&["upgrade"]);
     r.ok();
     assert_eq!(r.stdout.matches("applied ").count(), 2, "{}", r.stdout);
