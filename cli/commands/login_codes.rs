@@ -1,13 +1,174 @@
-//! `dbtool login-codes`: placeholder wired in by the core; its owner replaces this file.
+//! `dbtool login-codes`: NeuraChar housekeeping of the one-time email login codes. Used and
+//! expired codes are useless to the app, so `purge` removes them without asking.
 
+use crate::app::App;
+use crate::commands::connect_admin;
+use crate::context::Access;
 use crate::exit::{coded, Exit};
+use crate::service::neurachar::{self as svc, PurgeCount};
 use crate::Ctx;
-use anyhow::Result;
-use clap::Args;
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde::Serialize;
 
 #[derive(Debug, Args)]
-pub struct LoginCodesArgs {}
+#[command(after_help = "\
+Examples:
+  dbtool --app neurachar login-codes purge                   delete every used or expired code
+  dbtool --app neurachar login-codes purge --older-than 7d   only those created over a week ago
+  dbtool --app neurachar login-codes purge --dry-run         count them, delete nothing")]
+pub struct LoginCodesArgs {
+    #[command(subcommand)]
+    pub command: LoginCodesCommand,
+}
 
-pub async fn run(_ctx: &Ctx, _args: LoginCodesArgs) -> Result<Exit> {
-    Err(coded(Exit::Failure, "not built yet"))
+#[derive(Debug, Subcommand)]
+pub enum LoginCodesCommand {
+    /// Delete login codes that were used or have expired, and say how many went
+    #[command(after_help = "\
+Examples:
+  dbtool --app neurachar login-codes purge
+  dbtool --app neurachar login-codes purge --older-than 24h --dry-run
+
+A code counts as used when used_at is set and as expired when expires_at has passed (times
+in UTC). --older-than keeps spent codes younger than AGE by created_at, e.g. for audits.")]
+    Purge {
+        /// Only codes created longer ago than this: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1d12h
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<Age>,
+        /// Count what would be deleted and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// A span of time given as `<number><unit>` pieces, e.g. `7d` or `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Age {
+    pub seconds: i64,
+}
+
+impl std::str::FromStr for Age {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Age, String> {
+        let usage = || {
+            format!(
+                "invalid age '{s}': use a number with a unit (s, m, h, d or w), e.g. 30m, 24h, 7d"
+            )
+        };
+        let mut total: i64 = 0;
+        let mut digits = String::new();
+        if s.trim().is_empty() {
+            return Err(usage());
+        }
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit: i64 = match c.to_ascii_lowercase() {
+                's' => 1,
+                'm' => 60,
+                'h' => 3_600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return Err(usage()),
+            };
+            let n: i64 = digits.parse().map_err(|_| usage())?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .filter(|v| *v <= 100 * 365 * 86_400)
+                .ok_or_else(|| format!("age '{s}' is too large (at most 100 years)"))?;
+            digits.clear();
+        }
+        if !digits.is_empty() {
+            return Err(usage());
+        }
+        if total == 0 {
+            return Err(format!(
+                "age '{s}' is zero; leave --older-than out to purge regardless of age"
+            ));
+        }
+        Ok(Age { seconds: total })
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: LoginCodesArgs) -> Result<Exit> {
+    if ctx.app != App::Neurachar {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "`dbtool login-codes` is for NeuraChar: the {} schema has no email login codes; use --app neurachar",
+                ctx.app
+            ),
+        ));
+    }
+    match args.command {
+        LoginCodesCommand::Purge {
+            older_than,
+            dry_run,
+        } => purge(ctx, older_than, dry_run).await,
+    }
+}
+
+#[derive(Serialize)]
+struct PurgeView {
+    dry_run: bool,
+    #[serde(flatten)]
+    count: PurgeCount,
+    /// Only codes created before this time were considered (from --older-than).
+    created_before: Option<DateTime<Utc>>,
+}
+
+async fn purge(ctx: &Ctx, older_than: Option<Age>, dry_run: bool) -> Result<Exit> {
+    let db = connect_admin(ctx, Access::Write, "email_login_codes").await?;
+    let now = Utc::now();
+    let created_before = older_than.map(|a| now - chrono::Duration::seconds(a.seconds));
+    let count = svc::purge_login_codes(
+        &db,
+        now.naive_utc(),
+        created_before.map(|t| t.naive_utc()),
+        dry_run,
+    )
+    .await
+    .context("purging login codes")?;
+    let view = PurgeView {
+        dry_run,
+        count,
+        created_before,
+    };
+    ctx.out.emit(&view, |o| {
+        let age = created_before
+            .map(|t| format!(", created before {}", crate::output::human_time(&t)))
+            .unwrap_or_default();
+        let detail = format!("{} used, {} expired{age}", count.used, count.expired);
+        o.line(&if dry_run {
+            format!(
+                "would purge {} login code(s) ({detail}); dry run: nothing was deleted",
+                count.purged
+            )
+        } else {
+            format!("purged {} login code(s) ({detail})", count.purged)
+        })
+    });
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_parse() {
+        assert_eq!("7d".parse::<Age>().unwrap().seconds, 7 * 86_400);
+        assert_eq!("24h".parse::<Age>().unwrap().seconds, 86_400);
+        assert_eq!("30m".parse::<Age>().unwrap().seconds, 1_800);
+        assert_eq!("1d12h".parse::<Age>().unwrap().seconds, 129_600);
+        assert_eq!("2w".parse::<Age>().unwrap().seconds, 1_209_600);
+        for bad in ["", "7", "d", "7x", "-7d", "0d", "1.5h", "99999999999w"] {
+            assert!(bad.parse::<Age>().is_err(), "{bad:?}");
+        }
+    }
 }
