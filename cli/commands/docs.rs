@@ -1,13 +1,113 @@
-//! `dbtool docs`: placeholder wired in by the core; its owner replaces this file.
+//! `dbtool docs [--output FILE]`: Markdown documentation of the live schema and its
+//! migration history, generated (read-only) so that it is never out of date.
 
 use crate::exit::{coded, Exit};
+use crate::service::docs::{markdown, DocInput};
+use crate::service::migrations::{read_state, Overview};
+use crate::service::schema;
 use crate::Ctx;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct DocsArgs {}
+#[command(after_help = "\
+Examples:
+  dbtool docs                              print the documentation of ./dbtool.db
+  dbtool --app neurachar docs -o SCHEMA.md write it to a file (same database, same bytes)
+  DATABASE_URL=postgres://app@db/avatar dbtool docs --output docs/schema.md")]
+pub struct DocsArgs {
+    /// Write the Markdown to FILE instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
 
-pub async fn run(_ctx: &Ctx, _args: DocsArgs) -> Result<Exit> {
-    Err(coded(Exit::Failure, "not built yet"))
+#[derive(Serialize)]
+struct DocsView {
+    app: crate::app::App,
+    database: String,
+    tables: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    markdown: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
+    let Some(db) = ctx.connect_read().await? else {
+        return Err(coded(
+            Exit::Connection,
+            format!(
+                "database {} does not exist, so there is nothing to document; create it with `dbtool upgrade`",
+                ctx.loc.display
+            ),
+        ));
+    };
+    let state = read_state(&db)
+        .await
+        .context("reading the migration history")?;
+    let live = schema::introspect(&db)
+        .await
+        .context("reading the live schema")?;
+    let pg_schema = match ctx.loc.backend {
+        DbBackend::Postgres => db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_schema()::text".to_owned(),
+            ))
+            .await?
+            .map(|r| r.try_get_by_index::<String>(0))
+            .transpose()?,
+        _ => None,
+    };
+    db.close().await.ok();
+    let overview = Overview::new(ctx.app, &state);
+    let text = markdown(&DocInput {
+        app: ctx.app,
+        backend: ctx.loc.backend,
+        database: &ctx.loc.display,
+        pg_schema: pg_schema.as_deref(),
+        schema: &live,
+        overview: &overview,
+        alembic: state.alembic.as_deref(),
+    });
+    // The URL is masked already; redact covers a password that shows up anywhere else.
+    let text = crate::output::redact(&text);
+
+    let mut view = DocsView {
+        app: ctx.app,
+        database: ctx.loc.display.clone(),
+        tables: live.tables.len(),
+        output: None,
+        markdown: None,
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| {
+                coded(
+                    Exit::Failure,
+                    format!(
+                        "cannot write {}: {e}; check that the directory exists and is writable",
+                        path.display()
+                    ),
+                )
+            })?;
+            view.output = Some(path.display().to_string());
+            ctx.out.emit(&view, |o| {
+                o.line(&format!(
+                    "wrote {} ({} table(s), {} bytes)",
+                    path.display(),
+                    view.tables,
+                    text.len()
+                ))
+            });
+        }
+        None => {
+            view.markdown = Some(text.clone());
+            ctx.out.emit(&view, |o| o.raw(&text));
+        }
+    }
+    Ok(Exit::Ok)
 }

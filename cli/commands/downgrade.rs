@@ -5,8 +5,8 @@
 use crate::commands::{
     adopt, dry_run, finish_run, migrate_error, open_session, step_line, TableRows,
 };
-use crate::service::migrations::Direction;
 use crate::exit::{coded, Exit};
+use crate::service::migrations::Direction;
 use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;

@@ -1,8 +1,8 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
 use crate::commands::{adopt, dry_run, finish_run, open_session, refuse_conflicts, step_line};
-use crate::service::migrations::Direction;
 use crate::exit::Exit;
+use crate::service::migrations::Direction;
 use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;

@@ -59,9 +59,16 @@ async fn upgrade_status_downgrade(db: TestDb) {
     // so is a dry run
     let r = db.run(&["upgrade", "--dry-run"]);
     r.ok();
-    assert!(r.stdout.contains(A1) && r.stdout.contains(A2), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(A1) && r.stdout.contains(A2),
+        "{}",
+        r.stdout
+    );
     if db.backend == Backend::Sqlite {
-        assert!(!db.dir().join("test.db").exists(), "a dry run created the SQLite file");
+        assert!(
+            !db.dir().join("test.db").exists(),
+            "a dry run created the SQLite file"
+        );
     } else {
         assert_eq!(db.tables().await, Vec::<String>::new());
     }

@@ -1,0 +1,350 @@
+//! Offline SQL: the statements a migration plan would run, captured by running each
+//! migration's `up`/`down` against SeaORM's `MockDatabase` (no server is involved) and
+//! rendered as one script that `psql -f`, `sqlite3` or `mariadb` can apply.
+//!
+//! The `proxy` feature of SeaORM 2.0.4 does not compile next to the MySQL and SQLite drivers,
+//! so the mock connection is the capture device. Statements that only read (the existence
+//! probes MySQL migrations make before creating or dropping an index) are answered as a
+//! database at the plan's starting point would answer them and are left out of the script.
+
+use crate::app::App;
+use crate::service::migrations::{Direction, Plan};
+use crate::target::Target;
+use migration::sea_orm_migration::{seaql_migrations, MigratorTrait, SchemaManager};
+use migration::{AppMigrator, Step, StepInfo};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, MockDatabase, MockExecResult, Statement, Value,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// `[FROM:]TARGET` of `--sql`: where the plan starts (default: the database's state) and
+/// where it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlRange {
+    pub from: Option<Target>,
+    pub to: Target,
+}
+
+impl FromStr for SqlRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<SqlRange, String> {
+        match s.split_once(':') {
+            Some((from, to)) => {
+                if from.trim().is_empty() {
+                    return Err(format!(
+                        "'{s}' has an empty FROM: write FROM:TARGET (e.g. base:head) or just TARGET"
+                    ));
+                }
+                Ok(SqlRange {
+                    from: Some(from.parse()?),
+                    to: to.parse()?,
+                })
+            }
+            None => Ok(SqlRange {
+                from: None,
+                to: s.parse()?,
+            }),
+        }
+    }
+}
+
+/// The SQL dialects `--sql` can write.
+pub fn backend_name(b: DbBackend) -> &'static str {
+    match b {
+        DbBackend::Postgres => "postgres",
+        DbBackend::MySql => "mysql",
+        _ => "sqlite",
+    }
+}
+
+/// One migration of the script: its statements in order, the tracking-row statement last.
+#[derive(Debug, Clone, Serialize)]
+pub struct Block {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub description: &'static str,
+    pub statements: Vec<String>,
+}
+
+/// Everything a script consists of, before rendering.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    #[serde(serialize_with = "ser_backend")]
+    pub backend: DbBackend,
+    pub direction: Direction,
+    /// The `applied_at` written into `seaql_migrations` (Unix seconds).
+    pub applied_at: i64,
+    /// Statements before everything else (PostgreSQL `SET search_path`).
+    pub prelude: Vec<String>,
+    /// `CREATE TABLE IF NOT EXISTS seaql_migrations ...` exactly as sea-orm-migration's
+    /// `install()` builds it for the backend.
+    pub tracking_table: String,
+    /// Tracking rows for the migrations an Alembic revision stands for (adoption).
+    pub adopt: Vec<String>,
+    pub blocks: Vec<Block>,
+}
+
+fn ser_backend<S: serde::Serializer>(b: &DbBackend, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(backend_name(*b))
+}
+
+/// An overview of a database at position `from` (the first `from` migrations applied), for
+/// planning without a database.
+pub fn overview_at(
+    app: App,
+    from: &Target,
+) -> Result<crate::service::migrations::Overview, crate::service::migrations::MigrateError> {
+    use crate::service::migrations::{DbState, Overview, Recorded};
+    let base = Overview::new(app, &DbState::default());
+    let pos = base.resolve(from)?;
+    let state = DbState {
+        recorded: base.steps[..pos]
+            .iter()
+            .map(|s| Recorded {
+                version: s.name.to_owned(),
+                applied_at: chrono::DateTime::UNIX_EPOCH,
+            })
+            .collect(),
+        tracking_table: pos > 0,
+        ..DbState::default()
+    };
+    Ok(Overview::new(app, &state))
+}
+
+/// The migration objects of an app, in order.
+pub fn step_objects(app: App) -> Vec<Box<dyn Step>> {
+    match app {
+        App::Avatar => migration::avatar::Migrator::steps(),
+        App::Neurachar => migration::neurachar::Migrator::steps(),
+        #[cfg(feature = "fixtures")]
+        App::Fixture => migration::fixture::Migrator::steps(),
+    }
+}
+
+/// More than any migration of ours issues; the mock fails cleanly when it runs out.
+const CAPACITY: usize = 1000;
+
+/// A mock connection that accepts every statement and answers every existence probe with
+/// `exists`.
+fn mock(backend: DbBackend, exists: bool) -> DatabaseConnection {
+    let row: BTreeMap<String, Value> = ["has_table", "has_column", "has_index"]
+        .into_iter()
+        .map(|k| (k.to_owned(), Value::Bool(Some(exists))))
+        .collect();
+    MockDatabase::new(backend)
+        .append_exec_results((0..CAPACITY).map(|_| MockExecResult::default()))
+        .append_query_results((0..CAPACITY).map(|_| vec![row.clone()]))
+        .into_connection()
+}
+
+/// The statements a mock connection saw, rendered with their values inlined, reads left out.
+fn captured(conn: DatabaseConnection) -> Vec<String> {
+    conn.into_transaction_log()
+        .iter()
+        .flat_map(|t| t.statements().to_vec())
+        .filter(|s| !is_read(&s.sql))
+        .map(|s| render(&s))
+        .collect()
+}
+
+fn is_read(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+}
+
+/// A statement as SQL text with its values inlined as literals of the statement's dialect
+/// (sea-query escapes them: `E'...'` on PostgreSQL, doubled quotes on SQLite, backslashes on
+/// MySQL).
+fn render(s: &Statement) -> String {
+    match &s.values {
+        Some(v) if !v.0.is_empty() => s.to_string(),
+        _ => s.sql.clone(),
+    }
+}
+
+/// Captures the script of `plan` for `backend`. `adopt` are migrations to record as applied
+/// first (an Alembic-managed database), `schema` the PostgreSQL schema to work in.
+pub async fn script(
+    app: App,
+    backend: DbBackend,
+    plan: &Plan,
+    adopt: &[&'static StepInfo],
+    schema: Option<&str>,
+    applied_at: i64,
+) -> Result<Script, DbErr> {
+    let conn = mock(backend, false);
+    migration::avatar::Migrator::install(&conn).await?;
+    let tracking_table = captured(conn).into_iter().next().ok_or_else(|| {
+        DbErr::Custom("sea-orm-migration issued no CREATE TABLE for seaql_migrations".into())
+    })?;
+
+    let prelude = match (backend, schema) {
+        (DbBackend::Postgres, Some(s)) => {
+            vec![format!("SET search_path TO \"{}\"", s.replace('"', "\"\""))]
+        }
+        _ => Vec::new(),
+    };
+
+    let adopt = adopt
+        .iter()
+        .map(|s| tracking_row(backend, Direction::Up, s.name, applied_at))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let objects = step_objects(app);
+    let mut blocks = Vec::new();
+    for info in &plan.steps {
+        let step = objects
+            .iter()
+            .find(|o| o.info().name == info.name)
+            .ok_or_else(|| {
+                DbErr::Custom(format!("migration {} is not in this build", info.name))
+            })?;
+        // Probes see the database as it is before this migration: nothing of it exists
+        // before `up`, everything exists before `down`.
+        let conn = mock(backend, plan.direction == Direction::Down);
+        {
+            let manager = SchemaManager::new(&conn);
+            let r = match plan.direction {
+                Direction::Up => step.up(&manager).await,
+                Direction::Down => step.down(&manager).await,
+            };
+            r.map_err(|e| DbErr::Custom(format!("capturing {}: {e}", info.name)))?;
+        }
+        let mut statements = captured(conn);
+        statements.push(tracking_row(
+            backend,
+            plan.direction,
+            info.name,
+            applied_at,
+        )?);
+        blocks.push(Block {
+            name: info.name,
+            alias: info.alias,
+            description: info.description,
+            statements,
+        });
+    }
+    Ok(Script {
+        backend,
+        direction: plan.direction,
+        applied_at,
+        prelude,
+        tracking_table,
+        adopt,
+        blocks,
+    })
+}
+
+/// The row sea-orm-migration writes (up) or deletes (down) in `seaql_migrations`.
+fn tracking_row(
+    backend: DbBackend,
+    direction: Direction,
+    version: &str,
+    applied_at: i64,
+) -> Result<String, DbErr> {
+    use seaql_migrations::{Column, Entity};
+    let stmt = match direction {
+        Direction::Up => backend.build(
+            Query::insert()
+                .into_table(Entity)
+                .columns([Column::Version, Column::AppliedAt])
+                .values([version.into(), applied_at.into()])
+                .map_err(|e| DbErr::Custom(e.to_string()))?,
+        ),
+        Direction::Down => backend.build(
+            Query::delete()
+                .from_table(Entity)
+                .and_where(Expr::col(Column::Version).eq(version)),
+        ),
+    };
+    Ok(render(&stmt))
+}
+
+impl Script {
+    /// The script as text: `header` lines as comments, the tracking table, then one
+    /// commented block per migration with its transaction and tracking row.
+    pub fn to_sql(&self, header: &[String]) -> String {
+        let transactional = self.backend != DbBackend::MySql;
+        let mut out = String::new();
+        for h in header {
+            let _ = writeln!(out, "-- {h}");
+        }
+        let _ = writeln!(
+            out,
+            "-- seaql_migrations.applied_at is the time this script was generated ({}), in Unix seconds UTC.",
+            chrono::DateTime::from_timestamp(self.applied_at, 0)
+                .map(|t| format!("{} = {}", self.applied_at, t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+                .unwrap_or_else(|| self.applied_at.to_string())
+        );
+        if !transactional {
+            out.push_str(
+                "-- MySQL/MariaDB commit DDL implicitly, so there are no transactions: if a statement fails,\n\
+                 -- the ones before it stay applied; fix the cause, drop what the failed migration left and\n\
+                 -- run the rest of the script (or `dbtool upgrade`).\n",
+            );
+        }
+        out.push('\n');
+        for p in &self.prelude {
+            let _ = writeln!(out, "{p};");
+        }
+        out.push_str("-- The tracking table, as sea-orm-migration creates it.\n");
+        let _ = writeln!(out, "{};", self.tracking_table);
+        if !self.adopt.is_empty() {
+            out.push_str(
+                "\n-- Adopt the Alembic-managed database: record the migrations its alembic_version stands for.\n",
+            );
+            block(&mut out, transactional, &self.adopt);
+        }
+        if self.blocks.is_empty() {
+            out.push_str("\n-- Nothing to do: no migration in the plan.\n");
+        }
+        for b in &self.blocks {
+            let alias = b.alias.map(|a| format!(" ({a})")).unwrap_or_default();
+            let _ = writeln!(out, "\n-- {}{alias}: {}", b.name, b.description);
+            block(&mut out, transactional, &b.statements);
+        }
+        out
+    }
+}
+
+fn block(out: &mut String, transactional: bool, statements: &[String]) {
+    if transactional {
+        out.push_str("BEGIN;\n");
+    }
+    for s in statements {
+        let _ = writeln!(out, "{s};");
+    }
+    if transactional {
+        out.push_str("COMMIT;\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ranges() {
+        let r: SqlRange = "base:head".parse().unwrap();
+        assert_eq!(r.from, Some(Target::Base));
+        assert_eq!(r.to, Target::Head);
+        let r: SqlRange = "-1".parse().unwrap();
+        assert_eq!(r.from, None);
+        assert_eq!(r.to, Target::Relative(-1));
+        assert!(":head".parse::<SqlRange>().is_err());
+        assert!("base:".parse::<SqlRange>().is_err());
+    }
+
+    #[test]
+    fn recognises_reads() {
+        assert!(is_read("  select 1"));
+        assert!(!is_read("INSERT INTO t VALUES (1)"));
+        assert!(!is_read("sel"));
+    }
+}

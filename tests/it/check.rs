@@ -1,0 +1,284 @@
+//! `dbtool check`: clean right after an upgrade; each kind of drift (dropped index, changed
+//! column type, nullability flip, removed foreign key, extra table) is reported as the right
+//! row with exit 9; the checked database is left as it was and the scratch database goes.
+
+use crate::common::introspect;
+use crate::common::{dbtool_bare, Backend, Run, TestDb};
+use crate::on_all_backends;
+use serde_json::Value;
+use std::process::Stdio;
+
+on_all_backends!(
+    clean_right_after_upgrade,
+    dropped_index_is_missing,
+    changed_column_type_is_altered,
+    nullable_flip_is_altered,
+    removed_foreign_key_is_missing,
+    extra_table_is_reported_separately,
+);
+
+/// `dbtool [--app APP] --json check`: exit code and document.
+fn check(db: &TestDb, app: &str) -> (i32, Value) {
+    let r = db.run(&["--app", app, "--json", "check"]);
+    assert!(
+        r.code == 0 || r.code == 9,
+        "check failed: {}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    (r.code, r.json())
+}
+
+/// `(object, expected, actual, kind)` of every entry of `list` ("differences" or "extra").
+fn entries(doc: &Value, list: &str) -> Vec<(String, String, String, String)> {
+    doc[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {doc}"))
+        .iter()
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+            (s("object"), s("expected"), s("actual"), s("kind"))
+        })
+        .collect()
+}
+
+async fn clean_right_after_upgrade(db: TestDb) {
+    for app in ["avatar", "neurachar"] {
+        let db = TestDb::new(db.backend, &format!("check_clean_{app}"));
+        db.run(&["--app", app, "upgrade"]).ok();
+        let before = introspect::dump(&db).await;
+        let rows = db
+            .strings("SELECT version FROM seaql_migrations ORDER BY version")
+            .await;
+
+        let r = db.run(&["--app", app, "check"]);
+        r.ok();
+        assert!(r.stdout.contains("no drift"), "{}", r.stdout);
+        assert_eq!(r.stdout.lines().count(), 1, "one line: {}", r.stdout);
+        let (code, doc) = check(&db, app);
+        assert_eq!(code, 0);
+        assert_eq!(doc["clean"], true);
+        assert_eq!(doc["applied"].as_array().map(Vec::len), Some(rows.len()));
+
+        // Read-only: the checked database is exactly as it was.
+        assert_eq!(introspect::dump(&db).await, before);
+        assert_eq!(
+            db.strings("SELECT version FROM seaql_migrations ORDER BY version")
+                .await,
+            rows
+        );
+    }
+    // Half-way is clean too: only the applied migrations are expected.
+    db.run(&["upgrade", "+1"]).ok();
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["applied"].as_array().map(Vec::len), Some(1));
+}
+
+async fn dropped_index_is_missing(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    db.exec(match db.backend {
+        Backend::MySql => "DROP INDEX ix_users_email ON users",
+        _ => "DROP INDEX ix_users_email",
+    })
+    .await;
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 9);
+    assert_eq!(doc["clean"], false);
+    assert_eq!(
+        entries(&doc, "differences"),
+        vec![(
+            "index users.ix_users_email".into(),
+            "UNIQUE (email)".into(),
+            "(absent)".into(),
+            "missing".into()
+        )]
+    );
+    assert!(entries(&doc, "extra").is_empty());
+
+    // The text form: a table with the same row, and the exit code.
+    let r = db.run(&["check"]);
+    r.expect_code(9);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("index users.ix_users_email"))
+        .unwrap_or_else(|| panic!("no row in {}", r.stdout));
+    assert!(
+        row.contains("UNIQUE (email)") && row.contains("missing"),
+        "{row}"
+    );
+    assert!(r.stdout.contains("| object"), "{}", r.stdout);
+}
+
+async fn changed_column_type_is_altered(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    match db.backend {
+        Backend::Postgres => {
+            db.exec("ALTER TABLE users ALTER COLUMN last_login TYPE text")
+                .await
+        }
+        Backend::MySql => {
+            db.exec("ALTER TABLE users MODIFY last_login text NULL")
+                .await
+        }
+        // SQLite cannot change a column's type; the column is replaced by one that differs
+        // only in its type (nullable, no default, like the original).
+        Backend::Sqlite => {
+            db.exec("ALTER TABLE users DROP COLUMN last_login").await;
+            db.exec("ALTER TABLE users ADD COLUMN last_login text")
+                .await;
+        }
+    }
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 9);
+    let d = entries(&doc, "differences");
+    assert_eq!(d.len(), 1, "{d:?}");
+    let (object, expected, actual, kind) = &d[0];
+    assert_eq!(object, "column users.last_login");
+    assert_eq!(kind, "altered");
+    let expected_type = match db.backend {
+        Backend::Postgres => "type timestamp",
+        Backend::MySql => "type datetime",
+        Backend::Sqlite => "type datetime_text",
+    };
+    assert_eq!(expected, expected_type);
+    assert_eq!(actual, "type text");
+}
+
+async fn nullable_flip_is_altered(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    match db.backend {
+        Backend::Postgres => {
+            db.exec("ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL")
+                .await
+        }
+        Backend::MySql => {
+            db.exec("ALTER TABLE users MODIFY password_hash varchar(255) NULL")
+                .await
+        }
+        // SQLite cannot change nullability in place: the same column, nullable.
+        Backend::Sqlite => {
+            db.exec("ALTER TABLE users DROP COLUMN password_hash").await;
+            db.exec("ALTER TABLE users ADD COLUMN password_hash varchar(255)")
+                .await;
+        }
+    }
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 9);
+    assert_eq!(
+        entries(&doc, "differences"),
+        vec![(
+            "column users.password_hash".into(),
+            "NOT NULL".into(),
+            "NULL".into(),
+            "altered".into()
+        )]
+    );
+}
+
+async fn removed_foreign_key_is_missing(db: TestDb) {
+    // SQLite cannot drop a foreign key (only rebuild the table without it), so this case
+    // runs on PostgreSQL and MySQL/MariaDB only.
+    if db.backend == Backend::Sqlite {
+        return;
+    }
+    db.run(&["--app", "neurachar", "upgrade"]).ok();
+    db.exec(match db.backend {
+        Backend::MySql => "ALTER TABLE chats DROP FOREIGN KEY chats_user_id_fkey",
+        _ => "ALTER TABLE chats DROP CONSTRAINT chats_user_id_fkey",
+    })
+    .await;
+    let (code, doc) = check(&db, "neurachar");
+    assert_eq!(code, 9);
+    assert_eq!(
+        entries(&doc, "differences"),
+        vec![(
+            "foreign key chats.chats_user_id_fkey".into(),
+            "(user_id) -> users(id) ON UPDATE NO ACTION ON DELETE NO ACTION".into(),
+            "(absent)".into(),
+            "missing".into()
+        )]
+    );
+}
+
+async fn extra_table_is_reported_separately(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    db.exec("CREATE TABLE audit_log (id integer PRIMARY KEY, note text)")
+        .await;
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 9);
+    assert!(entries(&doc, "differences").is_empty(), "{doc}");
+    assert_eq!(
+        entries(&doc, "extra"),
+        vec![(
+            "table audit_log".into(),
+            "(absent)".into(),
+            "2 column(s)".into(),
+            "extra".into()
+        )]
+    );
+    let r = db.run(&["check"]);
+    r.expect_code(9);
+    assert!(
+        r.stdout.contains("Objects the migrations do not create"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("Differences from the applied migrations"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// The scratch database is named after the checking process and is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_databases_are_dropped() {
+    for backend in [Backend::Postgres, Backend::MySql] {
+        let db = TestDb::new(backend, "check_scratch");
+        db.run(&["upgrade"]).ok();
+        let child = db
+            .cmd()
+            .args(["check"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dbtool");
+        let pid = child.id();
+        Run::from(child.wait_with_output().expect("wait")).ok();
+        let prefix = format!("dbtool_check_{pid}_");
+        let left = match backend {
+            Backend::Postgres => {
+                db.strings(&format!(
+                    "SELECT datname::text FROM pg_database WHERE datname LIKE '{prefix}%'"
+                ))
+                .await
+            }
+            _ => {
+                db.strings(&format!(
+                    "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
+                     WHERE SCHEMA_NAME LIKE '{prefix}%'"
+                ))
+                .await
+            }
+        };
+        assert!(left.is_empty(), "{backend:?}: {left:?}");
+    }
+}
+
+#[test]
+fn a_missing_sqlite_file_is_an_error_and_stays_missing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let r = Run::from(
+        dbtool_bare(dir.path())
+            .args(["check"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbtool"),
+    );
+    r.expect_code(6);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(!dir.path().join("dbtool.db").exists());
+}
