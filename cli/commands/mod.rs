@@ -79,6 +79,54 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
     coded(exit, e.to_string())
 }
 
+/// `upgrade` / `downgrade`: lock, re-read the state, plan, guard (tables that already exist
+/// going up; rows that would be dropped going down, unless `yes`), apply step by step, report.
+pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool) -> Result<Exit> {
+    let db = ctx.connect_write().await?;
+    let mut session = open_session(ctx, &db).await?;
+    session.overview.check_writable().map_err(migrate_error)?;
+    let plan = match direction {
+        Direction::Up => session.overview.plan_upgrade(target),
+        Direction::Down => session.overview.plan_downgrade(target),
+    }
+    .map_err(migrate_error)?;
+    match direction {
+        Direction::Up => refuse_conflicts(&session, &plan)?,
+        Direction::Down if !yes => confirm_data_loss(&session, &plan).await?,
+        Direction::Down => {}
+    }
+    adopt(ctx, &mut session).await?;
+    let out = ctx.out;
+    let outcome = session
+        .apply(&plan, &ctx.interrupt, |d| out.line(&step_line(d)))
+        .await;
+    let result = finish_run(ctx, &session, &plan, outcome);
+    session.finish().await?;
+    result
+}
+
+/// Dropping tables that hold rows needs a "yes" from a person at a terminal; without one
+/// (or `--yes`) nothing changes.
+async fn confirm_data_loss(session: &Session<'_>, plan: &Plan) -> Result<()> {
+    let risk = session.data_at_risk(plan).await?;
+    if risk.is_empty() {
+        return Ok(());
+    }
+    let lost = risk
+        .iter()
+        .map(|(table, rows)| format!("{table} ({rows} rows)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let question = format!("This downgrade drops tables that hold data: {lost}. Continue?");
+    if crate::prompt::interactive() && crate::prompt::confirm(&question).await? {
+        return Ok(());
+    }
+    Err(coded(
+        Exit::NotConfirmed,
+        format!("not confirmed: the downgrade would drop {lost}; nothing was changed; re-run with --yes to confirm, or --dry-run to review"),
+    ))
+}
+
 /// Adopts an Alembic-managed database on a write command, saying so in one line.
 pub async fn adopt(ctx: &Ctx, session: &mut Session<'_>) -> Result<()> {
     if let Some((revision, migrations)) = session.adopt_alembic().await.map_err(migrate_error)? {

@@ -1,6 +1,6 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
-use crate::commands::{adopt, dry_run, finish_run, open_session, refuse_conflicts, step_line};
+use crate::commands::{dry_run, migrate};
 use crate::exit::Exit;
 use crate::service::migrations::Direction;
 use crate::target::Target;
@@ -31,30 +31,11 @@ pub struct UpgradeArgs {
 
 pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
     if let Some(range) = args.offline.sql {
-        let dir = crate::service::migrations::Direction::Up;
-        return crate::commands::sql::run(ctx, dir, range, args.offline.dialect).await;
+        return crate::commands::sql::run(ctx, Direction::Up, range, args.offline.dialect).await;
     }
     let target = args.target.unwrap_or(Target::Head);
     if args.dry_run {
         return dry_run(ctx, Direction::Up, &target).await;
     }
-    let db = ctx.connect_write().await?;
-    let mut session = open_session(ctx, &db).await?;
-    session
-        .overview
-        .check_writable()
-        .map_err(crate::commands::migrate_error)?;
-    let plan = session
-        .overview
-        .plan_upgrade(&target)
-        .map_err(crate::commands::migrate_error)?;
-    refuse_conflicts(&session, &plan)?;
-    adopt(ctx, &mut session).await?;
-    let out = ctx.out;
-    let outcome = session
-        .apply(&plan, &ctx.interrupt, |d| out.line(&step_line(d)))
-        .await;
-    let result = finish_run(ctx, &session, &plan, outcome);
-    session.finish().await?;
-    result
+    migrate(ctx, Direction::Up, &target, false).await
 }
