@@ -8,12 +8,14 @@ pub const ABOUT: &str =
 
 const AFTER_HELP: &str = "\
 Examples:
-  dbtool upgrade                                   apply every pending migration (SQLite file ./dbtool.db by default)
+  dbtool upgrade                      apply every pending migration (./dbtool.db
+                                      when no database is configured)
   DATABASE_URL=postgres://app@db/avatar dbtool status
-  dbtool --app neurachar upgrade --dry-run         show what would run
-  dbtool downgrade                                 roll back the last migration
-  dbtool stamp 25698f3f906f                        record a revision as applied without running it
-  dbtool config                                    show the effective configuration and where each value comes from
+  dbtool --app neurachar upgrade --dry-run
+  dbtool downgrade                    roll back the last migration
+  dbtool stamp 25698f3f906f           record a revision without running it
+  dbtool settings get bio_prompt_x    print one bio prompt
+  dbtool config                       the effective configuration and its sources
 ";
 
 #[derive(Debug, Parser)]
@@ -50,15 +52,33 @@ pub struct GlobalArgs {
     pub database_url: Option<String>,
 
     /// Which application's schema to manage [default: avatar]
-    #[arg(long, env = "DBTOOL_APP", global = true, value_enum)]
+    #[arg(
+        long,
+        env = "DBTOOL_APP",
+        hide_env_values = true,
+        global = true,
+        value_enum
+    )]
     pub app: Option<AppArg>,
 
     /// PostgreSQL schema to work in (sets search_path); both apps can share one database this way
-    #[arg(long, env = "DBTOOL_SCHEMA", global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        env = "DBTOOL_SCHEMA",
+        hide_env_values = true,
+        global = true,
+        value_name = "NAME"
+    )]
     pub schema: Option<String>,
 
     /// Configuration file [default: ./dbtool.toml when present]
-    #[arg(long, env = "DBTOOL_CONFIG", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "DBTOOL_CONFIG",
+        hide_env_values = true,
+        global = true,
+        value_name = "PATH"
+    )]
     pub config: Option<std::path::PathBuf>,
 
     /// Print one JSON document on stdout (errors too) instead of text
@@ -69,19 +89,21 @@ pub struct GlobalArgs {
     #[arg(
         long,
         env = "DBTOOL_LOCK_TIMEOUT",
+        hide_env_values = true,
         global = true,
         value_name = "SECONDS"
     )]
     pub lock_timeout: Option<u64>,
 
     /// Retry connecting until the server accepts connections (see --wait-timeout)
-    #[arg(long, env = "DBTOOL_WAIT", global = true)]
+    #[arg(long, env = "DBTOOL_WAIT", hide_env_values = true, global = true)]
     pub wait: bool,
 
     /// Seconds --wait keeps retrying [default: 60]
     #[arg(
         long,
         env = "DBTOOL_WAIT_TIMEOUT",
+        hide_env_values = true,
         global = true,
         value_name = "SECONDS"
     )]
