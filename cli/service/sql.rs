@@ -68,6 +68,9 @@ pub struct Block {
     pub name: &'static str,
     pub alias: Option<&'static str>,
     pub description: &'static str,
+    /// False for a migration that must run outside a transaction (`CREATE INDEX
+    /// CONCURRENTLY`), as sea-orm-migration runs it.
+    pub transactional: bool,
     pub statements: Vec<String>,
 }
 
@@ -227,6 +230,7 @@ pub async fn script(
             name: info.name,
             alias: info.alias,
             description: info.description,
+            transactional: step.use_transaction() != Some(false),
             statements,
         });
     }
@@ -307,7 +311,10 @@ impl Script {
         for b in &self.blocks {
             let alias = b.alias.map(|a| format!(" ({a})")).unwrap_or_default();
             let _ = writeln!(out, "\n-- {}{alias}: {}", b.name, b.description);
-            block(&mut out, transactional, &b.statements);
+            if transactional && !b.transactional {
+                out.push_str("-- Runs outside a transaction (CREATE/DROP INDEX CONCURRENTLY cannot run in one).\n");
+            }
+            block(&mut out, transactional && b.transactional, &b.statements);
         }
         out
     }

@@ -217,7 +217,7 @@ async fn stamp_moves_records_only(db: TestDb) {
         vec!["seaql_migrations"],
         "stamp runs no migration"
     );
-    assert_eq!(recorded(&db).await.len(), 5);
+    assert_eq!(recorded(&db).await.len(), 6);
     let r = db.run(&["--app", "neurachar", "stamp", "m20251212_000002"]);
     r.ok();
     assert!(r.stdout.contains("remove"), "{}", r.stdout);

@@ -1,4 +1,5 @@
-//! NeuraChar: one migration per table, in foreign-key order, as SeaORM migrations.
+//! NeuraChar: one migration per table, in foreign-key order, then the foreign keys' indexes,
+//! as SeaORM migrations.
 use crate::{upcast, AppMigrator, Step};
 use sea_orm_migration::prelude::*;
 
@@ -7,6 +8,7 @@ pub mod m20251212_000002_create_email_login_codes;
 pub mod m20251212_000003_create_characters;
 pub mod m20251212_000004_create_chats;
 pub mod m20251212_000005_create_messages;
+pub mod m20251212_000006_add_foreign_key_indexes;
 
 pub struct Migrator;
 
@@ -26,6 +28,7 @@ impl AppMigrator for Migrator {
             Box::new(m20251212_000003_create_characters::Migration),
             Box::new(m20251212_000004_create_chats::Migration),
             Box::new(m20251212_000005_create_messages::Migration),
+            Box::new(m20251212_000006_add_foreign_key_indexes::Migration),
         ]
     }
 }

@@ -1,0 +1,337 @@
+//! NeuraChar's foreign-key indexes (`m20251212_000006_add_foreign_key_indexes`) through the
+//! real binary: present with the right columns after `upgrade`, gone after `downgrade`, on every
+//! backend; and on PostgreSQL, where they are built CONCURRENTLY outside a transaction, a failed
+//! or cancelled build leaves a state that the next `upgrade` repairs, with the migration lock
+//! held on the migrating connection all along.
+
+use crate::common::introspect::{self, Index};
+use crate::common::{Backend, Run, TestDb};
+use crate::migrate::recorded;
+use crate::on_all_backends;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const STEP: &str = "m20251212_000006_add_foreign_key_indexes";
+
+/// `(table, index, columns in index order)`, as the issue asks for them.
+const EXPECTED: &[(&str, &str, &[&str])] = &[
+    (
+        "messages",
+        "ix_messages_chat_id_created_at",
+        &["chat_id", "created_at"],
+    ),
+    ("chats", "ix_chats_user_id", &["user_id"]),
+    ("chats", "ix_chats_character_id", &["character_id"]),
+    ("characters", "ix_characters_creator_id", &["creator_id"]),
+];
+
+on_all_backends!(
+    indexes_present_after_upgrade_and_gone_after_downgrade,
+    half_done_run_is_completed_by_the_next_upgrade,
+);
+
+fn nc<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--app", "neurachar"];
+    v.extend_from_slice(args);
+    v
+}
+
+async fn index_named(db: &TestDb, table: &str, name: &str) -> Option<Index> {
+    introspect::indexes(db, table)
+        .await
+        .into_iter()
+        .find(|i| i.name == name)
+}
+
+/// PostgreSQL: `Some(valid)` for an index of that name, None when there is none.
+async fn pg_valid(db: &TestDb, name: &str) -> Option<bool> {
+    db.strings(&format!(
+        "SELECT i.indisvalid::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE c.relname = '{name}'"
+    ))
+    .await
+    .first()
+    .map(|v| v == "true")
+}
+
+/// Every expected index exists, is plain (not unique), has its columns in order and, on
+/// PostgreSQL, is valid.
+async fn assert_all_present(db: &TestDb) {
+    for (table, name, cols) in EXPECTED {
+        let ix = index_named(db, table, name)
+            .await
+            .unwrap_or_else(|| panic!("{:?}: no index {name} on {table}", db.backend));
+        assert_eq!(
+            ix.columns, *cols,
+            "{:?} {name}: columns in order",
+            db.backend
+        );
+        assert!(!ix.unique && !ix.primary, "{:?} {name}: {ix:?}", db.backend);
+        if db.backend == Backend::Postgres {
+            assert_eq!(pg_valid(db, name).await, Some(true), "{name} is valid");
+        }
+    }
+}
+
+async fn indexes_present_after_upgrade_and_gone_after_downgrade(db: TestDb) {
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    let before = introspect::dump(&db).await;
+    for (table, name, _) in EXPECTED {
+        assert!(index_named(&db, table, name).await.is_none(), "{name}");
+    }
+
+    let r = db.run(&nc(&["upgrade"]));
+    r.ok();
+    assert!(
+        r.stdout.contains(&format!("applied     {STEP}")),
+        "{}",
+        r.stdout
+    );
+    assert_all_present(&db).await;
+    assert_eq!(recorded(&db).await.len(), 6);
+
+    // Only the index migration goes; no table is dropped, so no confirmation is needed.
+    let r = db.run(&nc(&["downgrade"]));
+    r.ok();
+    assert!(r.stdout.contains(STEP), "{}", r.stdout);
+    for (table, name, _) in EXPECTED {
+        assert!(
+            index_named(&db, table, name).await.is_none(),
+            "{:?}: {name} survived the downgrade",
+            db.backend
+        );
+    }
+    assert_eq!(
+        introspect::dump(&db).await,
+        before,
+        "{:?}: downgrade restores the schema exactly (MySQL: the foreign keys' own indexes too)",
+        db.backend
+    );
+    assert!(!recorded(&db).await.contains(&STEP.to_owned()));
+
+    // And up again.
+    db.run(&nc(&["upgrade"])).ok();
+    assert_all_present(&db).await;
+    let doc = db.run(&nc(&["--json", "status"])).ok().json();
+    assert_eq!(doc["pending"], 0);
+}
+
+/// A run that stopped after building some of the indexes (MySQL commits each one; on
+/// PostgreSQL the migration runs outside a transaction) is completed by the next `upgrade`.
+async fn half_done_run_is_completed_by_the_next_upgrade(db: TestDb) {
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    db.exec("CREATE INDEX ix_chats_user_id ON chats (user_id)")
+        .await;
+    let r = db.run(&nc(&["upgrade"]));
+    r.ok();
+    assert_all_present(&db).await;
+    let on_chats: Vec<String> = introspect::indexes(&db, "chats")
+        .await
+        .into_iter()
+        .filter(|i| i.columns == ["user_id"])
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(
+        on_chats,
+        ["ix_chats_user_id"],
+        "{:?}: no duplicate",
+        db.backend
+    );
+    assert_eq!(recorded(&db).await.len(), 6);
+}
+
+/// One user, character and chat, and two messages of that chat with the same `created_at`.
+async fn pg_seed_duplicate_messages(db: &TestDb) {
+    db.exec(
+        "INSERT INTO users (id, email) VALUES ('00000000-0000-0000-0000-000000000001', 'a@example.com'); \
+         INSERT INTO characters (id, name, system_prompt, creator_id) VALUES \
+           ('00000000-0000-0000-0000-000000000002', 'Nova', 'You are Nova.', '00000000-0000-0000-0000-000000000001'); \
+         INSERT INTO chats (chat_id, user_id, character_id) VALUES ('00000000-0000-0000-0000-000000000003', \
+           '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000002'); \
+         INSERT INTO messages (id, chat_id, role, content, created_at) VALUES \
+           ('00000000-0000-0000-0000-000000000004', '00000000-0000-0000-0000-000000000003', 'user', 'hi', '2025-12-12 10:00:00'), \
+           ('00000000-0000-0000-0000-000000000005', '00000000-0000-0000-0000-000000000003', 'assistant', 'hello', '2025-12-12 10:00:00')",
+    )
+    .await;
+}
+
+/// A failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index of its name behind; `upgrade`
+/// must not take it for the finished index (IF NOT EXISTS would) but rebuild it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_invalid_index_is_replaced_by_a_valid_one() {
+    let db = TestDb::new(Backend::Postgres, "invalid_index_replaced");
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    pg_seed_duplicate_messages(&db).await;
+    let conn = db.connect().await;
+    let failed = conn
+        .execute_unprepared(
+            "CREATE UNIQUE INDEX CONCURRENTLY ix_messages_chat_id_created_at \
+             ON messages (chat_id, created_at)",
+        )
+        .await;
+    conn.close().await.ok();
+    assert!(failed.is_err(), "duplicate rows make the unique build fail");
+    assert_eq!(
+        pg_valid(&db, "ix_messages_chat_id_created_at").await,
+        Some(false),
+        "the failed build left an INVALID index"
+    );
+
+    let r = db.run(&nc(&["upgrade"]));
+    r.ok();
+    assert_all_present(&db).await;
+    assert_eq!(recorded(&db).await.len(), 6);
+    assert_eq!(
+        db.count("SELECT count(*) FROM messages").await,
+        2,
+        "the data is untouched"
+    );
+}
+
+fn spawn(db: &TestDb, args: &[&str]) -> Child {
+    db.cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbtool")
+}
+
+/// The pid of dbtool's backend while it waits inside `CREATE INDEX CONCURRENTLY`.
+async fn pg_wait_for_concurrent_build(db: &TestDb, child: &mut Child) -> String {
+    let started = Instant::now();
+    loop {
+        let pids = db
+            .strings(
+                "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'dbtool' AND query ILIKE 'CREATE INDEX CONCURRENTLY%' \
+                 AND wait_event_type = 'Lock'",
+            )
+            .await;
+        if let Some(pid) = pids.into_iter().next() {
+            return pid;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("dbtool ended before building the indexes: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "dbtool never reached CREATE INDEX CONCURRENTLY"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The realistic failure: a concurrent build waits for a writer on `messages`, and an
+/// operator (or `statement_timeout`) cancels it. While it waits, the migrating session still
+/// holds the migration lock, so a second run times out on it. The cancelled run exits 5 and
+/// leaves an INVALID index and no tracking row; the next `upgrade` completes the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
+    let db = TestDb::new(Backend::Postgres, "cancelled_build_repaired");
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+
+    let writer = db.connect().await;
+    let tx = writer.begin().await.expect("begin");
+    tx.execute_unprepared("LOCK TABLE messages IN ROW EXCLUSIVE MODE")
+        .await
+        .expect("lock messages");
+
+    let mut child = spawn(&db, &nc(&["upgrade"]));
+    let pid = pg_wait_for_concurrent_build(&db, &mut child).await;
+
+    // The migration lock is held by the very session that builds the index.
+    let held = db
+        .count(&format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND pid = {pid} AND classid = {} AND objsubid = 2",
+            0x6462_746f_u32
+        ))
+        .await;
+    assert_eq!(held, 1, "the migrating connection holds the migration lock");
+    let other = db.run(&nc(&["--lock-timeout", "1", "upgrade"]));
+    other.expect_code(4);
+    assert!(
+        other.stderr.contains("application 'dbtool'"),
+        "{}",
+        other.stderr
+    );
+
+    assert_eq!(
+        db.strings(&format!("SELECT pg_cancel_backend({pid})::text"))
+            .await,
+        ["true"]
+    );
+    let out = child.wait_with_output().expect("wait dbtool");
+    let run = Run::from(out);
+    run.expect_code(5);
+    assert!(run.stderr.contains(STEP), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("run the command again"),
+        "says how to recover: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("rolled back"),
+        "nothing was rolled back: {}",
+        run.stderr
+    );
+    tx.rollback().await.expect("rollback");
+    writer.close().await.ok();
+
+    assert_eq!(
+        pg_valid(&db, "ix_messages_chat_id_created_at").await,
+        Some(false),
+        "the cancelled build left an INVALID index"
+    );
+    assert!(!recorded(&db).await.contains(&STEP.to_owned()));
+    let status = db.run(&nc(&["--json", "status"])).ok().json();
+    assert_eq!(status["pending"], 1);
+
+    let r = db.run(&nc(&["upgrade"]));
+    r.ok();
+    assert_all_present(&db).await;
+    assert_eq!(recorded(&db).await.len(), 6);
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE NOT i.indisvalid"
+        )
+        .await,
+        0,
+        "no invalid index is left anywhere"
+    );
+}
+
+/// Concurrent runs: while one session builds an index CONCURRENTLY, the others wait for the
+/// lock without holding a snapshot (a blocked `pg_advisory_lock()` would; the build waits for
+/// older snapshots, so that would deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_waiting_runs_do_not_deadlock_the_concurrent_build() {
+    let db = TestDb::new(Backend::Postgres, "no_deadlock_with_waiters");
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    let writer = db.connect().await;
+    let tx = writer.begin().await.expect("begin");
+    tx.execute_unprepared("LOCK TABLE messages IN ROW EXCLUSIVE MODE")
+        .await
+        .expect("lock messages");
+    let mut first = spawn(&db, &nc(&["upgrade"]));
+    pg_wait_for_concurrent_build(&db, &mut first).await;
+    // Waiters line up behind the lock while the build is in progress ...
+    let waiters: Vec<Child> = (0..3).map(|_| spawn(&db, &nc(&["upgrade"]))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ... then the writer finishes and the build can go on.
+    tx.rollback().await.expect("rollback");
+    writer.close().await.ok();
+    let first = Run::from(first.wait_with_output().expect("wait"));
+    first.ok();
+    assert!(first.stdout.contains(STEP), "{}", first.stdout);
+    for w in waiters {
+        let r = Run::from(w.wait_with_output().expect("wait"));
+        r.ok();
+        assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+    }
+    assert_all_present(&db).await;
+}
