@@ -166,6 +166,10 @@ pub async fn connect(
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire(false)
+        // The pool's only connection holds the session migration lock: sqlx must never retire
+        // it (by default after 10 min idle, e.g. at a prompt, or 30 min of age).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(settings.verbose >= 2)
         .sqlx_logging_level(log::LevelFilter::Info);
     match loc.backend {

@@ -325,7 +325,13 @@ pub fn finish_run(
         } else {
             String::new()
         };
-        let msg = if f.partial {
+        let msg = if f.resumable {
+            format!(
+                "{verb} {} failed: {}; it runs outside a transaction (on PostgreSQL it builds indexes CONCURRENTLY), so it may be partly done and its tracking row is unchanged, but it completes when run again: {before}fix the cause and run the command again",
+                describe(f.step),
+                f.error,
+            )
+        } else if f.partial {
             format!(
                 "{verb} {} failed: {}; MySQL/MariaDB cannot roll back DDL, so it may be partly done: {before}check its tables ({}), drop what it left and run the command again, or `dbtool stamp {}` if it completed",
                 describe(f.step),

@@ -8,7 +8,7 @@ use sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Who holds the lock, as far as the server can tell.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -87,20 +87,24 @@ pub async fn acquire(
                 return Ok(Held::Session);
             }
             on_wait(&pg_holder(db, k1, k2).await?);
-            let ms = timeout.as_millis().max(1);
-            db.execute_unprepared(&format!("SET lock_timeout = {ms}"))
-                .await?;
-            let got = db
-                .execute_unprepared(&format!("SELECT pg_advisory_lock({k1}, {k2})"))
-                .await;
-            db.execute_unprepared("RESET lock_timeout").await?;
-            match got {
-                Ok(_) => Ok(Held::Session),
-                Err(e) if is_pg_lock_timeout(&e) => Err(LockError::Timeout {
-                    secs: timeout.as_secs(),
-                    holder: pg_holder(db, k1, k2).await?,
-                }),
-                Err(e) => Err(e.into()),
+            // Poll instead of blocking in pg_advisory_lock(): a statement that waits holds a
+            // snapshot, and CREATE INDEX CONCURRENTLY in the holder's migration waits for every
+            // older snapshot in the database: the two would deadlock.
+            let deadline = Instant::now() + timeout;
+            let mut pause = Duration::from_millis(20);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(pause.min(left)).await;
+                if scalar_bool(db, &format!("SELECT pg_try_advisory_lock({k1}, {k2})")).await? {
+                    return Ok(Held::Session);
+                }
+                if Instant::now() >= deadline {
+                    return Err(LockError::Timeout {
+                        secs: timeout.as_secs(),
+                        holder: pg_holder(db, k1, k2).await?,
+                    });
+                }
+                pause = (pause * 2).min(Duration::from_millis(250));
             }
         }
         DbBackend::MySql => {
@@ -123,14 +127,21 @@ pub async fn acquire(
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             };
+            let ms = timeout.as_millis().max(1);
             db.execute_unprepared("PRAGMA busy_timeout = 0").await?;
             match db.begin_with_options(opts).await {
-                Ok(t) => return Ok(Held::Sqlite(t)),
+                Ok(t) => {
+                    // Only the first attempt must not wait: the final COMMIT may still have to
+                    // wait a moment for other processes' brief shared locks (e.g. their own
+                    // attempts at this lock), which busy_timeout = 0 would turn into an error.
+                    t.execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
+                        .await?;
+                    return Ok(Held::Sqlite(t));
+                }
                 Err(e) if !is_sqlite_busy(&e) => return Err(e.into()),
                 Err(_) => {}
             }
             on_wait(&Holder::default());
-            let ms = timeout.as_millis().max(1);
             db.execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
                 .await?;
             match db.begin_with_options(opts).await {
@@ -190,10 +201,6 @@ fn db_code(e: &DbErr) -> Option<String> {
         },
         _ => None,
     }
-}
-
-fn is_pg_lock_timeout(e: &DbErr) -> bool {
-    db_code(e).as_deref() == Some("55P03")
 }
 
 fn is_sqlite_busy(e: &DbErr) -> bool {

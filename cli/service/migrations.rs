@@ -1,7 +1,8 @@
 //! Migration state, plans and runs. Built on sea-orm-migration's `MigratorTrait` (each step
 //! is `up(Some(1))` / `down(Some(1))`, so its transaction handling and bookkeeping are used
-//! as they are); this module adds what it lacks: a lock, targets, stamping, Alembic
-//! adoption, read-only status and per-step reporting.
+//! as they are; it re-reads the state itself, under our lock); this module adds what it
+//! lacks: a lock, targets, stamping, Alembic adoption, read-only status and per-step
+//! reporting.
 
 use crate::app::App;
 use crate::interrupt::Interrupt;
@@ -510,6 +511,9 @@ pub struct StepFailed {
     pub error: DbErr,
     /// The backend cannot roll DDL back (MySQL/MariaDB): the step may be half done.
     pub partial: bool,
+    /// The step runs outside a transaction by design (`CREATE INDEX CONCURRENTLY`) and is
+    /// written so that running it again completes it.
+    pub resumable: bool,
 }
 
 /// How a run ended.
@@ -657,6 +661,9 @@ impl<'a> Session<'a> {
                         direction: plan.direction,
                         error,
                         partial: self.backend() == DbBackend::MySql,
+                        // SQLite rolls the step's savepoint back all the same.
+                        resumable: self.backend() != DbBackend::Sqlite
+                            && outside_transaction(self.app, step.name),
                     });
                     break;
                 }
@@ -669,12 +676,15 @@ impl<'a> Session<'a> {
                     direction: plan.direction,
                     error: e,
                     partial: false,
+                    resumable: false,
                 });
             }
         }
         outcome
     }
 
+    /// One step through sea-orm-migration: on SQLite inside a savepoint of the session's
+    /// transaction, elsewhere with the migrator's own transaction rule.
     async fn one_step(&self, direction: Direction) -> Result<(), DbErr> {
         match &self.held {
             Some(lock::Held::Sqlite(t)) => {
@@ -706,6 +716,14 @@ impl<'a> Session<'a> {
             None => Ok(()),
         }
     }
+}
+
+/// Whether sea-orm-migration runs this migration without a transaction everywhere
+/// (`use_transaction() == Some(false)`).
+fn outside_transaction(app: App, name: &str) -> bool {
+    crate::service::sql::step_objects(app)
+        .iter()
+        .any(|s| s.info().name == name && s.use_transaction() == Some(false))
 }
 
 async fn stamp_rows<C: ConnectionTrait>(
