@@ -48,6 +48,11 @@ impl App {
         with_migrator!(self, M => M::infos())
     }
 
+    /// The migration objects of the app, in order (for offline SQL and scratch databases).
+    pub fn objects(self) -> Vec<Box<dyn migration::Step>> {
+        with_migrator!(self, M => M::steps())
+    }
+
     /// The Alembic revision ids the app knows, if it came from Alembic.
     pub fn has_aliases(self) -> bool {
         self.steps().iter().any(|s| s.alias.is_some())

@@ -721,7 +721,7 @@ impl<'a> Session<'a> {
 /// Whether sea-orm-migration runs this migration without a transaction everywhere
 /// (`use_transaction() == Some(false)`).
 fn outside_transaction(app: App, name: &str) -> bool {
-    crate::service::sql::step_objects(app)
+    app.objects()
         .iter()
         .any(|s| s.info().name == name && s.use_transaction() == Some(false))
 }

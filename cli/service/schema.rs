@@ -788,7 +788,7 @@ pub async fn expected(
     scratch: &DatabaseConnection,
 ) -> Result<Schema, DbErr> {
     let manager = SchemaManager::new(scratch);
-    for step in crate::service::sql::step_objects(app) {
+    for step in app.objects() {
         let info = step.info();
         if names.contains(info.name) {
             step.up(&manager).await.map_err(|e| {

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::service::migrations::{Direction, Plan};
 use crate::target::Target;
 use migration::sea_orm_migration::{seaql_migrations, MigratorTrait, SchemaManager};
-use migration::{AppMigrator, Step, StepInfo};
+use migration::StepInfo;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, MockDatabase, MockExecResult, Statement, Value,
@@ -119,16 +119,6 @@ pub fn overview_at(
     Ok(Overview::new(app, &state))
 }
 
-/// The migration objects of an app, in order.
-pub fn step_objects(app: App) -> Vec<Box<dyn Step>> {
-    match app {
-        App::Avatar => migration::avatar::Migrator::steps(),
-        App::Neurachar => migration::neurachar::Migrator::steps(),
-        #[cfg(feature = "fixtures")]
-        App::Fixture => migration::fixture::Migrator::steps(),
-    }
-}
-
 /// More than any migration of ours issues; the mock fails cleanly when it runs out.
 const CAPACITY: usize = 1000;
 
@@ -199,7 +189,7 @@ pub async fn script(
         .map(|s| tracking_row(backend, Direction::Up, s.name, applied_at))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let objects = step_objects(app);
+    let objects = app.objects();
     let mut blocks = Vec::new();
     for info in &plan.steps {
         let step = objects
