@@ -99,6 +99,8 @@ impl Exit {
         for (e, what) in Self::TABLE {
             s.push_str(&format!("  {:>3}  {what}\n", e.code()));
         }
+        // Not an `Exit`: a panic aborts the process (101 in debug builds).
+        s.push_str("  134  internal error: a bug in dbtool, please report it\n");
         s
     }
 }
@@ -147,5 +149,33 @@ pub trait WithExit<T> {
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn exit(self, exit: Exit) -> anyhow::Result<T> {
         self.map_err(|e| coded(exit, format!("{:#}", e.into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_documents_every_exit_code() {
+        let readme = include_str!("../README.md");
+        for (e, _) in Exit::TABLE {
+            assert!(
+                readme.contains(&format!("| {} |", e.code())),
+                "README's exit-code table lacks {}",
+                e.code()
+            );
+        }
+        assert!(readme.contains("| 134 |"));
+    }
+
+    #[test]
+    fn the_outermost_code_wins() {
+        let inner = coded(Exit::Connection, "cannot connect");
+        assert_eq!(exit_of(&inner), Exit::Connection);
+        let plain = anyhow::anyhow!("plain");
+        assert_eq!(exit_of(&plain), Exit::Failure);
+        let wrapped: anyhow::Result<()> = Err(anyhow::anyhow!("x")).exit(Exit::NotFound);
+        assert_eq!(exit_of(&wrapped.unwrap_err()), Exit::NotFound);
     }
 }

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    dbtool::output::install_panic_hook();
     let cli = match dbtool::args::parse() {
         Ok(cli) => cli,
         Err(code) => return code,

@@ -196,6 +196,15 @@ impl Output {
     }
 }
 
+/// A panic is a bug in dbtool: one line on stderr, secrets masked, no backtrace (the
+/// process then aborts; see the exit-code table).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = redact(&info.to_string()).replace('\n', " ");
+        eprintln!("error: internal error, a bug in dbtool (please report it): {msg}");
+    }));
+}
+
 /// A time as people read it in tables: UTC, to the second.
 pub fn human_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
