@@ -2,7 +2,7 @@
 //! documents, colour rules, error rendering, and the redaction of secrets.
 
 use crate::exit::{exit_of, Exit};
-use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
@@ -151,7 +151,12 @@ impl Output {
         if !self.stdout_tty {
             t.load_preset(presets::ASCII_MARKDOWN);
             t.set_content_arrangement(ContentArrangement::Disabled);
+        } else if t.width().is_none_or(|w| w < 40) {
+            // A terminal that reports no (or a tiny) width would squeeze every cell to a
+            // column of single characters: lay the table out at its natural width instead.
+            t.set_content_arrangement(ContentArrangement::Disabled);
         }
+        let first_column_whole = !rows.is_empty();
         for row in rows {
             t.add_row(row.into_iter().map(|(text, tone)| {
                 let cell = Cell::new(text);
@@ -162,6 +167,12 @@ impl Output {
                     _ => cell,
                 }
             }));
+        }
+        // The first column holds identifiers (migration names, keys, emails): never wrapped.
+        if first_column_whole {
+            if let Some(c) = t.column_mut(0) {
+                c.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
         self.line(&t.to_string());
     }
