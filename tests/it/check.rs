@@ -178,28 +178,55 @@ async fn nullable_flip_is_altered(db: TestDb) {
 }
 
 async fn removed_foreign_key_is_missing(db: TestDb) {
-    // SQLite cannot drop a foreign key (only rebuild the table without it), so this case
-    // runs on PostgreSQL and MySQL/MariaDB only.
-    if db.backend == Backend::Sqlite {
-        return;
-    }
     db.run(&["--app", "neurachar", "upgrade"]).ok();
-    db.exec(match db.backend {
-        Backend::MySql => "ALTER TABLE chats DROP FOREIGN KEY chats_user_id_fkey",
-        _ => "ALTER TABLE chats DROP CONSTRAINT chats_user_id_fkey",
-    })
-    .await;
+    match db.backend {
+        Backend::MySql => {
+            db.exec("ALTER TABLE chats DROP FOREIGN KEY chats_user_id_fkey")
+                .await
+        }
+        Backend::Postgres => {
+            db.exec("ALTER TABLE chats DROP CONSTRAINT chats_user_id_fkey")
+                .await
+        }
+        Backend::Sqlite => {
+            // SQLite cannot drop a foreign key: the way to remove one is to rebuild the table
+            // without it, which is what this does.
+            let create = db
+                .strings("SELECT sql FROM sqlite_master WHERE name = 'chats'")
+                .await
+                .remove(0);
+            let fk = r#", FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON DELETE NO ACTION ON UPDATE NO ACTION"#;
+            assert!(create.contains(fk), "{create}");
+            let indexes = db
+                .strings("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'chats' AND sql IS NOT NULL")
+                .await
+                .join("; ");
+            let rebuilt = create
+                .replace(fk, "")
+                .replacen(r#""chats""#, r#""chats_rebuilt""#, 1);
+            db.exec(&format!(
+                "PRAGMA foreign_keys = OFF; {rebuilt}; INSERT INTO chats_rebuilt SELECT * FROM chats; \
+                 DROP TABLE chats; ALTER TABLE chats_rebuilt RENAME TO chats; {indexes}; PRAGMA foreign_keys = ON;"
+            ))
+            .await;
+        }
+    }
     let (code, doc) = check(&db, "neurachar");
-    assert_eq!(code, 9);
-    assert_eq!(
-        entries(&doc, "differences"),
-        vec![(
-            "foreign key chats.chats_user_id_fkey".into(),
-            "(user_id) -> users(id) ON UPDATE NO ACTION ON DELETE NO ACTION".into(),
-            "(absent)".into(),
-            "missing".into()
-        )]
+    assert_eq!(code, 9, "{doc}");
+    let diffs = entries(&doc, "differences");
+    assert_eq!(diffs.len(), 1, "{doc}");
+    let (object, expected, actual, kind) = &diffs[0];
+    // SQLite keeps no constraint names, so the object is named by its column there.
+    assert!(
+        object.starts_with("foreign key chats.") && object.contains("user_id"),
+        "{object}"
     );
+    assert_eq!(
+        expected,
+        "(user_id) -> users(id) ON UPDATE NO ACTION ON DELETE NO ACTION"
+    );
+    assert_eq!(actual, "(absent)");
+    assert_eq!(kind, "missing");
 }
 
 async fn extra_table_is_reported_separately(db: TestDb) {
