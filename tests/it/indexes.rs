@@ -224,6 +224,20 @@ async fn pg_wait_for_concurrent_build(db: &TestDb, child: &mut Child) -> String 
     }
 }
 
+/// Brings NeuraChar to the migration before the indexes and opens a writer that holds a
+/// ROW EXCLUSIVE lock on `messages`, so a concurrent index build waits for it.
+async fn writer_on_messages(
+    db: &TestDb,
+) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    let writer = db.connect().await;
+    let tx = writer.begin().await.expect("begin");
+    tx.execute_unprepared("LOCK TABLE messages IN ROW EXCLUSIVE MODE")
+        .await
+        .expect("lock messages");
+    (writer, tx)
+}
+
 /// The realistic failure: a concurrent build waits for a writer on `messages`, and an
 /// operator (or `statement_timeout`) cancels it. While it waits, the migrating session still
 /// holds the migration lock, so a second run times out on it. The cancelled run exits 5 and
@@ -231,13 +245,7 @@ async fn pg_wait_for_concurrent_build(db: &TestDb, child: &mut Child) -> String 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
     let db = TestDb::new(Backend::Postgres, "cancelled_build_repaired");
-    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
-
-    let writer = db.connect().await;
-    let tx = writer.begin().await.expect("begin");
-    tx.execute_unprepared("LOCK TABLE messages IN ROW EXCLUSIVE MODE")
-        .await
-        .expect("lock messages");
+    let (writer, tx) = writer_on_messages(&db).await;
 
     let mut child = spawn(&db, &nc(&["upgrade"]));
     let pid = pg_wait_for_concurrent_build(&db, &mut child).await;
@@ -311,12 +319,7 @@ async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_waiting_runs_do_not_deadlock_the_concurrent_build() {
     let db = TestDb::new(Backend::Postgres, "no_deadlock_with_waiters");
-    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
-    let writer = db.connect().await;
-    let tx = writer.begin().await.expect("begin");
-    tx.execute_unprepared("LOCK TABLE messages IN ROW EXCLUSIVE MODE")
-        .await
-        .expect("lock messages");
+    let (writer, tx) = writer_on_messages(&db).await;
     let mut first = spawn(&db, &nc(&["upgrade"]));
     pg_wait_for_concurrent_build(&db, &mut first).await;
     // Waiters line up behind the lock while the build is in progress ...
