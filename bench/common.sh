@@ -1,11 +1,11 @@
 # Shared by bench/run.sh and bench/data.sh (sourced, not run): configuration, tool checks,
-# the release build, scratch databases that are dropped on exit, and small statistics.
+# the fully optimised build (profile dist), scratch databases that are dropped on exit, and small statistics.
 
 # The server to measure against. The URL carries no sslmode, so both dbtool and psql use
 # their default (prefer): TLS whenever the server offers it, as in production.
 BENCH_PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/dbtool"
+BIN="$ROOT/target/dist/dbtool"
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -39,8 +39,8 @@ check_tools() {
 }
 
 build_release() {
-  echo "bench: cargo build --release" >&2
-  (cd "$ROOT" && cargo build --release --quiet) || die "the release build failed"
+  echo "bench: cargo build --profile dist" >&2
+  (cd "$ROOT" && cargo build --profile dist --quiet) || die "the dist build failed"
 }
 
 # Scratch databases: bench_<pid>_<name>, dropped when the script exits, however it exits.

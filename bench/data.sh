@@ -8,7 +8,7 @@
 #   bench/data.sh           1,000 users, 200 characters, 10,000 chats, 1,000,000 messages
 #   bench/data.sh --quick   a hundredth of that, to prove the script works
 #
-# Needs psql and the PostgreSQL the tests use (BENCH_PG_URL); builds the release binary and
+# Needs psql and the PostgreSQL the tests use (BENCH_PG_URL); builds the dist (fully optimised) binary and
 # creates and drops its own database. A benchmark, not a test: it always exits 0.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

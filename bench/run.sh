@@ -8,7 +8,7 @@
 #
 # Needs: hyperfine (apt-get install hyperfine), /usr/bin/time (apt-get install time), psql,
 # and the PostgreSQL the tests use (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432).
-# It builds `cargo build --release` first and creates and drops its own databases.
+# It builds `cargo build --profile dist` first and creates and drops its own databases.
 # A benchmark, not a test: it reports targets met or missed and exits 0 either way.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

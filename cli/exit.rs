@@ -3,32 +3,69 @@
 use std::fmt;
 use std::process::ExitCode;
 
-/// Why dbtool stopped. The discriminant is the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why dbtool stopped. The discriminant is the process exit code; every code has exactly one
+/// meaning, and the README's table is tested against [`Exit::TABLE`].
+///
+/// When several conditions hold at once, the code is chosen in this order: a signal (130/143),
+/// an internal error (134), then the error that stopped the command. `status --check` reports
+/// the first of: half-done step (13), checksum mismatch (14), unknown recorded migrations
+/// (15), out-of-order history (16), pending migrations (3). A fleet run exits with its worst
+/// outcome: interrupted, then failed targets (20), then refused targets (21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Exit {
     /// Success, including "nothing to do".
     Ok = 0,
     /// Any error without a more specific code.
     Failure = 1,
-    /// Bad command line or bad input value.
+    /// Bad command line or bad input value (arguments, targets, URLs, configuration, files).
     Usage = 2,
-    /// `status --check`: migrations are pending.
+    /// Migrations are pending: `status --check`, or a command needs one that is not applied.
     Pending = 3,
     /// The migration lock could not be taken within `--lock-timeout`.
     LockTimeout = 4,
     /// A migration failed (and was rolled back where the backend allows).
     MigrationFailed = 5,
-    /// The database could not be reached, or refused the connection.
+    /// The database could not be reached or opened (server down, credentials, TLS, missing
+    /// database or SQLite file).
     Connection = 6,
     /// A destructive action needs `--yes` (no terminal to ask on) or was declined.
     NotConfirmed = 7,
     /// The requested key, user or row does not exist.
     NotFound = 8,
-    /// `check`: the live schema differs from what the migrations produce.
+    /// `check`: the live schema differs from what the migrations produce (a checksum
+    /// mismatch included).
     Drift = 9,
     /// `users check-password`: the password does not match.
     Mismatch = 10,
+    /// The database belongs to the other application, or contradicts the given `--app`.
+    WrongApp = 11,
+    /// A migration step could not get its table lock within `--ddl-lock-timeout`, after
+    /// `--ddl-retries` retries; the step changed nothing.
+    DdlLockTimeout = 12,
+    /// `status --check`: a step that cannot roll back was interrupted and is half-done.
+    HalfDone = 13,
+    /// `status --check`: an applied migration's code changed after it was applied.
+    ChecksumMismatch = 14,
+    /// The database records migrations this build does not know (it is ahead of the code).
+    UnknownRecorded = 15,
+    /// Out-of-order history: a migration is pending while a later one is applied.
+    OutOfOrder = 16,
+    /// A write command refused a read-only target: a hot standby, a read-only SQLite file or
+    /// `mode=ro`, an in-memory SQLite URL.
+    ReadOnly = 17,
+    /// A migration command refused to run through a transaction-pooling connection pooler
+    /// (give a direct URL with `--direct-url`).
+    Pooler = 18,
+    /// `lint`: a finding at or above `--fail-on`.
+    LintFindings = 19,
+    /// `fleet`: at least one target failed.
+    FleetFailed = 20,
+    /// `fleet`: at least one target was refused (locked, wrong app, unreachable, bad
+    /// variable), and none failed.
+    FleetRefused = 21,
+    /// The database user lacks a privilege the command needs.
+    PermissionDenied = 22,
     /// Interrupted by SIGINT (Ctrl-C).
     Interrupted = 130,
     /// Terminated by SIGTERM.
@@ -39,19 +76,25 @@ impl Exit {
     pub const TABLE: &'static [(Exit, &'static str)] = &[
         (Exit::Ok, "success, including \"already up to date\""),
         (Exit::Failure, "error without a more specific code"),
-        (Exit::Usage, "bad command line, target or input value"),
-        (Exit::Pending, "status --check: migrations are pending"),
+        (
+            Exit::Usage,
+            "bad command line, target, URL, configuration or input value",
+        ),
+        (
+            Exit::Pending,
+            "migrations are pending (status --check, or a command needs one applied first)",
+        ),
         (
             Exit::LockTimeout,
             "another run holds the migration lock (--lock-timeout)",
         ),
         (
             Exit::MigrationFailed,
-            "a migration failed (rolled back on PostgreSQL and SQLite)",
+            "a migration failed (rolled back where the backend allows)",
         ),
         (
             Exit::Connection,
-            "cannot connect: bad URL, server down, credentials, missing database",
+            "cannot connect: server down, credentials, TLS, missing database or SQLite file",
         ),
         (
             Exit::NotConfirmed,
@@ -60,11 +103,50 @@ impl Exit {
         (Exit::NotFound, "key, user or row not found"),
         (
             Exit::Drift,
-            "check: live schema differs from the migrations",
+            "check: live schema differs from the migrations (or a checksum changed)",
         ),
         (
             Exit::Mismatch,
             "users check-password: password does not match",
+        ),
+        (
+            Exit::WrongApp,
+            "the database belongs to the other app, or contradicts --app",
+        ),
+        (
+            Exit::DdlLockTimeout,
+            "a step could not get its table lock (--ddl-lock-timeout, --ddl-retries)",
+        ),
+        (Exit::HalfDone, "status --check: a step is half-done"),
+        (
+            Exit::ChecksumMismatch,
+            "status --check: an applied migration was changed",
+        ),
+        (
+            Exit::UnknownRecorded,
+            "the database records migrations this build does not know",
+        ),
+        (
+            Exit::OutOfOrder,
+            "out-of-order history: a pending migration precedes an applied one",
+        ),
+        (
+            Exit::ReadOnly,
+            "write refused: read-only target (standby, read-only file, in-memory SQLite)",
+        ),
+        (
+            Exit::Pooler,
+            "migration refused through a transaction pooler (use --direct-url)",
+        ),
+        (Exit::LintFindings, "lint: findings at or above --fail-on"),
+        (Exit::FleetFailed, "fleet: at least one target failed"),
+        (
+            Exit::FleetRefused,
+            "fleet: targets refused (locked, wrong app, unreachable), none failed",
+        ),
+        (
+            Exit::PermissionDenied,
+            "the database user lacks a privilege the command needs",
         ),
         (Exit::Interrupted, "interrupted by SIGINT (Ctrl-C)"),
         (Exit::Terminated, "terminated by SIGTERM"),
@@ -88,6 +170,18 @@ impl Exit {
             Exit::NotFound => "not_found",
             Exit::Drift => "drift",
             Exit::Mismatch => "mismatch",
+            Exit::WrongApp => "wrong_app",
+            Exit::DdlLockTimeout => "ddl_lock_timeout",
+            Exit::HalfDone => "half_done",
+            Exit::ChecksumMismatch => "checksum_mismatch",
+            Exit::UnknownRecorded => "unknown_recorded",
+            Exit::OutOfOrder => "out_of_order",
+            Exit::ReadOnly => "read_only",
+            Exit::Pooler => "pooler",
+            Exit::LintFindings => "lint_findings",
+            Exit::FleetFailed => "fleet_failed",
+            Exit::FleetRefused => "fleet_refused",
+            Exit::PermissionDenied => "permission_denied",
             Exit::Interrupted => "interrupted",
             Exit::Terminated => "terminated",
         }
@@ -141,17 +235,6 @@ pub fn exit_of(err: &anyhow::Error) -> Exit {
         .unwrap_or(Exit::Failure)
 }
 
-/// Attaches an exit code to a `Result`'s error, keeping its whole message chain.
-pub trait WithExit<T> {
-    fn exit(self, exit: Exit) -> anyhow::Result<T>;
-}
-
-impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
-    fn exit(self, exit: Exit) -> anyhow::Result<T> {
-        self.map_err(|e| coded(exit, format!("{:#}", e.into())))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,13 +242,16 @@ mod tests {
     #[test]
     fn readme_documents_every_exit_code() {
         let readme = include_str!("../README.md");
-        for (e, _) in Exit::TABLE {
+        for (e, what) in Exit::TABLE {
+            let row = format!("| {} | {} |", e.code(), what.replace('|', "\\|"));
             assert!(
-                readme.contains(&format!("| {} |", e.code())),
-                "README's exit-code table lacks {}",
-                e.code()
+                readme.contains(&row),
+                "README's exit-code table lacks the row `{row}`"
             );
         }
+        let codes: std::collections::HashSet<u8> =
+            Exit::TABLE.iter().map(|(e, _)| e.code()).collect();
+        assert_eq!(codes.len(), Exit::TABLE.len(), "two meanings share a code");
         assert!(readme.contains("| 134 |"));
     }
 
@@ -175,7 +261,7 @@ mod tests {
         assert_eq!(exit_of(&inner), Exit::Connection);
         let plain = anyhow::anyhow!("plain");
         assert_eq!(exit_of(&plain), Exit::Failure);
-        let wrapped: anyhow::Result<()> = Err(anyhow::anyhow!("x")).exit(Exit::NotFound);
-        assert_eq!(exit_of(&wrapped.unwrap_err()), Exit::NotFound);
+        let wrapped = coded(Exit::NotFound, "outer").context("more");
+        assert_eq!(exit_of(&wrapped), Exit::NotFound);
     }
 }

@@ -6,6 +6,7 @@ mod check;
 mod common;
 mod config;
 mod docs;
+mod hygiene;
 mod indexes;
 mod migrate;
 mod safety;

@@ -449,11 +449,11 @@ fn spec_block(spec: &str, table: &str) -> String {
 
 const AVATAR_SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/spec/avatar.postgres.schema.txt"
+    "/tests/spec/avatar.postgres.schema.txt"
 );
 const NEURACHAR_SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/spec/neurachar.postgres.schema.txt"
+    "/tests/spec/neurachar.postgres.schema.txt"
 );
 
 fn read_spec(path: &str) -> String {
