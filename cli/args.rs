@@ -130,6 +130,18 @@ pub enum AppArg {
     Fixture,
 }
 
+impl From<AppArg> for migration::App {
+    fn from(a: AppArg) -> migration::App {
+        use migration::App;
+        match a {
+            AppArg::Avatar => App::Avatar,
+            AppArg::Neurachar => App::Neurachar,
+            #[cfg(feature = "fixtures")]
+            AppArg::Fixture => App::Fixture,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, up to TARGET (default: head)

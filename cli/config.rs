@@ -3,12 +3,12 @@
 //! clap already handles the top two layers; `Given` records which options it filled, and
 //! `Config::resolve` fills the rest from `.env` and the file, remembering every value's source.
 
-use crate::app::App;
 use crate::args::{AppArg, GlobalArgs};
 use crate::exit::{coded, Exit};
 use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, ValueEnum};
+use migration::App;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

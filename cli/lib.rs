@@ -1,7 +1,6 @@
 //! dbtool: schema migrations and administration for the Avatar Data Generator and NeuraChar
 //! databases. `run` builds the context once and dispatches to one module per subcommand.
 
-pub mod app;
 pub mod args;
 pub mod commands;
 pub mod config;
@@ -12,15 +11,14 @@ pub mod logging;
 pub mod output;
 pub mod prompt;
 pub mod service;
-pub mod target;
 pub mod version;
 
-use crate::app::App;
 use crate::context::{Access, ConnectSettings, DbLocation};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::output::Output;
 use anyhow::{Context as _, Result};
+use migration::App;
 use sea_orm::{DatabaseConnection, DbBackend};
 use std::sync::Arc;
 use std::time::Duration;

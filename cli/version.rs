@@ -1,6 +1,6 @@
 //! `--version`: the version, and the head migration each app carries.
 
-use crate::app::App;
+use migration::App;
 
 pub const SHORT: &str = env!("CARGO_PKG_VERSION");
 

@@ -1,7 +1,6 @@
 //! `dbtool characters`: list NeuraChar characters and move them in or out of the Market
 //! (`is_public`).
 
-use crate::app::App;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -10,6 +9,7 @@ use crate::service::neurachar::{self as svc, CharacterRow};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use migration::App;
 use serde::Serialize;
 use uuid::Uuid;
 

@@ -1,7 +1,6 @@
 //! `dbtool chats`: delete a NeuraChar chat; its messages go with it through the
 //! `ON DELETE CASCADE` of `messages.chat_id`. Destructive, so it asks (or needs `--yes`).
 
-use crate::app::App;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -10,6 +9,7 @@ use crate::service::neurachar as svc;
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use migration::App;
 use serde::Serialize;
 use uuid::Uuid;
 

@@ -7,11 +7,11 @@ use crate::commands::migrate_error;
 use crate::context::{self, Access, ConnectSettings, DbLocation};
 use crate::exit::{coded, Exit};
 use crate::output::Tone;
-use crate::service::migrations::{read_state, Overview};
-use crate::service::schema::{self, DiffKind, Difference, Schema};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
+use migration::engine::schema::{self, DiffKind, Difference, Schema};
+use migration::engine::state::{read_state, Overview};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -30,7 +30,7 @@ pub struct CheckArgs {}
 
 #[derive(Serialize)]
 struct CheckView {
-    app: crate::app::App,
+    app: migration::App,
     database: String,
     clean: bool,
     /// The migrations the expected schema was built from.

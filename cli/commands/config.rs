@@ -1,13 +1,13 @@
 //! `dbtool config`: the effective configuration and where each value came from. It never
 //! connects, so it also explains a configuration that cannot connect.
 
-use crate::app::App;
 use crate::config::{show_path, Setting, Source};
 use crate::exit::Exit;
 use crate::output::Tone;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use migration::App;
 use sea_orm::DbBackend;
 use serde::Serialize;
 

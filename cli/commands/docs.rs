@@ -3,11 +3,11 @@
 
 use crate::exit::{coded, Exit};
 use crate::service::docs::{markdown, DocInput};
-use crate::service::migrations::{read_state, Overview};
-use crate::service::schema;
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
+use migration::engine::schema;
+use migration::engine::state::{read_state, Overview};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub struct DocsArgs {
 
 #[derive(Serialize)]
 struct DocsView {
-    app: crate::app::App,
+    app: migration::App,
     database: String,
     tables: usize,
     #[serde(skip_serializing_if = "Option::is_none")]

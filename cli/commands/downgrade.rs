@@ -4,11 +4,11 @@
 
 use crate::commands::{dry_run, migrate};
 use crate::exit::Exit;
-use crate::service::migrations::Direction;
-use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use migration::engine::state::Direction;
+use migration::Target;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

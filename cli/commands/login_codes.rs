@@ -1,7 +1,6 @@
 //! `dbtool login-codes`: NeuraChar housekeeping of the one-time email login codes. Used and
 //! expired codes are useless to the app, so `purge` removes them without asking.
 
-use crate::app::App;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -10,6 +9,7 @@ use crate::Ctx;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
+use migration::App;
 use serde::Serialize;
 
 #[derive(Debug, Args)]

@@ -21,14 +21,14 @@ pub mod users;
 
 use crate::args::Command;
 use crate::exit::{coded, Exit};
-use crate::service::migrations::{
+use crate::Ctx;
+use anyhow::Result;
+use migration::engine::state::{
     data_at_risk, read_state, short_name, suggested_stamp, DbState, Direction, MigrateError,
     Outcome, Overview, Plan, Session, StepDone,
 };
-use crate::target::Target;
-use crate::Ctx;
-use anyhow::Result;
 use migration::StepInfo;
+use migration::Target;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
@@ -73,7 +73,7 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
         | MigrateError::AmbiguousTarget { .. }
         | MigrateError::OutOfRange { .. }
         | MigrateError::WrongDirection { .. } => Exit::Usage,
-        MigrateError::Lock(crate::service::lock::LockError::Timeout { .. }) => Exit::LockTimeout,
+        MigrateError::Lock(migration::engine::lock::LockError::Timeout { .. }) => Exit::LockTimeout,
         _ => Exit::Failure,
     };
     coded(exit, e.to_string())
@@ -97,8 +97,10 @@ pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool
     }
     adopt(ctx, &mut session).await?;
     let out = ctx.out;
+    let _graceful = ctx.interrupt.graceful_section();
+    let stop = || ctx.interrupt.requested().is_some();
     let outcome = session
-        .apply(&plan, &ctx.interrupt, |d| out.line(&step_line(d)))
+        .apply(&plan, &stop, |d| out.line(&step_line(d)))
         .await;
     let result = finish_run(ctx, &session, &plan, outcome);
     session.finish().await?;
@@ -211,7 +213,7 @@ pub struct PlanStep {
 /// The result document of upgrade and downgrade.
 #[derive(Serialize)]
 pub struct RunView {
-    pub app: crate::app::App,
+    pub app: migration::App,
     pub direction: Direction,
     pub dry_run: bool,
     pub from: Option<&'static str>,
@@ -383,8 +385,8 @@ pub fn finish_run(
 
 /// The overview of a database without writing anything (an absent SQLite file reads as
 /// an empty database).
-pub async fn read_overview(ctx: &Ctx) -> Result<crate::service::migrations::Overview> {
-    use crate::service::migrations::{read_state, DbState, Overview};
+pub async fn read_overview(ctx: &Ctx) -> Result<migration::engine::state::Overview> {
+    use migration::engine::state::{read_state, DbState, Overview};
     let state = match ctx.connect_read().await? {
         Some(db) => {
             let s = read_state(&db).await?;
@@ -399,7 +401,7 @@ pub async fn read_overview(ctx: &Ctx) -> Result<crate::service::migrations::Over
 /// `dbtool [--app X] <command>` as people should type it for the current app.
 pub fn dbtool_cmd(ctx: &Ctx, command: &str) -> String {
     match ctx.app {
-        crate::app::App::Avatar => format!("dbtool {command}"),
+        migration::App::Avatar => format!("dbtool {command}"),
         other => format!("dbtool --app {other} {command}"),
     }
 }
@@ -412,8 +414,8 @@ pub async fn connect_admin(
     access: crate::context::Access,
     table: &str,
 ) -> Result<DatabaseConnection> {
-    use crate::service::migrations::{read_state, Overview};
     use anyhow::Context as _;
+    use migration::engine::state::{read_state, Overview};
     let upgrade = dbtool_cmd(ctx, "upgrade");
     let missing = || {
         coded(
@@ -480,18 +482,18 @@ pub async fn connect_admin(
 /// The document `status` and `history` print.
 #[derive(Serialize)]
 pub struct StatusView {
-    pub app: crate::app::App,
+    pub app: migration::App,
     pub database: String,
     pub current: Option<PlanStep>,
     pub pending: usize,
-    pub migrations: Vec<crate::service::migrations::Row>,
+    pub migrations: Vec<migration::engine::state::Row>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alembic: Option<crate::service::migrations::Alembic>,
+    pub alembic: Option<migration::engine::state::Alembic>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub other_app: Option<crate::app::App>,
+    pub other_app: Option<migration::App>,
 }
 
-pub fn status_view(ctx: &Ctx, ov: &crate::service::migrations::Overview) -> StatusView {
+pub fn status_view(ctx: &Ctx, ov: &migration::engine::state::Overview) -> StatusView {
     StatusView {
         app: ctx.app,
         database: ctx.loc.display.clone(),
@@ -508,9 +510,9 @@ pub fn status_view(ctx: &Ctx, ov: &crate::service::migrations::Overview) -> Stat
 }
 
 /// Prints the migration table (with descriptions for `history`) and the summary line.
-pub fn print_status(ctx: &Ctx, ov: &crate::service::migrations::Overview, descriptions: bool) {
+pub fn print_status(ctx: &Ctx, ov: &migration::engine::state::Overview, descriptions: bool) {
     use crate::output::{human_time, Tone};
-    use crate::service::migrations::{Alembic, StepState};
+    use migration::engine::state::{Alembic, StepState};
     let view = status_view(ctx, ov);
     ctx.out.emit(&view, |o| {
         let mut header = vec!["migration", "alias", "state", "applied at"];

@@ -2,7 +2,6 @@
 //! equivalent of the application's `Settings.get_value` / `Settings.set_value`. Values are
 //! text kept byte for byte; `get` adds nothing except one newline on a terminal.
 
-use crate::app::App;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -11,6 +10,7 @@ use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, 
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use migration::App;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -4,11 +4,11 @@
 
 use crate::commands::{describe, migrate_error, read_overview};
 use crate::exit::{coded, Exit};
-use crate::service::migrations::{Alembic, Direction, Overview};
-use crate::service::sql::{self, SqlRange};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
+use migration::engine::offline::{self as sql, SqlRange};
+use migration::engine::state::{Alembic, Direction, Overview};
 use sea_orm::DbBackend;
 use serde::Serialize;
 
@@ -51,7 +51,7 @@ impl Dialect {
 /// What `--json` prints.
 #[derive(Serialize)]
 struct SqlView<'a> {
-    app: crate::app::App,
+    app: migration::App,
     /// Where the plan starts: "given" (FROM), "database" (its state) or "base".
     start: &'static str,
     from: Option<&'static str>,
@@ -84,7 +84,7 @@ pub async fn run(
                 ));
             }
             (
-                sql::overview_at(ctx.app, &crate::target::Target::Base).map_err(migrate_error)?,
+                sql::overview_at(ctx.app, &migration::Target::Base).map_err(migrate_error)?,
                 "base",
             )
         }

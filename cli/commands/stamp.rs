@@ -3,10 +3,10 @@
 
 use crate::commands::{adopt, describe, migrate_error, open_session};
 use crate::exit::Exit;
-use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use migration::Target;
 use serde::Serialize;
 
 #[derive(Debug, Args)]
@@ -26,7 +26,7 @@ pub struct StampArgs {
 
 #[derive(Serialize)]
 struct StampView {
-    app: crate::app::App,
+    app: migration::App,
     dry_run: bool,
     at: Option<&'static str>,
     recorded: Vec<&'static str>,

@@ -3,7 +3,6 @@
 //! prompt without echo on a terminal, or the first line of standard input with
 //! `--password-stdin`. Hashes are bcrypt `$2b$`, as Flask-Bcrypt / Python `bcrypt` use.
 
-use crate::app::App;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -13,6 +12,7 @@ use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use entity::avatar::user as avatar_user;
+use migration::App;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 

@@ -8,10 +8,10 @@
 //! order in which the migrations create them (others come after, by name); everything
 //! within a table is in column order or sorted by name.
 
-use crate::app::App;
 use crate::output::human_time;
-use crate::service::migrations::{Overview, StepState};
-use crate::service::schema::{ForeignKey, Schema, Table};
+use migration::engine::schema::{ForeignKey, Schema, Table};
+use migration::engine::state::{Overview, StepState};
+use migration::App;
 use sea_orm::DbBackend;
 use std::fmt::Write as _;
 

@@ -5,10 +5,13 @@
 
 pub mod avatar;
 mod ddl;
+pub mod engine;
 #[cfg(feature = "fixtures")]
 pub mod fixture;
 pub mod neurachar;
 
+pub use engine::app::App;
+pub use engine::target::Target;
 pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 

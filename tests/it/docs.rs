@@ -121,9 +121,9 @@ async fn docs_cover_the_seed_documents(db: TestDb) {
             );
         }
         // Every migration with its applied-at time, and the status.
-        for step in dbtool::app::App::steps(match *app {
-            "avatar" => dbtool::app::App::Avatar,
-            _ => dbtool::app::App::Neurachar,
+        for step in migration::App::steps(match *app {
+            "avatar" => migration::App::Avatar,
+            _ => migration::App::Neurachar,
         }) {
             let line = doc
                 .lines()

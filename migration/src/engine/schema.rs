@@ -9,11 +9,11 @@
 //! they are not compared there; its declared types and defaults come back normalised by
 //! sea-schema (`integer` and `bigint` look alike, quotes around default strings are gone).
 
-use crate::app::App;
-use crate::service::migrations::{ALEMBIC_TABLE, TRACKING_TABLE};
-use migration::sea_orm_migration::SchemaManager;
+use super::app::App;
+use super::state::{ALEMBIC_TABLE, TRACKING_TABLE};
 use sea_orm::sea_query::{ColumnType, StringLen};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm_migration::SchemaManager;
 use sea_schema::{mysql, postgres, sqlite};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

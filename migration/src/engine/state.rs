@@ -4,17 +4,16 @@
 //! lacks: a lock, targets, stamping, Alembic adoption, read-only status and per-step
 //! reporting.
 
-use crate::app::App;
-use crate::interrupt::Interrupt;
-use crate::service::{catalog, lock};
-use crate::target::Target;
+use super::app::App;
+use super::target::Target;
+use super::{catalog, lock};
+use crate::StepInfo;
 use chrono::{DateTime, Utc};
-use migration::sea_orm_migration::{seaql_migrations, MigratorTrait};
-use migration::StepInfo;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
+use sea_orm_migration::{seaql_migrations, MigratorTrait};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -632,13 +631,12 @@ impl<'a> Session<'a> {
     pub async fn apply(
         &mut self,
         plan: &Plan,
-        interrupt: &std::sync::Arc<Interrupt>,
+        should_stop: &dyn Fn() -> bool,
         mut on_step: impl FnMut(&StepDone),
     ) -> Outcome {
-        let _graceful = interrupt.graceful_section();
         let mut outcome = Outcome::default();
         for step in &plan.steps {
-            if interrupt.requested().is_some() {
+            if should_stop() {
                 outcome.interrupted = true;
                 break;
             }
@@ -734,7 +732,7 @@ async fn stamp_rows<C: ConnectionTrait>(
     if insert.is_empty() && delete.is_empty() {
         return Ok(());
     }
-    migration::avatar::Migrator::install(db).await?;
+    crate::avatar::Migrator::install(db).await?;
     let now = Utc::now().timestamp();
     if !insert.is_empty() {
         seaql_migrations::Entity::insert_many(insert.iter().map(|s| {

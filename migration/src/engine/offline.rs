@@ -7,15 +7,15 @@
 //! probes MySQL migrations make before creating or dropping an index) are answered as a
 //! database at the plan's starting point would answer them and are left out of the script.
 
-use crate::app::App;
-use crate::service::migrations::{Direction, Plan};
-use crate::target::Target;
-use migration::sea_orm_migration::{seaql_migrations, MigratorTrait, SchemaManager};
-use migration::StepInfo;
+use super::app::App;
+use super::state::{Direction, Plan};
+use super::target::Target;
+use crate::StepInfo;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, MockDatabase, MockExecResult, Statement, Value,
 };
+use sea_orm_migration::{seaql_migrations, MigratorTrait, SchemaManager};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -101,8 +101,8 @@ fn ser_backend<S: serde::Serializer>(b: &DbBackend, s: S) -> Result<S::Ok, S::Er
 pub fn overview_at(
     app: App,
     from: &Target,
-) -> Result<crate::service::migrations::Overview, crate::service::migrations::MigrateError> {
-    use crate::service::migrations::{DbState, Overview, Recorded};
+) -> Result<super::state::Overview, super::state::MigrateError> {
+    use super::state::{DbState, Overview, Recorded};
     let base = Overview::new(app, &DbState::default());
     let pos = base.resolve(from)?;
     let state = DbState {
@@ -172,7 +172,7 @@ pub async fn script(
     applied_at: i64,
 ) -> Result<Script, DbErr> {
     let conn = mock(backend, false);
-    migration::avatar::Migrator::install(&conn).await?;
+    crate::avatar::Migrator::install(&conn).await?;
     let tracking_table = captured(conn).into_iter().next().ok_or_else(|| {
         DbErr::Custom("sea-orm-migration issued no CREATE TABLE for seaql_migrations".into())
     })?;

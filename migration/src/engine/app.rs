@@ -1,8 +1,8 @@
 //! The applications dbtool manages, and the one place that dispatches to their migrators.
 
-use migration::sea_orm_migration::{IntoSchemaManagerConnection, MigratorTrait};
-use migration::{AppMigrator, StepInfo};
+use crate::{AppMigrator, StepInfo};
 use sea_orm::DbErr;
+use sea_orm_migration::{IntoSchemaManagerConnection, MigratorTrait};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,16 +19,16 @@ macro_rules! with_migrator {
     ($app:expr, $m:ident => $body:expr) => {
         match $app {
             App::Avatar => {
-                type $m = migration::avatar::Migrator;
+                type $m = $crate::avatar::Migrator;
                 $body
             }
             App::Neurachar => {
-                type $m = migration::neurachar::Migrator;
+                type $m = $crate::neurachar::Migrator;
                 $body
             }
             #[cfg(feature = "fixtures")]
             App::Fixture => {
-                type $m = migration::fixture::Migrator;
+                type $m = $crate::fixture::Migrator;
                 $body
             }
         }
@@ -49,7 +49,7 @@ impl App {
     }
 
     /// The migration objects of the app, in order (for offline SQL and scratch databases).
-    pub fn objects(self) -> Vec<Box<dyn migration::Step>> {
+    pub fn objects(self) -> Vec<Box<dyn crate::Step>> {
         with_migrator!(self, M => M::steps())
     }
 
@@ -67,18 +67,6 @@ impl App {
     /// Rolls back the last applied migration through sea-orm-migration.
     pub async fn down_one<'c, C: IntoSchemaManagerConnection<'c>>(self, c: C) -> Result<(), DbErr> {
         with_migrator!(self, M => M::down(c, Some(1)).await)
-    }
-}
-
-impl From<crate::args::AppArg> for App {
-    fn from(a: crate::args::AppArg) -> App {
-        use crate::args::AppArg;
-        match a {
-            AppArg::Avatar => App::Avatar,
-            AppArg::Neurachar => App::Neurachar,
-            #[cfg(feature = "fixtures")]
-            AppArg::Fixture => App::Fixture,
-        }
     }
 }
 
