@@ -210,6 +210,8 @@ impl From<Exit> for ExitCode {
 pub struct Coded {
     pub exit: Exit,
     pub message: String,
+    /// More for `--json` error documents (what a failed run did, ...).
+    pub details: Option<serde_json::Value>,
 }
 
 impl fmt::Display for Coded {
@@ -225,7 +227,28 @@ pub fn coded(exit: Exit, message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Coded {
         exit,
         message: message.into(),
+        details: None,
     })
+}
+
+/// Like [`coded`], with details for the `--json` error document.
+pub fn coded_with(
+    exit: Exit,
+    message: impl Into<String>,
+    details: serde_json::Value,
+) -> anyhow::Error {
+    anyhow::Error::new(Coded {
+        exit,
+        message: message.into(),
+        details: Some(details),
+    })
+}
+
+/// The details an error chain carries for `--json`, if any.
+pub fn details_of(err: &anyhow::Error) -> Option<&serde_json::Value> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Coded>())
+        .and_then(|c| c.details.as_ref())
 }
 
 /// The exit code an error chain asks for (generic failure when none does).

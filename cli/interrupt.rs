@@ -12,6 +12,8 @@ pub struct Interrupt {
     graceful: AtomicBool,
     /// The signal that asked for a stop (0 = none).
     requested: AtomicU8,
+    /// The running step cannot roll back (the server keeps working if the connection drops).
+    outside_transaction: AtomicBool,
 }
 
 impl Interrupt {
@@ -31,6 +33,21 @@ impl Interrupt {
             0 => None,
             15 => Some(Exit::Terminated),
             _ => Some(Exit::Interrupted),
+        }
+    }
+
+    /// Whether the step now running rolls back when the connection drops.
+    pub fn set_step_transactional(&self, transactional: bool) {
+        self.outside_transaction
+            .store(!transactional, Ordering::SeqCst);
+    }
+
+    /// What aborting now does to the running step, for the abort message.
+    pub fn abort_effect(&self) -> &'static str {
+        if self.outside_transaction.load(Ordering::SeqCst) {
+            "aborted: the running step cannot roll back and the server may finish it; it is marked half-done, and the next run completes it"
+        } else {
+            "aborted: the connection is closed, so the server rolls back any unfinished migration and releases the lock"
         }
     }
 

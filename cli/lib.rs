@@ -5,6 +5,8 @@ pub mod args;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod dberror;
+pub mod engine;
 pub mod exit;
 pub mod interrupt;
 pub mod logging;
@@ -68,6 +70,12 @@ impl Ctx {
         })
     }
 
+    /// The app named by a flag, the environment or a file; None when the default applies
+    /// (then the app is recognised from the database).
+    pub fn app_given(&self) -> Option<migration::App> {
+        (self.config.app.source != config::Source::Default).then_some(self.app)
+    }
+
     /// A connection for commands that write; creates the SQLite file if needed.
     pub async fn connect_write(&self) -> Result<DatabaseConnection> {
         let db = context::connect(&self.loc, Access::Write, &self.settings, &self.out).await?;
@@ -77,17 +85,6 @@ impl Ctx {
     /// A connection for read-only commands; None when the SQLite file does not exist yet.
     pub async fn connect_read(&self) -> Result<Option<DatabaseConnection>> {
         context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
-    }
-
-    /// What the migration lock is scoped to: the PostgreSQL schema or the MySQL database.
-    pub fn lock_key(&self) -> String {
-        match self.loc.backend {
-            DbBackend::Postgres => self.settings.schema.clone().unwrap_or_default(),
-            DbBackend::MySql => url::Url::parse(self.loc.secret_url())
-                .map(|u| u.path().trim_start_matches('/').to_owned())
-                .unwrap_or_default(),
-            _ => String::new(),
-        }
     }
 }
 
@@ -111,7 +108,7 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         tokio::select! {
             r = commands::dispatch(&ctx, cli.command) => r,
             exit = abort => {
-                out.info("aborted: the connection is closed, so the server rolls back any unfinished migration and releases the lock");
+                out.info(ctx.interrupt.abort_effect());
                 Ok(exit)
             }
         }

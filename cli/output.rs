@@ -193,12 +193,15 @@ impl Output {
                 kind: &'a str,
                 code: u8,
                 message: &'a str,
+                #[serde(flatten, skip_serializing_if = "Option::is_none")]
+                details: Option<&'a serde_json::Value>,
             }
             self.json(&Doc {
                 error: ErrorBody {
                     kind: exit.kind(),
                     code: exit.code(),
                     message: &one_line,
+                    details: crate::exit::details_of(err),
                 },
             });
         }
@@ -214,6 +217,21 @@ pub fn install_panic_hook() {
         let msg = redact(&info.to_string()).replace('\n', " ");
         eprintln!("error: internal error, a bug in dbtool (please report it): {msg}");
     }));
+}
+
+/// A value as it may be echoed in a message: control characters escaped (`\n`, `\x1b`).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A time as people read it in tables: UTC, to the second.

@@ -1,9 +1,11 @@
-//! `dbtool check`: does the live schema still look the way the applied migrations say?
-//! The expected schema is built by applying the same migrations to a scratch database of the
-//! same backend (a new database on the same server, dropped afterwards; SQLite in memory),
-//! and both are read the same way (`service::schema`). Read-only on the checked database.
+//! `dbtool check`: does the live schema still look the way the applied migrations say, and
+//! are the applied migrations still the code that ran? The expected schema is the stored
+//! snapshot of what the applied migrations make (`migration/snapshots/`), so `check` only
+//! reads the live database. Without a snapshot that fits (another server version, an
+//! out-of-order history), it is built by applying the migrations to a scratch database on the
+//! same server (dropped afterwards; SQLite: in memory), which needs the right to create
+//! databases. Read-only on the checked database.
 
-use crate::commands::migrate_error;
 use crate::context::{self, Access, ConnectSettings, DbLocation};
 use crate::exit::{coded, Exit};
 use crate::output::Tone;
@@ -11,7 +13,7 @@ use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use migration::engine::schema::{self, DiffKind, Difference, Schema};
-use migration::engine::state::{read_state, Overview};
+use migration::engine::{snapshot, Checksum};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -23,9 +25,10 @@ Examples:
   DATABASE_URL=postgres://app@db/avatar dbtool check
   dbtool --app neurachar check --json  the differences as one JSON document (exit 9 on drift)
 
-PostgreSQL and MySQL/MariaDB: the expected schema is built in a scratch database
-(dbtool_check_<pid>_<n>) on the same server, so the user needs the right to create
-databases; it is dropped afterwards.")]
+The expected schema comes from the snapshots stored with the migrations, so no scratch
+database and no CREATEDB right are needed. Only when no snapshot fits (another server
+version, out-of-order history) is it built in a scratch database (dbtool_check_<pid>_<n>)
+on the same server, dropped afterwards; the output says which was used.")]
 pub struct CheckArgs {}
 
 #[derive(Serialize)]
@@ -33,9 +36,12 @@ struct CheckView {
     app: migration::App,
     database: String,
     clean: bool,
+    /// Where the expected schema came from: "snapshot" or "scratch database".
+    expected_from: &'static str,
     /// The migrations the expected schema was built from.
     applied: Vec<&'static str>,
-    /// Objects the migrations create that are missing or different.
+    /// Objects the migrations create that are missing or different, and applied migrations
+    /// whose code changed since.
     differences: Vec<Difference>,
     /// Objects in the database that the migrations do not create.
     extra: Vec<Difference>,
@@ -43,12 +49,9 @@ struct CheckView {
 
 pub async fn run(ctx: &Ctx, _args: CheckArgs) -> Result<Exit> {
     let Some(db) = ctx.connect_read().await? else {
-        return Err(coded(
-            Exit::Connection,
-            format!(
-                "database {} does not exist, so there is nothing to check; create it with `dbtool upgrade`",
-                ctx.loc.display
-            ),
+        return Err(crate::commands::missing_database(
+            ctx,
+            "its SQLite file does not exist, so there is nothing to check",
         ));
     };
     let result = check(ctx, &db).await;
@@ -57,33 +60,78 @@ pub async fn run(ctx: &Ctx, _args: CheckArgs) -> Result<Exit> {
 }
 
 async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
-    let state = read_state(db)
-        .await
-        .context("reading the migration state")?;
-    let overview = Overview::new(ctx.app, &state);
-    overview.check_writable().map_err(migrate_error)?;
-    let applied: Vec<&'static str> = overview
+    let engine = ctx.engine(db, ctx.engine_options()).await?;
+    let status = engine.status().await.map_err(|e| ctx.fail(e))?;
+    let app = status.app;
+    let ov = &status.overview;
+    if !ov.unknown.is_empty() {
+        return Err(ctx.fail(migration::engine::Error::UnknownRecorded {
+            versions: ov.unknown.iter().map(|r| r.version.clone()).collect(),
+        }));
+    }
+    let applied: Vec<&'static str> = ov
         .steps
         .iter()
-        .zip(&overview.applied)
+        .zip(&ov.applied)
         .filter(|(_, a)| **a)
         .map(|(s, _)| s.name)
         .collect();
     let actual = schema::introspect(db)
         .await
-        .context("reading the live schema")?;
-    let expected = expected_schema(ctx, db, &applied.iter().copied().collect()).await?;
+        .map_err(|e| ctx.fail(e.into()))?;
+    let server = snapshot::server_kind(db)
+        .await
+        .map_err(|e| ctx.fail(e.into()))?;
+    let stored = snapshot::stored(app, ctx.loc.backend)
+        .filter(|s| s.fits(&server))
+        .and_then(|s| s.at(&applied));
+    let (expected, expected_from) = match stored {
+        Some(s) => (s, "snapshot"),
+        None => {
+            ctx.out.info(&format!(
+                "no stored snapshot fits ({server}, {} applied); building the expected schema in a scratch database",
+                applied.len()
+            ));
+            (
+                expected_schema(ctx, app, db, &applied.iter().copied().collect()).await?,
+                "scratch database",
+            )
+        }
+    };
     if let Some(exit) = ctx.interrupt.requested() {
-        return Err(coded(exit, "interrupted; the scratch database was dropped"));
+        return Err(coded(exit, "interrupted; nothing was left behind"));
     }
 
-    let (extra, differences): (Vec<Difference>, Vec<Difference>) = schema::diff(&expected, &actual)
-        .into_iter()
-        .partition(|d| d.kind == DiffKind::Extra);
+    let (extra, mut differences): (Vec<Difference>, Vec<Difference>) =
+        schema::diff(&expected, &actual)
+            .into_iter()
+            .partition(|d| d.kind == DiffKind::Extra);
+    for (i, c) in status.checksums.iter().enumerate() {
+        if let Some(Checksum::Mismatch {
+            stored, current, ..
+        }) = c
+        {
+            differences.push(Difference {
+                object: format!("migration {}", ov.steps[i].name),
+                expected: format!("checksum {}", &current[..12.min(current.len())]),
+                actual: format!("recorded {}", &stored[..12.min(stored.len())]),
+                kind: DiffKind::Altered,
+            });
+        }
+    }
+    if let Some((i, d)) = ov.half_done {
+        differences.push(Difference {
+            object: format!("migration {}", ov.steps[i].name),
+            expected: "complete".into(),
+            actual: format!("half-done ({})", d.as_str()),
+            kind: DiffKind::Altered,
+        });
+    }
     let view = CheckView {
-        app: ctx.app,
+        app,
         database: ctx.loc.display.clone(),
         clean: differences.is_empty() && extra.is_empty(),
+        expected_from,
         applied,
         differences,
         extra,
@@ -92,7 +140,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
         if view.clean {
             o.line(&format!(
                 "{}: the schema matches the {} applied migration(s) ({} table(s)); no drift",
-                ctx.app,
+                app,
                 view.applied.len(),
                 expected.tables.len()
             ));
@@ -126,7 +174,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
         }
         o.line(&format!(
             "{}: drift: {} difference(s) from the migrations, {} extra object(s)",
-            ctx.app,
+            app,
             view.differences.len(),
             view.extra.len()
         ));
@@ -138,6 +186,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
 /// scratch database is dropped again whatever happens (a first Ctrl-C waits for that).
 async fn expected_schema(
     ctx: &Ctx,
+    app: migration::App,
     db: &DatabaseConnection,
     applied: &BTreeSet<&str>,
 ) -> Result<Schema> {
@@ -151,7 +200,7 @@ async fn expected_schema(
         let scratch = Database::connect(opt)
             .await
             .context("opening the in-memory scratch database")?;
-        let r = schema::expected(ctx.app, applied, &scratch).await;
+        let r = schema::expected(app, applied, &scratch).await;
         scratch.close().await.ok();
         return r.context("building the expected schema");
     }
@@ -174,7 +223,7 @@ async fn expected_schema(
         let scratch = context::connect(&loc, Access::Write, &settings, &ctx.out)
             .await?
             .context("no connection to the scratch database")?;
-        let r = schema::expected(ctx.app, applied, &scratch).await;
+        let r = schema::expected(app, applied, &scratch).await;
         scratch.close().await.ok();
         r.context("building the expected schema")
     }

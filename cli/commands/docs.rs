@@ -7,7 +7,6 @@ use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use migration::engine::schema;
-use migration::engine::state::{read_state, Overview};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -45,9 +44,8 @@ pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
             ),
         ));
     };
-    let state = read_state(&db)
-        .await
-        .context("reading the migration history")?;
+    let engine = ctx.engine(&db, ctx.engine_options()).await?;
+    let status = engine.status().await.map_err(|e| ctx.fail(e))?;
     let live = schema::introspect(&db)
         .await
         .context("reading the live schema")?;
@@ -63,21 +61,21 @@ pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
         _ => None,
     };
     db.close().await.ok();
-    let overview = Overview::new(ctx.app, &state);
+    let app = status.app;
     let text = markdown(&DocInput {
-        app: ctx.app,
+        app,
         backend: ctx.loc.backend,
         database: &ctx.loc.display,
         pg_schema: pg_schema.as_deref(),
         schema: &live,
-        overview: &overview,
-        alembic: state.alembic.as_deref(),
+        overview: &status.overview,
+        alembic: status.state.alembic.as_deref(),
     });
     // The URL is masked already; redact covers a password that shows up anywhere else.
     let text = crate::output::redact(&text);
 
     let mut view = DocsView {
-        app: ctx.app,
+        app,
         database: ctx.loc.display.clone(),
         tables: live.tables.len(),
         output: None,

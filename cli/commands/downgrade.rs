@@ -2,12 +2,12 @@
 //! Dropping tables that hold rows needs confirmation: a question on a terminal, `--yes`
 //! otherwise.
 
-use crate::commands::{dry_run, migrate};
+use crate::commands::migrate::{self, RunFlags};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
-use migration::engine::state::Direction;
+use migration::engine::Direction;
 use migration::Target;
 
 #[derive(Debug, Args)]
@@ -30,6 +30,9 @@ pub struct DowngradeArgs {
     /// Drop tables that hold rows without asking
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Run the whole downgrade in one transaction: all of it or nothing (PostgreSQL, SQLite)
+    #[arg(long)]
+    pub atomic: bool,
     #[command(flatten)]
     pub offline: crate::commands::sql::SqlArgs,
 }
@@ -39,8 +42,13 @@ pub async fn run(ctx: &Ctx, args: DowngradeArgs) -> Result<Exit> {
         return crate::commands::sql::run(ctx, Direction::Down, range, args.offline.dialect).await;
     }
     let target = args.target.unwrap_or(Target::Relative(-1));
+    let flags = RunFlags {
+        yes: args.yes,
+        atomic: args.atomic,
+        out_of_order: false,
+    };
     if args.dry_run {
-        return dry_run(ctx, Direction::Down, &target).await;
+        return migrate::dry_run(ctx, Direction::Down, target, flags).await;
     }
-    migrate(ctx, Direction::Down, &target, args.yes).await
+    migrate::run(ctx, Direction::Down, target, flags).await
 }

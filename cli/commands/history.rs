@@ -1,7 +1,7 @@
 //! `dbtool history`: every migration in order with what it does, its alias, state and
 //! applied-at time. Read-only.
 
-use crate::commands::{print_status, read_overview};
+use crate::commands::status::{print_status, read_status};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
@@ -15,7 +15,7 @@ Examples:
 pub struct HistoryArgs {}
 
 pub async fn run(ctx: &Ctx, _args: HistoryArgs) -> Result<Exit> {
-    let ov = read_overview(ctx).await?;
-    print_status(ctx, &ov, true);
+    let status = read_status(ctx).await?;
+    print_status(ctx, &status, true);
     Ok(Exit::Ok)
 }

@@ -2,13 +2,12 @@
 //! instead of running it. With FROM, or a dialect other than the database's, nothing is
 //! contacted; without FROM the plan starts from the configured database's state (read-only).
 
-use crate::commands::{describe, migrate_error, read_overview};
 use crate::exit::{coded, Exit};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use migration::engine::offline::{self as sql, SqlRange};
-use migration::engine::state::{Alembic, Direction, Overview};
+use migration::engine::{describe, Direction};
 use sea_orm::DbBackend;
 use serde::Serialize;
 
@@ -53,12 +52,24 @@ impl Dialect {
 struct SqlView<'a> {
     app: migration::App,
     /// Where the plan starts: "given" (FROM), "database" (its state) or "base".
-    start: &'static str,
+    start: Start,
     from: Option<&'static str>,
     to: Option<&'static str>,
     #[serde(flatten)]
     script: &'a sql::Script,
     sql: String,
+}
+
+/// Where an offline plan starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Start {
+    /// FROM, as given.
+    Given,
+    /// The configured database's state (read-only).
+    Database,
+    /// An empty database (another dialect than the database's).
+    Base,
 }
 
 pub async fn run(
@@ -68,10 +79,13 @@ pub async fn run(
     dialect: Option<Dialect>,
 ) -> Result<Exit> {
     let backend = dialect.map(Dialect::backend).unwrap_or(ctx.loc.backend);
-    let (overview, start) = match &range.from {
+    let fail = |e: migration::engine::TargetError| ctx.fail(e.into());
+    let (app, overview, adopt, start) = match &range.from {
         Some(from) => (
-            sql::overview_at(ctx.app, from).map_err(migrate_error)?,
-            "given",
+            ctx.app,
+            sql::overview_at(ctx.app, from).map_err(fail)?,
+            Vec::new(),
+            Start::Given,
         ),
         None if backend != ctx.loc.backend => {
             if direction == Direction::Down {
@@ -84,27 +98,66 @@ pub async fn run(
                 ));
             }
             (
-                sql::overview_at(ctx.app, &migration::Target::Base).map_err(migrate_error)?,
-                "base",
+                ctx.app,
+                sql::overview_at(ctx.app, &migration::Target::Base).map_err(fail)?,
+                Vec::new(),
+                Start::Base,
             )
         }
         None => {
-            let ov = read_overview(ctx).await.context(
-                "reading where the database is, to start the --sql plan there (give FROM:TARGET, e.g. base:head, to work without a database)",
-            )?;
-            ov.check_writable().map_err(migrate_error)?;
-            (ov, "database")
+            let cmd = match direction {
+                Direction::Up => migration::engine::Command::Upgrade(range.to.clone()),
+                Direction::Down => migration::engine::Command::Downgrade(range.to.clone()),
+            };
+            let preview = match ctx.connect_read().await? {
+                Some(db) => {
+                    let engine = ctx.engine(&db, ctx.engine_options()).await?;
+                    engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?
+                }
+                None => {
+                    let ov = sql::overview_at(ctx.app, &migration::Target::Base).map_err(fail)?;
+                    migration::engine::Preview {
+                        app: ctx.app,
+                        chosen: migration::engine::Chosen::Default,
+                        overview: ov,
+                        resume: None,
+                        adopt: None,
+                        plan: None,
+                        stamp: None,
+                        risk: Vec::new(),
+                    }
+                }
+            };
+            if let Some((s, _)) = preview.resume {
+                return Err(coded(
+                    Exit::HalfDone,
+                    format!(
+                        "{} is half-done in this database; finish it with `{}` first (a script cannot)",
+                        describe(s),
+                        ctx.hint(match direction {
+                            Direction::Up => "upgrade",
+                            Direction::Down => "downgrade",
+                        })
+                    ),
+                ));
+            }
+            let adopt: Vec<&'static migration::StepInfo> = match &preview.adopt {
+                Some(a) => preview
+                    .overview
+                    .steps
+                    .iter()
+                    .copied()
+                    .filter(|s| a.migrations.contains(&s.name))
+                    .collect(),
+                None => Vec::new(),
+            };
+            (preview.app, preview.overview, adopt, Start::Database)
         }
     };
-    let plan = match direction {
-        Direction::Up => overview.plan_upgrade(&range.to),
-        Direction::Down => overview.plan_downgrade(&range.to),
-    }
-    .map_err(migrate_error)?;
-    let adopt = adoption(&overview, start);
+    let plan = overview.plan(direction, &range.to).map_err(fail)?;
     let schema = ctx.settings.schema.as_deref();
     let applied_at = chrono::Utc::now().timestamp();
-    let script = sql::script(ctx.app, backend, &plan, &adopt, schema, applied_at)
+    let script = sql::script(app, backend, &plan, &adopt, schema, applied_at)
         .await
         .context("capturing the migrations' SQL")?;
 
@@ -115,14 +168,13 @@ pub async fn run(
         Direction::Down => "downgrade",
     };
     let origin = match start {
-        "database" => format!("the state of {}", ctx.loc.display),
-        "base" => "base (an empty database)".to_owned(),
-        _ => "the given FROM".to_owned(),
+        Start::Database => format!("the state of {}", ctx.loc.display),
+        Start::Base => "base (an empty database)".to_owned(),
+        Start::Given => "the given FROM".to_owned(),
     };
     let header = vec![
         format!(
-            "dbtool {verb} --sql: app {}, dialect {}, {} -> {}",
-            ctx.app,
+            "dbtool {verb} --sql: app {app}, dialect {}, {} -> {}",
             sql::backend_name(backend),
             show(plan.from),
             show(plan.to)
@@ -134,7 +186,7 @@ pub async fn run(
     ];
     let text = script.to_sql(&header);
     let view = SqlView {
-        app: ctx.app,
+        app,
         start,
         from: name_at(plan.from).map(|s| s.name),
         to: name_at(plan.to).map(|s| s.name),
@@ -150,18 +202,5 @@ fn apply_hint(backend: DbBackend) -> &'static str {
         DbBackend::Postgres => "Apply with: psql -v ON_ERROR_STOP=1 -f FILE",
         DbBackend::MySql => "Apply with: mariadb DBNAME < FILE (or mysql)",
         _ => "Apply with: sqlite3 -bail DBFILE < FILE",
-    }
-}
-
-/// The migrations an upgrade would record for Alembic's revision before running anything.
-fn adoption(ov: &Overview, start: &str) -> Vec<&'static migration::StepInfo> {
-    match (&ov.alembic, start) {
-        (Some(Alembic::Adoptable { migrations, .. }), "database") => ov
-            .steps
-            .iter()
-            .copied()
-            .filter(|s| migrations.contains(&s.name))
-            .collect(),
-        _ => Vec::new(),
     }
 }

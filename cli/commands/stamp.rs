@@ -1,20 +1,22 @@
 //! `dbtool stamp TARGET`: record the database as being at TARGET without running any
-//! migration. Only rows of the tracking table change (the table is created if needed).
+//! migration. Only dbtool's bookkeeping changes; the migrations recorded as applied are
+//! verified first (their tables, columns, indexes and keys must exist), unless `--force`.
 
-use crate::commands::{adopt, describe, migrate_error, open_session};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
-use migration::Target;
+use migration::engine::{describe, Command};
+use migration::{App, Target};
 use serde::Serialize;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   dbtool stamp 25698f3f906f        the users table exists already: record the initial revision
-  dbtool stamp head                record every migration as applied
-  dbtool stamp base                forget every record (tables stay as they are)")]
+  dbtool stamp head                record every migration as applied (verified first)
+  dbtool stamp base                forget every record (tables stay as they are)
+  dbtool stamp d8cf --force        record it although objects are missing (check shows them)")]
 pub struct StampArgs {
     /// head, base, a migration name or Alembic revision (or a unique prefix of at least 4 characters), +N or -N
     #[arg(allow_negative_numbers = true)]
@@ -22,61 +24,101 @@ pub struct StampArgs {
     /// Print what would be recorded or removed, and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Record even if objects of the recorded migrations are missing
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Serialize)]
 struct StampView {
-    app: migration::App,
+    app: App,
     dry_run: bool,
+    forced: bool,
     at: Option<&'static str>,
     recorded: Vec<&'static str>,
     removed: Vec<&'static str>,
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
-    let db = ctx.connect_write().await?;
-    let mut session = open_session(ctx, &db).await?;
-    session.overview.check_writable().map_err(migrate_error)?;
-    if !args.dry_run {
-        adopt(ctx, &mut session).await?;
-    }
-    let plan = session
-        .overview
-        .plan_stamp(&args.target)
-        .map_err(migrate_error)?;
-    if !args.dry_run {
-        session
-            .write_stamp(&plan.insert, &plan.delete)
-            .await
-            .map_err(migrate_error)?;
-    }
-    let at = plan.to.checked_sub(1).map(|i| session.overview.steps[i]);
-    session.finish().await?;
-    let view = StampView {
-        app: ctx.app,
-        dry_run: args.dry_run,
-        at: at.map(|s| s.name),
-        recorded: plan.insert.iter().map(|s| s.name).collect(),
-        removed: plan.delete.iter().map(|s| s.name).collect(),
+    let cmd = Command::Stamp {
+        target: args.target,
+        force: args.force,
     };
-    let would = if args.dry_run { "would " } else { "" };
+    let view = if args.dry_run {
+        let db = ctx.connect_read().await?;
+        let preview = match &db {
+            Some(db) => {
+                let engine = ctx.engine(db, ctx.engine_options()).await?;
+                engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?
+            }
+            None => {
+                return Err(crate::commands::missing_database(
+                    ctx,
+                    "its SQLite file does not exist",
+                ))
+            }
+        };
+        let plan = preview.stamp.expect("a stamp preview has a stamp plan");
+        StampView {
+            app: preview.app,
+            dry_run: true,
+            forced: false,
+            at: plan
+                .to
+                .checked_sub(1)
+                .map(|i| preview.overview.steps[i].name),
+            recorded: plan.insert.iter().map(|s| s.name).collect(),
+            removed: plan.delete.iter().map(|s| s.name).collect(),
+        }
+    } else {
+        let db = ctx.connect_write().await?;
+        let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd).await?;
+        StampView {
+            app: report.app,
+            dry_run: false,
+            forced: report.forced,
+            at: report.to,
+            recorded: report.recorded.clone(),
+            removed: report.removed.clone(),
+        }
+    };
+    if view.forced {
+        ctx.out.warn(&format!(
+            "recorded without verifying the schema (--force); `{}` shows what differs",
+            ctx.hint("check")
+        ));
+    }
+    let would = if view.dry_run { "would " } else { "" };
+    let steps = view.app.steps();
+    let show = |n: &str| {
+        steps
+            .iter()
+            .find(|s| s.name == n)
+            .map(|s| describe(s))
+            .unwrap_or_else(|| n.to_owned())
+    };
     ctx.out.emit(&view, |o| {
-        for s in &plan.insert {
-            o.line(&format!("{would}record  {}", describe(s)));
+        for s in &view.recorded {
+            o.line(&format!("{would}record {}", show(s)));
         }
-        for s in &plan.delete {
-            o.line(&format!("{would}remove  {}", describe(s)));
+        for s in &view.removed {
+            o.line(&format!("{would}remove {}", show(s)));
         }
-        let at = at.map(describe).unwrap_or_else(|| "base".into());
-        if plan.insert.is_empty() && plan.delete.is_empty() {
+        let at = view.at.map(show).unwrap_or_else(|| "base".into());
+        if view.recorded.is_empty() && view.removed.is_empty() {
             o.line(&format!(
                 "{}: already stamped at {at}; nothing to do",
-                ctx.app
+                view.app
+            ));
+        } else if view.dry_run {
+            o.line(&format!(
+                "{}: would be stamped at {at}; nothing was changed",
+                view.app
             ));
         } else {
             o.line(&format!(
-                "{}: {would}stamped at {at}; no migration was run",
-                ctx.app
+                "{}: stamped at {at}; no migration was run",
+                view.app
             ));
         }
     });

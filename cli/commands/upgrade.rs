@@ -1,11 +1,11 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
-use crate::commands::{dry_run, migrate};
+use crate::commands::migrate::{self, RunFlags};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
-use migration::engine::state::Direction;
+use migration::engine::Direction;
 use migration::Target;
 
 #[derive(Debug, Args)]
@@ -15,6 +15,7 @@ Examples:
   dbtool upgrade d8cf              up to the migration whose name or revision starts with d8cf
   dbtool upgrade +1                apply the next migration only
   dbtool upgrade --dry-run         show the plan, change nothing
+  dbtool upgrade --atomic          all pending migrations in one transaction (PostgreSQL, SQLite)
   dbtool upgrade --sql head        print the SQL that would run from the database's state to head
   dbtool upgrade --sql base:head --dialect postgres > all.sql
                                    the whole schema as a psql script, without any database")]
@@ -25,6 +26,13 @@ pub struct UpgradeArgs {
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the whole upgrade in one transaction: all of it or nothing (PostgreSQL, SQLite;
+    /// refused when a migration cannot run inside a transaction)
+    #[arg(long)]
+    pub atomic: bool,
+    /// Also apply pending migrations older than an applied one
+    #[arg(long)]
+    pub out_of_order: bool,
     #[command(flatten)]
     pub offline: crate::commands::sql::SqlArgs,
 }
@@ -34,8 +42,13 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
         return crate::commands::sql::run(ctx, Direction::Up, range, args.offline.dialect).await;
     }
     let target = args.target.unwrap_or(Target::Head);
+    let flags = RunFlags {
+        yes: false,
+        atomic: args.atomic,
+        out_of_order: args.out_of_order,
+    };
     if args.dry_run {
-        return dry_run(ctx, Direction::Up, &target).await;
+        return migrate::dry_run(ctx, Direction::Up, target, flags).await;
     }
-    migrate(ctx, Direction::Up, &target, false).await
+    migrate::run(ctx, Direction::Up, target, flags).await
 }

@@ -289,8 +289,10 @@ fn history(o: &mut String, d: &DocInput) {
     o.push_str("\n## Migration History\n\n");
     o.push_str("| # | Migration | Alembic revision | State | Applied at (UTC) | Description |\n");
     o.push_str("|---|-----------|------------------|-------|------------------|-------------|\n");
-    for (i, r) in d.overview.rows().iter().enumerate() {
-        let at = match (r.state, r.applied_at) {
+    let ov = d.overview;
+    for (i, s) in ov.steps.iter().enumerate() {
+        let state = ov.step_state(i);
+        let at = match (state, ov.applied_at[i]) {
             (_, Some(t)) => human_time(&t),
             (StepState::Applied, None) => "(recorded by Alembic)".to_owned(),
             _ => "-".to_owned(),
@@ -299,11 +301,19 @@ fn history(o: &mut String, d: &DocInput) {
             o,
             "| {} | {} | {} | {} | {} | {} |",
             i + 1,
-            code(&r.name),
-            r.alias.map(code).unwrap_or_else(|| "-".into()),
-            r.state.as_str(),
+            code(s.name),
+            s.alias.map(code).unwrap_or_else(|| "-".into()),
+            state.as_str(),
             at,
-            cell(r.description)
+            cell(s.description)
+        );
+    }
+    for r in &ov.unknown {
+        let _ = writeln!(
+            o,
+            "| - | {} | - | unknown | {} | recorded in the database, unknown to this build |",
+            code(&r.version),
+            human_time(&r.applied_at)
         );
     }
 }

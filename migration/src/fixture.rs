@@ -3,17 +3,13 @@
 //! break real runs of the real binary. Controlled by `DBTOOL_FIXTURE_SLEEP_MS` and
 //! `DBTOOL_FIXTURE_FAIL`.
 
-use crate::{upcast, AppMigrator, Step, StepInfo};
+use crate::{AppMigrator, Step, StepInfo};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
 
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        upcast(Self::steps())
-    }
-}
+// `up`/`down` (and refresh, reset, fresh) go through the engine: see `engine::migrator`.
+crate::engine_migrator!(Migrator, crate::App::Fixture);
 
 impl AppMigrator for Migrator {
     const APP: &'static str = "fixture";
@@ -74,10 +70,16 @@ crate::step_name!(Beta, BETA);
 impl MigrationTrait for Beta {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.create_table(table("beta")).await?;
+        // Capturing the statements offline (checksums, --sql) must not wait.
+        let offline = matches!(
+            manager.get_connection(),
+            sea_orm::DatabaseExecutor::Connection(c) if sea_orm::ConnectionTrait::is_mock_connection(*c)
+        );
         let ms: u64 = std::env::var("DBTOOL_FIXTURE_SLEEP_MS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            * u64::from(!offline);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         manager
             .get_connection()

@@ -16,7 +16,7 @@ pub use sea_orm_migration;
 use sea_orm_migration::prelude::*;
 
 /// Static facts about one migration: the single source of its name, alias and description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StepInfo {
     /// The version recorded in `seaql_migrations`.
     pub name: &'static str,
@@ -25,6 +25,7 @@ pub struct StepInfo {
     /// One line saying what the migration does.
     pub description: &'static str,
     /// Tables that `up` creates and `down` drops, in creation order.
+    #[serde(skip)]
     pub creates_tables: &'static [&'static str],
 }
 

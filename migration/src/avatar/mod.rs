@@ -1,6 +1,5 @@
 //! Avatar Data Generator: the two Alembic revisions as SeaORM migrations.
-use crate::{upcast, AppMigrator, Step};
-use sea_orm_migration::prelude::*;
+use crate::{AppMigrator, Step};
 
 pub mod m20260130_093115_initial_migration;
 pub mod m20260130_113328_create_settings_table;
@@ -9,12 +8,8 @@ pub use m20260130_113328_create_settings_table::DEFAULT_PROMPTS;
 
 pub struct Migrator;
 
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        upcast(Self::steps())
-    }
-}
+// `up`/`down` (and refresh, reset, fresh) go through the engine: see `engine::migrator`.
+crate::engine_migrator!(Migrator, crate::App::Avatar);
 
 impl AppMigrator for Migrator {
     const APP: &'static str = "avatar";

@@ -43,6 +43,30 @@ impl App {
         with_migrator!(self, M => <M as AppMigrator>::APP)
     }
 
+    /// The application's name as people write it.
+    pub fn title(self) -> &'static str {
+        match self {
+            App::Avatar => "Avatar Data Generator",
+            App::Neurachar => "NeuraChar",
+            #[cfg(feature = "fixtures")]
+            App::Fixture => "the test fixture",
+        }
+    }
+
+    /// The app called `name` (as on the command line).
+    pub fn from_name(name: &str) -> Option<App> {
+        App::REAL.into_iter().find(|a| a.name() == name).or({
+            #[cfg(feature = "fixtures")]
+            {
+                (name == "fixture").then_some(App::Fixture)
+            }
+            #[cfg(not(feature = "fixtures"))]
+            {
+                None
+            }
+        })
+    }
+
     /// Every migration of the app, in order.
     pub fn steps(self) -> Vec<&'static StepInfo> {
         with_migrator!(self, M => M::infos())

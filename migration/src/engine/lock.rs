@@ -1,17 +1,21 @@
-//! The database-wide migration lock: a PostgreSQL session advisory lock, a MySQL named lock
-//! (`GET_LOCK`), or SQLite's own write lock (`BEGIN IMMEDIATE` with a busy timeout). It is
-//! taken on the single connection that then runs the migrations, so it lives exactly as long
-//! as that session: a killed process releases it with its connection.
+//! The migration lock, one per migration target whatever the spelling of the URL:
+//! - PostgreSQL: a session advisory lock keyed on the effective schema (the `schema` option,
+//!   exactly as it is put into `search_path`, or `current_schema()`); advisory locks are per
+//!   database already. Taken on the engine's one connection, so a killed process releases it.
+//! - MySQL/MariaDB: `GET_LOCK('dbtool:<database>')` on that connection.
+//! - SQLite: an exclusive `flock` on a side file next to the database (`<file>-dbtool.lock`),
+//!   which the operating system releases when the process dies. Steps commit one by one, so
+//!   the database's own write lock cannot stand in for a run lock; a side file rather than
+//!   the database file itself, because closing any descriptor of the database file would drop
+//!   SQLite's own POSIX locks held by the same process.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Who holds the lock, as far as the server can tell.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Holder {
     pub pid: Option<i64>,
     pub application: Option<String>,
@@ -42,143 +46,226 @@ impl std::fmt::Display for Holder {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("timed out after {secs}s waiting for the migration lock, held by {holder}")]
-    Timeout { secs: u64, holder: Holder },
-    #[error(transparent)]
-    Db(#[from] DbErr),
+/// What the lock is keyed on, computed once per engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockKey {
+    /// The effective PostgreSQL schema.
+    Postgres { schema: String },
+    /// The `GET_LOCK` name (at most 64 characters).
+    MySql { name: String },
+    /// The side file of a SQLite database; None for an in-memory database (one process).
+    Sqlite { file: Option<PathBuf> },
 }
 
-/// A held lock. On SQLite it is the write transaction in which the whole run happens.
+impl LockKey {
+    /// The advisory-lock key pair: a fixed class and a hash of the schema name.
+    fn pg_keys(schema: &str) -> (i32, i32) {
+        let mut h: u32 = 0x811c9dc5;
+        for b in schema.as_bytes() {
+            h ^= *b as u32;
+            h = h.wrapping_mul(0x01000193);
+        }
+        (0x6462_746f, (h & 0x7fff_ffff) as i32)
+    }
+
+    pub fn mysql(database: &str) -> LockKey {
+        let mut name = format!("dbtool:{database}");
+        while name.len() > 64 {
+            name.pop();
+        }
+        LockKey::MySql { name }
+    }
+
+    /// The side file of a SQLite database file.
+    pub fn sqlite(file: Option<PathBuf>) -> LockKey {
+        LockKey::Sqlite {
+            file: file.map(|f| {
+                let mut s = f.into_os_string();
+                s.push("-dbtool.lock");
+                PathBuf::from(s)
+            }),
+        }
+    }
+}
+
+/// A held lock; release it with [`release`] (or drop the connection).
+#[derive(Debug)]
 pub enum Held {
     Session,
-    Sqlite(DatabaseTransaction),
+    /// The open, locked side file (closing it releases the lock).
+    File(std::fs::File),
+    Nothing,
 }
 
-/// Advisory-lock key pair: a fixed class and the schema, so that two apps in two
-/// PostgreSQL schemas of one database do not wait for each other.
-fn pg_keys(schema: &str) -> (i32, i32) {
-    let mut h: u32 = 0x811c9dc5;
-    for b in schema.as_bytes() {
-        h ^= *b as u32;
-        h = h.wrapping_mul(0x01000193);
+#[derive(Debug)]
+pub enum LockError {
+    Timeout {
+        waited: Duration,
+        holder: Holder,
+    },
+    Db(DbErr),
+    Io {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl From<DbErr> for LockError {
+    fn from(e: DbErr) -> Self {
+        LockError::Db(e)
     }
-    (0x6462_746f, (h & 0x7fff_ffff) as i32)
-}
-
-fn mysql_lock_name(database: &str) -> String {
-    let mut n = format!("dbtool:{database}");
-    n.truncate(64);
-    n
 }
 
 /// Takes the lock, waiting at most `timeout`; `on_wait` is called once if it has to wait.
 pub async fn acquire(
     db: &DatabaseConnection,
-    schema: &str,
+    key: &LockKey,
     timeout: Duration,
-    on_wait: impl FnOnce(&Holder),
+    on_wait: &mut (dyn FnMut(&Holder) + Send),
 ) -> Result<Held, LockError> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let (k1, k2) = pg_keys(schema);
-            if scalar_bool(db, &format!("SELECT pg_try_advisory_lock({k1}, {k2})")).await? {
-                return Ok(Held::Session);
-            }
-            on_wait(&pg_holder(db, k1, k2).await?);
+    let started = Instant::now();
+    match key {
+        LockKey::Postgres { schema } => {
+            let (k1, k2) = LockKey::pg_keys(schema);
+            let sql = format!("SELECT pg_try_advisory_lock({k1}, {k2})");
             // Poll instead of blocking in pg_advisory_lock(): a statement that waits holds a
             // snapshot, and CREATE INDEX CONCURRENTLY in the holder's migration waits for every
             // older snapshot in the database: the two would deadlock.
-            let deadline = Instant::now() + timeout;
-            let mut pause = Duration::from_millis(20);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(pause.min(left)).await;
-                if scalar_bool(db, &format!("SELECT pg_try_advisory_lock({k1}, {k2})")).await? {
-                    return Ok(Held::Session);
-                }
-                if Instant::now() >= deadline {
-                    return Err(LockError::Timeout {
-                        secs: timeout.as_secs(),
-                        holder: pg_holder(db, k1, k2).await?,
-                    });
-                }
-                pause = (pause * 2).min(Duration::from_millis(250));
-            }
+            poll(
+                timeout,
+                started,
+                on_wait,
+                || scalar_bool(db, &sql),
+                || pg_holder(db, k1, k2),
+            )
+            .await
+            .map(|()| Held::Session)
         }
-        DbBackend::MySql => {
-            let name = mysql_lock_name(schema);
+        LockKey::MySql { name } => {
             let q = |t: u64| format!("SELECT GET_LOCK('{}', {t}) = 1", name.replace('\'', "''"));
             if scalar_bool(db, &q(0)).await? {
                 return Ok(Held::Session);
             }
-            on_wait(&mysql_holder(db, &name).await?);
-            if scalar_bool(db, &q(timeout.as_secs().max(1))).await? {
+            on_wait(&mysql_holder(db, name).await?);
+            // GET_LOCK waits on the server without holding a snapshot; whole seconds only.
+            let secs = timeout
+                .saturating_sub(started.elapsed())
+                .as_secs_f64()
+                .ceil() as u64;
+            if secs > 0 && scalar_bool(db, &q(secs)).await? {
                 return Ok(Held::Session);
             }
             Err(LockError::Timeout {
-                secs: timeout.as_secs(),
-                holder: mysql_holder(db, &name).await?,
+                waited: started.elapsed(),
+                holder: mysql_holder(db, name).await?,
             })
         }
-        DbBackend::Sqlite => {
-            let opts = TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
+        LockKey::Sqlite { file: None } => Ok(Held::Nothing),
+        LockKey::Sqlite { file: Some(path) } => {
+            let io = |error| LockError::Io {
+                file: path.clone(),
+                error,
             };
-            let ms = timeout.as_millis().max(1);
-            db.execute_unprepared("PRAGMA busy_timeout = 0").await?;
-            match db.begin_with_options(opts).await {
-                Ok(t) => {
-                    // Only the first attempt must not wait: the final COMMIT may still have to
-                    // wait a moment for other processes' brief shared locks (e.g. their own
-                    // attempts at this lock), which busy_timeout = 0 would turn into an error.
-                    t.execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
-                        .await?;
-                    return Ok(Held::Sqlite(t));
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(io)?;
+            let mut said = false;
+            let mut pause = Duration::from_millis(10);
+            loop {
+                match f.try_lock() {
+                    Ok(()) => return Ok(Held::File(f)),
+                    Err(std::fs::TryLockError::WouldBlock) => {}
+                    Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
                 }
-                Err(e) if !is_sqlite_busy(&e) => return Err(e.into()),
-                Err(_) => {}
-            }
-            on_wait(&Holder::default());
-            db.execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
-                .await?;
-            match db.begin_with_options(opts).await {
-                Ok(t) => Ok(Held::Sqlite(t)),
-                Err(e) if is_sqlite_busy(&e) => Err(LockError::Timeout {
-                    secs: timeout.as_secs(),
-                    holder: Holder::default(),
-                }),
-                Err(e) => Err(e.into()),
+                if !said {
+                    on_wait(&Holder::default());
+                    said = true;
+                }
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(LockError::Timeout {
+                        waited: started.elapsed(),
+                        holder: Holder::default(),
+                    });
+                }
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
             }
         }
-        _ => Ok(Held::Session),
     }
 }
 
-/// Releases a session lock explicitly (closing the connection would too).
-pub async fn release(db: &DatabaseConnection, schema: &str) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let (k1, k2) = pg_keys(schema);
+/// Tries `attempt` until it succeeds or `timeout` has passed, with backoff and one last try
+/// at the deadline.
+async fn poll<A, H>(
+    timeout: Duration,
+    started: Instant,
+    on_wait: &mut (dyn FnMut(&Holder) + Send),
+    mut attempt: impl FnMut() -> A,
+    mut holder: impl FnMut() -> H,
+) -> Result<(), LockError>
+where
+    A: std::future::Future<Output = Result<bool, DbErr>>,
+    H: std::future::Future<Output = Result<Holder, DbErr>>,
+{
+    if attempt().await? {
+        return Ok(());
+    }
+    on_wait(&holder().await?);
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(LockError::Timeout {
+                waited: started.elapsed(),
+                holder: holder().await?,
+            });
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        if attempt().await? {
+            return Ok(());
+        }
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Releases a lock explicitly (closing the connection or the file would too).
+pub async fn release(db: &DatabaseConnection, key: &LockKey, held: Held) -> Result<(), DbErr> {
+    match (key, held) {
+        (LockKey::Postgres { schema }, Held::Session) => {
+            let (k1, k2) = LockKey::pg_keys(schema);
             db.execute_unprepared(&format!("SELECT pg_advisory_unlock({k1}, {k2})"))
                 .await?;
         }
-        DbBackend::MySql => {
-            let name = mysql_lock_name(schema);
+        (LockKey::MySql { name }, Held::Session) => {
             db.execute_unprepared(&format!(
                 "SELECT RELEASE_LOCK('{}')",
                 name.replace('\'', "''")
             ))
             .await?;
         }
+        (_, Held::File(f)) => {
+            let _ = f.unlock();
+        }
         _ => {}
     }
     Ok(())
 }
 
-async fn scalar_bool(db: &DatabaseConnection, sql: &str) -> Result<bool, DbErr> {
+/// Is the lock free right now? Takes and releases it at once; used to tell an interrupted
+/// run from a running one. A lock that cannot be tested reads as held.
+pub async fn is_free(db: &DatabaseConnection, key: &LockKey) -> bool {
+    let mut never = |_: &Holder| {};
+    match acquire(db, key, Duration::ZERO, &mut never).await {
+        Ok(held) => release(db, key, held).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+pub(crate) async fn scalar_bool<C: ConnectionTrait>(db: &C, sql: &str) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let row = db
         .query_one_raw(Statement::from_string(backend, sql.to_owned()))
@@ -188,27 +275,6 @@ async fn scalar_bool(db: &DatabaseConnection, sql: &str) -> Result<bool, DbErr> 
         DbBackend::MySql => Ok(row.try_get_by_index::<Option<i64>>(0)?.unwrap_or(0) == 1),
         _ => row.try_get_by_index::<bool>(0),
     }
-}
-
-fn db_code(e: &DbErr) -> Option<String> {
-    use sea_orm::RuntimeErr;
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(s))
-        | DbErr::Query(RuntimeErr::SqlxError(s))
-        | DbErr::Conn(RuntimeErr::SqlxError(s)) => match s.as_ref() {
-            sea_orm::sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn is_sqlite_busy(e: &DbErr) -> bool {
-    // SQLITE_BUSY = 5, extended codes keep 5 in the low byte.
-    db_code(e)
-        .and_then(|c| c.parse::<i32>().ok())
-        .is_some_and(|c| c & 0xff == 5)
-        || e.to_string().contains("database is locked")
 }
 
 async fn pg_holder(db: &DatabaseConnection, k1: i32, k2: i32) -> Result<Holder, DbErr> {
@@ -258,4 +324,25 @@ async fn mysql_holder(db: &DatabaseConnection, name: &str) -> Result<Holder, DbE
         },
         None => Holder::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable() {
+        assert_eq!(LockKey::pg_keys("public"), LockKey::pg_keys("public"));
+        assert_ne!(LockKey::pg_keys("public"), LockKey::pg_keys("avatar"));
+        let LockKey::MySql { name } = LockKey::mysql(&"x".repeat(100)) else {
+            unreachable!()
+        };
+        assert_eq!(name.len(), 64);
+        assert_eq!(
+            LockKey::sqlite(Some(PathBuf::from("/tmp/a.db"))),
+            LockKey::Sqlite {
+                file: Some(PathBuf::from("/tmp/a.db-dbtool.lock"))
+            }
+        );
+    }
 }

@@ -8,14 +8,16 @@
 //! database at the plan's starting point would answer them and are left out of the script.
 
 use super::app::App;
-use super::state::{Direction, Plan};
+use super::error::TargetError;
+use super::plan::{Direction, Plan};
+use super::record;
+use super::state::{DbState, Overview, Recorded};
 use super::target::Target;
-use crate::StepInfo;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use crate::{Step, StepInfo};
 use sea_orm::{
     DatabaseConnection, DbBackend, DbErr, MockDatabase, MockExecResult, Statement, Value,
 };
-use sea_orm_migration::{seaql_migrations, MigratorTrait, SchemaManager};
+use sea_orm_migration::SchemaManager;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,14 +64,14 @@ pub fn backend_name(b: DbBackend) -> &'static str {
     }
 }
 
-/// One migration of the script: its statements in order, the tracking-row statement last.
+/// One migration of the script: its statements in order, the bookkeeping statements last.
 #[derive(Debug, Clone, Serialize)]
 pub struct Block {
     pub name: &'static str,
     pub alias: Option<&'static str>,
     pub description: &'static str,
     /// False for a migration that must run outside a transaction (`CREATE INDEX
-    /// CONCURRENTLY`), as sea-orm-migration runs it.
+    /// CONCURRENTLY`), as the engine runs it.
     pub transactional: bool,
     pub statements: Vec<String>,
 }
@@ -84,9 +86,9 @@ pub struct Script {
     pub applied_at: i64,
     /// Statements before everything else (PostgreSQL `SET search_path`).
     pub prelude: Vec<String>,
-    /// `CREATE TABLE IF NOT EXISTS seaql_migrations ...` exactly as sea-orm-migration's
-    /// `install()` builds it for the backend.
-    pub tracking_table: String,
+    /// `CREATE TABLE IF NOT EXISTS` of `seaql_migrations` (exactly as sea-orm-migration's
+    /// `install()` builds it) and of dbtool's state table, as the engine creates them.
+    pub bookkeeping: Vec<String>,
     /// Tracking rows for the migrations an Alembic revision stands for (adoption).
     pub adopt: Vec<String>,
     pub blocks: Vec<Block>,
@@ -98,11 +100,7 @@ fn ser_backend<S: serde::Serializer>(b: &DbBackend, s: S) -> Result<S::Ok, S::Er
 
 /// An overview of a database at position `from` (the first `from` migrations applied), for
 /// planning without a database.
-pub fn overview_at(
-    app: App,
-    from: &Target,
-) -> Result<super::state::Overview, super::state::MigrateError> {
-    use super::state::{DbState, Overview, Recorded};
+pub fn overview_at(app: App, from: &Target) -> Result<Overview, TargetError> {
     let base = Overview::new(app, &DbState::default());
     let pos = base.resolve(from)?;
     let state = DbState {
@@ -161,8 +159,42 @@ fn render(s: &Statement) -> String {
     }
 }
 
+/// The statements one migration issues for `backend` going `direction`, without a database.
+/// Probes see the database as it is before the step: nothing of it exists before `up`,
+/// everything exists before `down`.
+pub async fn capture_step(
+    step: &dyn Step,
+    backend: DbBackend,
+    direction: Direction,
+) -> Result<Vec<String>, DbErr> {
+    let conn = mock(backend, direction == Direction::Down);
+    {
+        let manager = SchemaManager::new(&conn);
+        match direction {
+            Direction::Up => step.up(&manager).await,
+            Direction::Down => step.down(&manager).await,
+        }
+        .map_err(|e| DbErr::Custom(format!("capturing {}: {e}", step.info().name)))?;
+    }
+    Ok(captured(conn))
+}
+
+/// The checksum of a migration for a backend: SHA-256 of the statements its `up` issues,
+/// as `upgrade --sql` prints them (without bookkeeping), hex-encoded.
+pub async fn checksum(step: &dyn Step, backend: DbBackend) -> Result<String, DbErr> {
+    use sha2::Digest as _;
+    let statements = capture_step(step, backend, Direction::Up).await?;
+    let mut h = sha2::Sha256::new();
+    for s in &statements {
+        h.update(s.as_bytes());
+        h.update(b";\n");
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Captures the script of `plan` for `backend`. `adopt` are migrations to record as applied
-/// first (an Alembic-managed database), `schema` the PostgreSQL schema to work in.
+/// first (an Alembic-managed database), `schema` the PostgreSQL schema to work in; `applied_at`
+/// (Unix seconds) goes into every row the script writes.
 pub async fn script(
     app: App,
     backend: DbBackend,
@@ -172,10 +204,8 @@ pub async fn script(
     applied_at: i64,
 ) -> Result<Script, DbErr> {
     let conn = mock(backend, false);
-    crate::avatar::Migrator::install(&conn).await?;
-    let tracking_table = captured(conn).into_iter().next().ok_or_else(|| {
-        DbErr::Custom("sea-orm-migration issued no CREATE TABLE for seaql_migrations".into())
-    })?;
+    record::ensure_tables(&conn, applied_at).await?;
+    let bookkeeping = captured(conn);
 
     let prelude = match (backend, schema) {
         (DbBackend::Postgres, Some(s)) => {
@@ -184,38 +214,32 @@ pub async fn script(
         _ => Vec::new(),
     };
 
-    let adopt = adopt
-        .iter()
-        .map(|s| tracking_row(backend, Direction::Up, s.name, applied_at))
-        .collect::<Result<Vec<_>, _>>()?;
-
     let objects = app.objects();
+    let find = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o.info().name == name)
+            .ok_or_else(|| DbErr::Custom(format!("migration {name} is not in this build")))
+    };
+
+    let mut adopted = Vec::new();
+    for info in adopt {
+        adopted.push((*info, checksum(find(info.name)?.as_ref(), backend).await?));
+    }
+    let conn = mock(backend, false);
+    if !adopted.is_empty() {
+        record::stamp(&conn, applied_at, &adopted, &[], record::Origin::Stamped).await?;
+    }
+    let adopt = captured(conn);
+
     let mut blocks = Vec::new();
     for info in &plan.steps {
-        let step = objects
-            .iter()
-            .find(|o| o.info().name == info.name)
-            .ok_or_else(|| {
-                DbErr::Custom(format!("migration {} is not in this build", info.name))
-            })?;
-        // Probes see the database as it is before this migration: nothing of it exists
-        // before `up`, everything exists before `down`.
-        let conn = mock(backend, plan.direction == Direction::Down);
-        {
-            let manager = SchemaManager::new(&conn);
-            let r = match plan.direction {
-                Direction::Up => step.up(&manager).await,
-                Direction::Down => step.down(&manager).await,
-            };
-            r.map_err(|e| DbErr::Custom(format!("capturing {}: {e}", info.name)))?;
-        }
-        let mut statements = captured(conn);
-        statements.push(tracking_row(
-            backend,
-            plan.direction,
-            info.name,
-            applied_at,
-        )?);
+        let step = find(info.name)?;
+        let mut statements = capture_step(step.as_ref(), backend, plan.direction).await?;
+        let sum = checksum(step.as_ref(), backend).await?;
+        let conn = mock(backend, false);
+        record::finish_step(&conn, applied_at, info, plan.direction, &sum).await?;
+        statements.extend(captured(conn));
         blocks.push(Block {
             name: info.name,
             alias: info.alias,
@@ -229,35 +253,10 @@ pub async fn script(
         direction: plan.direction,
         applied_at,
         prelude,
-        tracking_table,
+        bookkeeping,
         adopt,
         blocks,
     })
-}
-
-/// The row sea-orm-migration writes (up) or deletes (down) in `seaql_migrations`.
-fn tracking_row(
-    backend: DbBackend,
-    direction: Direction,
-    version: &str,
-    applied_at: i64,
-) -> Result<String, DbErr> {
-    use seaql_migrations::{Column, Entity};
-    let stmt = match direction {
-        Direction::Up => backend.build(
-            Query::insert()
-                .into_table(Entity)
-                .columns([Column::Version, Column::AppliedAt])
-                .values([version.into(), applied_at.into()])
-                .map_err(|e| DbErr::Custom(e.to_string()))?,
-        ),
-        Direction::Down => backend.build(
-            Query::delete()
-                .from_table(Entity)
-                .and_where(Expr::col(Column::Version).eq(version)),
-        ),
-    };
-    Ok(render(&stmt))
 }
 
 impl Script {
@@ -287,8 +286,12 @@ impl Script {
         for p in &self.prelude {
             let _ = writeln!(out, "{p};");
         }
-        out.push_str("-- The tracking table, as sea-orm-migration creates it.\n");
-        let _ = writeln!(out, "{};", self.tracking_table);
+        out.push_str(
+            "-- The tracking table, as sea-orm-migration creates it, and dbtool's state table.\n",
+        );
+        for b in &self.bookkeeping {
+            let _ = writeln!(out, "{b};");
+        }
         if !self.adopt.is_empty() {
             out.push_str(
                 "\n-- Adopt the Alembic-managed database: record the migrations its alembic_version stands for.\n",

@@ -15,21 +15,26 @@ use sea_orm::sea_query::{ColumnType, StringLen};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use sea_orm_migration::SchemaManager;
 use sea_schema::{mysql, postgres, sqlite};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bookkeeping tables of the migration tools: never part of the compared schema.
-pub const IGNORED_TABLES: &[&str] = &[TRACKING_TABLE, ALEMBIC_TABLE];
+pub const IGNORED_TABLES: &[&str] = &[
+    TRACKING_TABLE,
+    ALEMBIC_TABLE,
+    super::record::STATE_TABLE,
+    super::record::AUDIT_TABLE,
+];
 
 /// The schema of one database (its current PostgreSQL schema or MySQL database), without
 /// the migration tools' own tables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     pub tables: BTreeMap<String, Table>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     /// In the table's column order.
@@ -43,7 +48,7 @@ pub struct Table {
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// The type in the backend's own spelling (`varchar(255)`, `timestamp`, `int(11)`).
@@ -56,21 +61,21 @@ pub struct Column {
     pub auto_increment: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrimaryKey {
     /// None on SQLite, which keeps no constraint names.
     pub name: Option<String>,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     pub name: String,
     pub unique: bool,
     pub columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForeignKey {
     /// None on SQLite, which keeps no constraint names.
     pub name: Option<String>,
@@ -112,7 +117,7 @@ impl ForeignKey {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub expression: String,

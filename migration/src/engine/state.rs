@@ -1,22 +1,17 @@
-//! Migration state, plans and runs. Built on sea-orm-migration's `MigratorTrait` (each step
-//! is `up(Some(1))` / `down(Some(1))`, so its transaction handling and bookkeeping are used
-//! as they are; it re-reads the state itself, under our lock); this module adds what it
-//! lacks: a lock, targets, stamping, Alembic adoption, read-only status and per-step
-//! reporting.
+//! What a database says about its migrations, read without writing anything: the tables of
+//! the current schema, SeaORM's tracking rows, Alembic's revision, dbtool's own state rows
+//! (in-progress markers, checksums), and the shape of `users` for recognising the app. Then
+//! the same facts per migration of one app ([`Overview`]).
 
 use super::app::App;
-use super::target::Target;
-use super::{catalog, lock};
+use super::catalog;
+use super::record::{self, StateRow};
 use crate::StepInfo;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Statement, TransactionTrait,
-};
-use sea_orm_migration::{seaql_migrations, MigratorTrait};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, Statement};
+use sea_orm_migration::seaql_migrations;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
 
 pub const TRACKING_TABLE: &str = "seaql_migrations";
 pub const ALEMBIC_TABLE: &str = "alembic_version";
@@ -36,9 +31,23 @@ pub struct DbState {
     pub recorded: Vec<Recorded>,
     /// `alembic_version.version_num`, when that table exists and has a row.
     pub alembic: Option<String>,
+    /// dbtool's state rows (markers, checksums), by migration name.
+    pub state_rows: HashMap<String, StateRow>,
+    /// The columns of `users`, when that table exists (both apps have one).
+    pub users_columns: BTreeSet<String>,
 }
 
-/// Reads tables, tracking rows and Alembic's revision: two or three queries, no writes.
+impl DbState {
+    /// A migration that was interrupted halfway (a step that cannot roll back), if any.
+    pub fn marker(&self) -> Option<(&str, super::plan::Direction)> {
+        self.state_rows
+            .iter()
+            .find_map(|(v, r)| r.in_progress.map(|d| (v.as_str(), d)))
+    }
+}
+
+/// Reads tables, tracking rows, Alembic's revision and dbtool's state: a handful of queries,
+/// no writes, nothing created.
 pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
     let tables = catalog::table_names(db).await?;
     let tracking_table = tables.contains(TRACKING_TABLE);
@@ -46,7 +55,8 @@ pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
         seaql_migrations::Entity::find()
             .order_by_asc(seaql_migrations::Column::Version)
             .all(db)
-            .await?
+            .await
+            .map_err(record::tracking_shape_error)?
             .into_iter()
             .map(|m| Recorded {
                 applied_at: DateTime::from_timestamp(m.applied_at, 0).unwrap_or_default(),
@@ -68,19 +78,33 @@ pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
     } else {
         None
     };
+    let state_rows = if tables.contains(record::STATE_TABLE) {
+        record::read_state_rows(db).await?
+    } else {
+        HashMap::new()
+    };
+    let users_columns = if tables.contains("users") {
+        catalog::column_names(db, "users").await?
+    } else {
+        BTreeSet::new()
+    };
     Ok(DbState {
         tables,
         tracking_table,
         recorded,
         alembic,
+        state_rows,
+        users_columns,
     })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum StepState {
     Applied,
     Pending,
+    /// Interrupted halfway in a direction; the next write command finishes it.
+    HalfDone,
     /// Recorded in the database but not part of this build.
     Unknown,
 }
@@ -90,19 +114,10 @@ impl StepState {
         match self {
             StepState::Applied => "applied",
             StepState::Pending => "pending",
+            StepState::HalfDone => "half-done",
             StepState::Unknown => "unknown",
         }
     }
-}
-
-/// One migration as `status` and `history` show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub name: String,
-    pub alias: Option<&'static str>,
-    pub description: &'static str,
-    pub state: StepState,
-    pub applied_at: Option<DateTime<Utc>>,
 }
 
 /// How the database relates to Alembic, when it carries `alembic_version`.
@@ -123,7 +138,10 @@ pub enum Alembic {
 pub struct Overview {
     pub app: App,
     pub steps: Vec<&'static StepInfo>,
+    /// Applied: recorded, or implied by an adoptable Alembic revision.
     pub applied: Vec<bool>,
+    /// Recorded in the tracking table (what `applied` is once Alembic is adopted).
+    pub recorded: Vec<bool>,
     pub applied_at: Vec<Option<DateTime<Utc>>>,
     /// Recorded versions that belong to no known migration of this app.
     pub unknown: Vec<Recorded>,
@@ -131,6 +149,8 @@ pub struct Overview {
     pub foreign: Option<(App, Vec<String>)>,
     pub alembic: Option<Alembic>,
     pub tracking_table: bool,
+    /// A step interrupted halfway: its index and the direction it was going.
+    pub half_done: Option<(usize, super::plan::Direction)>,
 }
 
 impl Overview {
@@ -141,10 +161,11 @@ impl Overview {
             .iter()
             .map(|r| (r.version.as_str(), r))
             .collect();
-        let mut applied: Vec<bool> = steps
+        let recorded: Vec<bool> = steps
             .iter()
             .map(|s| by_version.contains_key(s.name))
             .collect();
+        let mut applied = recorded.clone();
         let applied_at = steps
             .iter()
             .map(|s| by_version.get(s.name).map(|r| r.applied_at))
@@ -175,7 +196,7 @@ impl Overview {
             })
             .cloned()
             .collect();
-        let nothing_recorded = !applied.iter().any(|a| *a);
+        let nothing_recorded = !recorded.iter().any(|a| *a);
         let alembic = match &state.alembic {
             Some(rev) if app.has_aliases() && nothing_recorded => {
                 match steps.iter().position(|s| s.alias == Some(rev.as_str())) {
@@ -195,15 +216,23 @@ impl Overview {
             }
             _ => None,
         };
+        let half_done = state.marker().and_then(|(version, direction)| {
+            steps
+                .iter()
+                .position(|s| s.name == version)
+                .map(|i| (i, direction))
+        });
         Overview {
             app,
             steps,
             applied,
+            recorded,
             applied_at,
             unknown,
             foreign,
             alembic,
             tracking_table: state.tracking_table,
+            half_done,
         }
     }
 
@@ -220,578 +249,28 @@ impl Overview {
         self.applied.iter().filter(|a| !**a).count()
     }
 
-    pub fn rows(&self) -> Vec<Row> {
-        let mut rows: Vec<Row> = self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Row {
-                name: s.name.to_owned(),
-                alias: s.alias,
-                description: s.description,
-                state: if self.applied[i] {
-                    StepState::Applied
-                } else {
-                    StepState::Pending
-                },
-                applied_at: self.applied_at[i],
-            })
-            .collect();
-        rows.extend(self.unknown.iter().map(|r| Row {
-            name: r.version.clone(),
-            alias: None,
-            description: "recorded in the database, unknown to this build of dbtool",
-            state: StepState::Unknown,
-            applied_at: Some(r.applied_at),
-        }));
-        rows
-    }
-
-    /// Refuses to write to a database that belongs to another app or holds migrations this
-    /// build does not know, or carries an Alembic revision it cannot map.
-    pub fn check_writable(&self) -> Result<(), MigrateError> {
-        if let Some((other, versions)) = &self.foreign {
-            return Err(MigrateError::WrongApp {
-                app: self.app,
-                other: *other,
-                versions: versions.clone(),
-            });
-        }
-        if !self.unknown.is_empty() {
-            return Err(MigrateError::UnknownRecorded {
-                versions: self.unknown.iter().map(|r| r.version.clone()).collect(),
-            });
-        }
-        if let Some(Alembic::Unknown { revision }) = &self.alembic {
-            return Err(MigrateError::UnknownAlembic {
-                revision: revision.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Resolves a target to a position (0 = base, n = head).
-    pub fn resolve(&self, target: &Target) -> Result<usize, MigrateError> {
-        let n = self.steps.len();
-        match target {
-            Target::Head => Ok(n),
-            Target::Base => Ok(0),
-            Target::Relative(k) => {
-                let p = self.position() as i64 + *k as i64;
-                if p < 0 || p > n as i64 {
-                    Err(MigrateError::OutOfRange {
-                        target: target.to_string(),
-                        position: self.position(),
-                        total: n,
-                    })
-                } else {
-                    Ok(p as usize)
-                }
-            }
-            Target::Name(name) => {
-                let exact = self
-                    .steps
-                    .iter()
-                    .position(|s| s.name == name || s.alias == Some(name.as_str()));
-                if let Some(i) = exact {
-                    return Ok(i + 1);
-                }
-                if name.len() < 4 {
-                    return Err(MigrateError::UnknownTarget {
-                        target: name.clone(),
-                        app: self.app,
-                        hint: "a prefix needs at least 4 characters".into(),
-                    });
-                }
-                let hits: Vec<usize> = self
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| {
-                        s.name.starts_with(name.as_str())
-                            || s.alias.is_some_and(|a| a.starts_with(name.as_str()))
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                match hits.as_slice() {
-                    [i] => Ok(i + 1),
-                    [] => Err(MigrateError::UnknownTarget {
-                        target: name.clone(),
-                        app: self.app,
-                        hint: "see `dbtool history` for the names".into(),
-                    }),
-                    many => Err(MigrateError::AmbiguousTarget {
-                        target: name.clone(),
-                        candidates: many
-                            .iter()
-                            .map(|i| self.steps[*i].name.to_owned())
-                            .collect(),
-                    }),
-                }
-            }
-        }
-    }
-
-    /// The steps that move the database up to `target`.
-    pub fn plan_upgrade(&self, target: &Target) -> Result<Plan, MigrateError> {
-        let to = self.resolve(target)?;
-        let from = self.position();
-        if to < from {
-            return Err(MigrateError::WrongDirection {
-                target: target.to_string(),
-                command: "downgrade",
-            });
-        }
-        let steps = (0..to)
+    /// Pending migrations that come before an applied one (a gap in the history).
+    pub fn out_of_order(&self) -> Vec<&'static StepInfo> {
+        let pos = self.position();
+        (0..pos)
             .filter(|i| !self.applied[*i])
             .map(|i| self.steps[i])
-            .collect();
-        Ok(Plan {
-            direction: Direction::Up,
-            steps,
-            from,
-            to,
-        })
-    }
-
-    /// The steps that move the database down to `target`.
-    pub fn plan_downgrade(&self, target: &Target) -> Result<Plan, MigrateError> {
-        let to = self.resolve(target)?;
-        let from = self.position();
-        if to > from {
-            return Err(MigrateError::WrongDirection {
-                target: target.to_string(),
-                command: "upgrade",
-            });
-        }
-        let steps = (to..self.steps.len())
-            .rev()
-            .filter(|i| self.applied[*i])
-            .map(|i| self.steps[i])
-            .collect();
-        Ok(Plan {
-            direction: Direction::Down,
-            steps,
-            from,
-            to,
-        })
-    }
-
-    /// The bookkeeping changes that make exactly the first `target` migrations applied.
-    pub fn plan_stamp(&self, target: &Target) -> Result<StampPlan, MigrateError> {
-        let to = self.resolve(target)?;
-        let mut plan = StampPlan {
-            to,
-            insert: Vec::new(),
-            delete: Vec::new(),
-        };
-        for (i, s) in self.steps.iter().enumerate() {
-            match (i < to, self.applied[i]) {
-                (true, false) => plan.insert.push(*s),
-                (false, true) => plan.delete.push(*s),
-                _ => {}
-            }
-        }
-        Ok(plan)
-    }
-
-    /// Tables the plan would create that exist already although the migration creating
-    /// them is not recorded (a legacy database, or a failed non-transactional run).
-    pub fn conflicts(
-        &self,
-        plan: &Plan,
-        state: &DbState,
-    ) -> Vec<(&'static StepInfo, Vec<&'static str>)> {
-        if plan.direction != Direction::Up {
-            return Vec::new();
-        }
-        plan.steps
-            .iter()
-            .filter_map(|s| {
-                let present: Vec<&'static str> = s
-                    .creates_tables
-                    .iter()
-                    .copied()
-                    .filter(|t| state.tables.contains(*t))
-                    .collect();
-                (!present.is_empty()).then_some((*s, present))
-            })
             .collect()
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Up,
-    Down,
-}
-
-/// The migrations a run will apply or roll back, in order.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub direction: Direction,
-    pub steps: Vec<&'static StepInfo>,
-    pub from: usize,
-    pub to: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct StampPlan {
-    pub to: usize,
-    pub insert: Vec<&'static StepInfo>,
-    pub delete: Vec<&'static StepInfo>,
-}
-
-/// Errors a caller matches on to choose the message and exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum MigrateError {
-    #[error("this database holds {other} migrations ({}); it is not an {app} database. Use --app {other}, or another database{}", versions.join(", "), if matches!(app, App::Avatar | App::Neurachar) { " (or --schema on PostgreSQL)" } else { "" })]
-    WrongApp {
-        app: App,
-        other: App,
-        versions: Vec<String>,
-    },
-    #[error("the database records migrations this build of dbtool does not know: {}; it was migrated by a newer dbtool? Use that version, or delete those rows from seaql_migrations if you are sure they are obsolete", versions.join(", "))]
-    UnknownRecorded { versions: Vec<String> },
-    #[error("alembic_version holds revision '{revision}', which dbtool does not know (known: 25698f3f906f, d8cfd3cb4083); nothing was changed. Bring the database to a known revision with Flask-Migrate first, or stamp it explicitly with `dbtool stamp`")]
-    UnknownAlembic { revision: String },
-    #[error("unknown target '{target}' for app {app}: not a migration name or revision ({hint})")]
-    UnknownTarget {
-        target: String,
-        app: App,
-        hint: String,
-    },
-    #[error("ambiguous target '{target}': it matches {}; give more characters", candidates.join(", "))]
-    AmbiguousTarget {
-        target: String,
-        candidates: Vec<String>,
-    },
-    #[error(
-        "target '{target}' is out of range: the database is at position {position} of {total}"
-    )]
-    OutOfRange {
-        target: String,
-        position: usize,
-        total: usize,
-    },
-    #[error("target '{target}' is in the other direction: use `dbtool {command} {target}`")]
-    WrongDirection {
-        target: String,
-        command: &'static str,
-    },
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Lock(#[from] lock::LockError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
-
-/// Something that happened during a run, reported as it happens.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepDone {
-    pub name: &'static str,
-    pub alias: Option<&'static str>,
-    pub direction: Direction,
-    #[serde(serialize_with = "ser_ms")]
-    pub elapsed: Duration,
-}
-
-fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
-}
-
-/// A migration that failed: which one, and the database's message.
-#[derive(Debug)]
-pub struct StepFailed {
-    pub step: &'static StepInfo,
-    pub direction: Direction,
-    pub error: DbErr,
-    /// The backend cannot roll DDL back (MySQL/MariaDB): the step may be half done.
-    pub partial: bool,
-    /// The step runs outside a transaction by design (`CREATE INDEX CONCURRENTLY`) and is
-    /// written so that running it again completes it.
-    pub resumable: bool,
-}
-
-/// How a run ended.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub done: Vec<StepDone>,
-    pub failed: Option<StepFailed>,
-    /// A signal asked the run to stop before the next step.
-    pub interrupted: bool,
-}
-
-/// A write session: one connection, holding the migration lock, with the state re-read
-/// after the lock was taken. On SQLite everything happens in one IMMEDIATE transaction
-/// (its write lock), each step in a savepoint of it.
-pub struct Session<'a> {
-    db: &'a DatabaseConnection,
-    held: Option<lock::Held>,
-    lock_key: String,
-    pub app: App,
-    pub state: DbState,
-    pub overview: Overview,
-}
-
-impl<'a> Session<'a> {
-    /// Takes the lock (calling `on_wait` once if it must wait) and reads the state.
-    pub async fn open(
-        db: &'a DatabaseConnection,
-        app: App,
-        lock_key: &str,
-        lock_timeout: Duration,
-        on_wait: impl FnOnce(&lock::Holder),
-    ) -> Result<Session<'a>, MigrateError> {
-        let held = lock::acquire(db, lock_key, lock_timeout, on_wait).await?;
-        let state = match &held {
-            lock::Held::Sqlite(t) => read_state(t).await?,
-            lock::Held::Session => read_state(db).await?,
-        };
-        let overview = Overview::new(app, &state);
-        Ok(Session {
-            db,
-            held: Some(held),
-            lock_key: lock_key.to_owned(),
-            app,
-            state,
-            overview,
-        })
-    }
-
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
-    }
-
-    /// Records the migrations that Alembic's revision stands for; returns them if it did.
-    pub async fn adopt_alembic(
-        &mut self,
-    ) -> Result<Option<(String, Vec<&'static str>)>, MigrateError> {
-        let Some(Alembic::Adoptable {
-            revision,
-            migrations,
-        }) = self.overview.alembic.clone()
-        else {
-            return Ok(None);
-        };
-        let steps: Vec<&'static StepInfo> = self
-            .overview
-            .steps
-            .iter()
-            .copied()
-            .filter(|s| migrations.contains(&s.name))
-            .collect();
-        self.write_stamp(&steps, &[]).await?;
-        self.reread().await?;
-        Ok(Some((revision, migrations)))
-    }
-
-    /// Inserts and deletes tracking rows in one transaction (the SQLite one already is).
-    pub async fn write_stamp(
-        &self,
-        insert: &[&'static StepInfo],
-        delete: &[&'static StepInfo],
-    ) -> Result<(), MigrateError> {
-        match &self.held {
-            Some(lock::Held::Sqlite(t)) => {
-                let sp = t.begin().await?;
-                stamp_rows(&sp, insert, delete).await?;
-                sp.commit().await?;
-            }
-            _ => {
-                let t = self.db.begin().await?;
-                stamp_rows(&t, insert, delete).await?;
-                t.commit().await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn reread(&mut self) -> Result<(), DbErr> {
-        self.state = match &self.held {
-            Some(lock::Held::Sqlite(t)) => read_state(t).await?,
-            _ => read_state(self.db).await?,
-        };
-        self.overview = Overview::new(self.app, &self.state);
-        Ok(())
-    }
-
-    /// Row counts of the tables the plan would drop, for those that hold rows.
-    pub async fn data_at_risk(&self, plan: &Plan) -> Result<Vec<(String, i64)>, DbErr> {
-        match &self.held {
-            Some(lock::Held::Sqlite(tx)) => data_at_risk(tx, &self.state, plan).await,
-            _ => data_at_risk(self.db, &self.state, plan).await,
+    /// The state of step `i` as `status` shows it.
+    pub fn step_state(&self, i: usize) -> StepState {
+        match self.half_done {
+            Some((h, _)) if h == i => StepState::HalfDone,
+            _ if self.applied[i] => StepState::Applied,
+            _ => StepState::Pending,
         }
     }
 
-    /// Runs the plan one step at a time, stopping at the first failure or when a signal
-    /// asked for a stop. `on_step` is called after each step.
-    pub async fn apply(
-        &mut self,
-        plan: &Plan,
-        should_stop: &dyn Fn() -> bool,
-        mut on_step: impl FnMut(&StepDone),
-    ) -> Outcome {
-        let mut outcome = Outcome::default();
-        for step in &plan.steps {
-            if should_stop() {
-                outcome.interrupted = true;
-                break;
-            }
-            let started = Instant::now();
-            let result = self.one_step(plan.direction).await;
-            match result {
-                Ok(()) => {
-                    let done = StepDone {
-                        name: step.name,
-                        alias: step.alias,
-                        direction: plan.direction,
-                        elapsed: started.elapsed(),
-                    };
-                    on_step(&done);
-                    outcome.done.push(done);
-                }
-                Err(error) => {
-                    outcome.failed = Some(StepFailed {
-                        step,
-                        direction: plan.direction,
-                        error,
-                        partial: self.backend() == DbBackend::MySql,
-                        // SQLite rolls the step's savepoint back all the same.
-                        resumable: self.backend() != DbBackend::Sqlite
-                            && outside_transaction(self.app, step.name),
-                    });
-                    break;
-                }
-            }
-        }
-        if let Err(e) = self.reread().await {
-            if outcome.failed.is_none() {
-                outcome.failed = plan.steps.first().map(|s| StepFailed {
-                    step: s,
-                    direction: plan.direction,
-                    error: e,
-                    partial: false,
-                    resumable: false,
-                });
-            }
-        }
-        outcome
+    /// The index of the migration called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
     }
-
-    /// One step through sea-orm-migration: on SQLite inside a savepoint of the session's
-    /// transaction, elsewhere with the migrator's own transaction rule.
-    async fn one_step(&self, direction: Direction) -> Result<(), DbErr> {
-        match &self.held {
-            Some(lock::Held::Sqlite(t)) => {
-                let sp = t.begin().await?;
-                let r = match direction {
-                    Direction::Up => self.app.up_one(&sp).await,
-                    Direction::Down => self.app.down_one(&sp).await,
-                };
-                match r {
-                    Ok(()) => sp.commit().await,
-                    Err(e) => {
-                        let _ = sp.rollback().await;
-                        Err(e)
-                    }
-                }
-            }
-            _ => match direction {
-                Direction::Up => self.app.up_one(self.db).await,
-                Direction::Down => self.app.down_one(self.db).await,
-            },
-        }
-    }
-
-    /// Commits the SQLite transaction and releases the lock.
-    pub async fn finish(mut self) -> Result<(), DbErr> {
-        match self.held.take() {
-            Some(lock::Held::Sqlite(t)) => t.commit().await,
-            Some(lock::Held::Session) => lock::release(self.db, &self.lock_key).await,
-            None => Ok(()),
-        }
-    }
-}
-
-/// Whether sea-orm-migration runs this migration without a transaction everywhere
-/// (`use_transaction() == Some(false)`).
-fn outside_transaction(app: App, name: &str) -> bool {
-    app.objects()
-        .iter()
-        .any(|s| s.info().name == name && s.use_transaction() == Some(false))
-}
-
-async fn stamp_rows<C: ConnectionTrait>(
-    db: &C,
-    insert: &[&'static StepInfo],
-    delete: &[&'static StepInfo],
-) -> Result<(), DbErr> {
-    if insert.is_empty() && delete.is_empty() {
-        return Ok(());
-    }
-    crate::avatar::Migrator::install(db).await?;
-    let now = Utc::now().timestamp();
-    if !insert.is_empty() {
-        seaql_migrations::Entity::insert_many(insert.iter().map(|s| {
-            seaql_migrations::ActiveModel {
-                version: ActiveValue::Set(s.name.to_owned()),
-                applied_at: ActiveValue::Set(now),
-            }
-        }))
-        .exec(db)
-        .await?;
-    }
-    if !delete.is_empty() {
-        seaql_migrations::Entity::delete_many()
-            .filter(seaql_migrations::Column::Version.is_in(delete.iter().map(|s| s.name)))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Row counts of the tables a downgrade plan would drop, for those that hold rows.
-pub async fn data_at_risk<C: ConnectionTrait>(
-    db: &C,
-    state: &DbState,
-    plan: &Plan,
-) -> Result<Vec<(String, i64)>, DbErr> {
-    if plan.direction != Direction::Down {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for s in &plan.steps {
-        for t in s.creates_tables.iter().rev() {
-            if state.tables.contains(*t) {
-                let n = count_rows(db, t).await?;
-                if n > 0 {
-                    out.push(((*t).to_owned(), n));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn count_rows<C: ConnectionTrait>(db: &C, table: &str) -> Result<i64, DbErr> {
-    let backend = db.get_database_backend();
-    let quoted = match backend {
-        DbBackend::MySql => format!("`{table}`"),
-        _ => format!("\"{table}\""),
-    };
-    let row = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) FROM {quoted}"),
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0))
 }
 
 /// The name people should type for a migration: its Alembic alias when it has one.
@@ -799,24 +278,10 @@ pub fn short_name(s: &StepInfo) -> &'static str {
     s.alias.unwrap_or(s.name)
 }
 
-/// The `stamp` command that fits a database whose tables exist ahead of the records.
-pub fn suggested_stamp(ov: &Overview, state: &DbState) -> Option<&'static StepInfo> {
-    let mut last = None;
-    for (i, s) in ov.steps.iter().enumerate() {
-        if ov.applied[i] {
-            last = Some(*s);
-            continue;
-        }
-        if !s.creates_tables.is_empty()
-            && s.creates_tables.iter().all(|t| state.tables.contains(*t))
-        {
-            last = Some(*s);
-        } else {
-            break;
-        }
+/// `name (alias)`, or just the name.
+pub fn describe(s: &StepInfo) -> String {
+    match s.alias {
+        Some(a) => format!("{} ({a})", s.name),
+        None => s.name.to_owned(),
     }
-    last.filter(|s| {
-        let i = ov.steps.iter().position(|x| x.name == s.name).unwrap_or(0);
-        !ov.applied[i]
-    })
 }

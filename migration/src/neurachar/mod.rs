@@ -1,7 +1,6 @@
 //! NeuraChar: one migration per table, in foreign-key order, then the foreign keys' indexes,
 //! as SeaORM migrations.
-use crate::{upcast, AppMigrator, Step};
-use sea_orm_migration::prelude::*;
+use crate::{AppMigrator, Step};
 
 pub mod m20251212_000001_create_users;
 pub mod m20251212_000002_create_email_login_codes;
@@ -12,12 +11,8 @@ pub mod m20251212_000006_add_foreign_key_indexes;
 
 pub struct Migrator;
 
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        upcast(Self::steps())
-    }
-}
+// `up`/`down` (and refresh, reset, fresh) go through the engine: see `engine::migrator`.
+crate::engine_migrator!(Migrator, crate::App::Neurachar);
 
 impl AppMigrator for Migrator {
     const APP: &'static str = "neurachar";

@@ -109,8 +109,22 @@ fn pg_oid(table: &str) -> String {
     )
 }
 
-/// Names of the user tables (including `seaql_migrations`), sorted.
+/// dbtool's own bookkeeping beside `seaql_migrations` (state and audit log): not part of an
+/// app's schema, so [`tables`] leaves them out.
+pub const DBTOOL_TABLES: &[&str] = &["dbtool_audit", "dbtool_state"];
+
+/// Names of the user tables (including `seaql_migrations`, without dbtool's own state and
+/// audit tables), sorted.
 pub async fn tables(db: &impl Catalog) -> Vec<String> {
+    all_tables(db)
+        .await
+        .into_iter()
+        .filter(|t| !DBTOOL_TABLES.contains(&t.as_str()))
+        .collect()
+}
+
+/// Names of every table, dbtool's own included, sorted.
+pub async fn all_tables(db: &impl Catalog) -> Vec<String> {
     let sql = match db.backend() {
         Backend::Postgres => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
         Backend::MySql => "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1",

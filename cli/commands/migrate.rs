@@ -1,0 +1,200 @@
+//! What `upgrade` and `downgrade` share: one engine call with the renderer, then the report
+//! (or, with `--dry-run`, the engine's read-only preview).
+
+use crate::exit::Exit;
+use crate::Ctx;
+use anyhow::Result;
+use migration::engine::{describe, Command, Direction, Preview, Report, TableRows};
+use migration::{App, StepInfo, Target};
+use serde::Serialize;
+
+/// Options of `upgrade` and `downgrade` that shape the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    pub yes: bool,
+    pub atomic: bool,
+    pub out_of_order: bool,
+}
+
+#[derive(Serialize)]
+pub struct PlanStep {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub description: &'static str,
+}
+
+fn plan_step(s: &StepInfo) -> PlanStep {
+    PlanStep {
+        name: s.name,
+        alias: s.alias,
+        description: s.description,
+    }
+}
+
+fn plan_steps(app: App, names: &[&'static str]) -> Vec<PlanStep> {
+    let steps = app.steps();
+    names
+        .iter()
+        .filter_map(|n| steps.iter().find(|s| s.name == *n))
+        .map(|s| plan_step(s))
+        .collect()
+}
+
+/// The result document of upgrade and downgrade.
+#[derive(Serialize)]
+struct RunView<'a> {
+    dry_run: bool,
+    plan: Vec<PlanStep>,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// `upgrade` / `downgrade`: the engine does everything under its lock; this renders.
+pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlags) -> Result<Exit> {
+    let db = ctx.connect_write().await?;
+    let mut opts = ctx.engine_options();
+    opts.allow_data_loss = flags.yes;
+    opts.atomic = flags.atomic;
+    opts.out_of_order = flags.out_of_order;
+    let cmd = match direction {
+        Direction::Up => Command::Upgrade(target),
+        Direction::Down => Command::Downgrade(target),
+    };
+    let report = crate::engine::run(ctx, &db, opts, &cmd).await?;
+    let view = RunView {
+        dry_run: false,
+        plan: plan_steps(report.app, &report.planned),
+        report: &report,
+    };
+    let at = crate::engine::position(&report);
+    ctx.out.emit(&view, |o| {
+        if report.planned.is_empty() && report.resumed.is_none() {
+            o.line(&format!(
+                "{}: already up to date here; {at}; nothing to do",
+                report.app
+            ));
+        } else {
+            let n = report.done.len() + usize::from(report.resumed.is_some());
+            o.line(&format!(
+                "{}: {} {n} migration(s); {at}",
+                report.app,
+                match direction {
+                    Direction::Up => "applied",
+                    Direction::Down => "rolled back",
+                }
+            ));
+        }
+    });
+    Ok(Exit::Ok)
+}
+
+#[derive(Serialize)]
+struct PreviewView<'a> {
+    app: App,
+    direction: Direction,
+    dry_run: bool,
+    from: Option<&'static str>,
+    to: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<PlanStep>,
+    plan: Vec<PlanStep>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    data_at_risk: &'a [TableRows],
+}
+
+/// `--dry-run`: the plan from a read-only look at the database. It takes no lock and
+/// creates nothing (no SQLite file, no schema, no tracking table).
+pub async fn dry_run(
+    ctx: &Ctx,
+    direction: Direction,
+    target: Target,
+    flags: RunFlags,
+) -> Result<Exit> {
+    let preview = match ctx.connect_read().await? {
+        Some(db) => {
+            let mut opts = ctx.engine_options();
+            opts.out_of_order = flags.out_of_order;
+            let engine = ctx.engine(&db, opts).await?;
+            let cmd = match direction {
+                Direction::Up => Command::Upgrade(target),
+                Direction::Down => Command::Downgrade(target),
+            };
+            engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?
+        }
+        None => empty_preview(ctx, direction, &target)?,
+    };
+    show_preview(ctx, direction, &preview);
+    Ok(Exit::Ok)
+}
+
+/// The preview for a database that does not exist yet.
+fn empty_preview(ctx: &Ctx, direction: Direction, target: &Target) -> Result<Preview> {
+    let status = migration::engine::Status::empty(ctx.app);
+    let plan = status
+        .overview
+        .plan(direction, target)
+        .map_err(|e| ctx.fail(e.into()))?;
+    Ok(Preview {
+        app: ctx.app,
+        chosen: status.chosen,
+        overview: status.overview,
+        resume: None,
+        adopt: None,
+        plan: Some(plan),
+        stamp: None,
+        risk: Vec::new(),
+    })
+}
+
+fn show_preview(ctx: &Ctx, direction: Direction, p: &Preview) {
+    let Some(plan) = &p.plan else { return };
+    let at = |pos: usize| pos.checked_sub(1).map(|i| p.overview.steps[i].name);
+    let view = PreviewView {
+        app: p.app,
+        direction,
+        dry_run: true,
+        from: at(plan.from),
+        to: at(plan.to),
+        resume: p.resume.map(|(s, _)| plan_step(s)),
+        plan: plan.steps.iter().map(|s| plan_step(s)).collect(),
+        data_at_risk: &p.risk,
+    };
+    ctx.out.emit(&view, |o| {
+        if let Some((s, d)) = p.resume {
+            o.line(&format!(
+                "would first finish {} ({}), left half-done by an interrupted run",
+                describe(s),
+                match d {
+                    Direction::Up => "applying",
+                    Direction::Down => "rolling back",
+                }
+            ));
+        }
+        if let Some(a) = &p.adopt {
+            o.line(&format!(
+                "would adopt the Alembic-managed database (alembic_version {}): record {} as applied",
+                a.revision,
+                a.migrations.join(", ")
+            ));
+        }
+        if plan.steps.is_empty() {
+            o.line("nothing to do (dry run)");
+            return;
+        }
+        let verb = match direction {
+            Direction::Up => "apply",
+            Direction::Down => "roll back",
+        };
+        o.line(&format!(
+            "would {verb} {} migration(s), in this order:",
+            plan.steps.len()
+        ));
+        for (i, s) in plan.steps.iter().enumerate() {
+            o.line(&format!("  {}. {}  {}", i + 1, describe(s), s.description));
+        }
+        for r in &p.risk {
+            o.line(&format!("  drops table {} with {} row(s)", r.table, r.rows));
+        }
+        o.line("(dry run: nothing was changed)");
+    });
+}

@@ -1,0 +1,520 @@
+//! The CLI's side of the migration engine: engine options from the configuration, the
+//! renderer of its events (stderr), and the one function that turns an engine error into
+//! wording, hints and an exit code. Every hint is a whole command that works as printed.
+
+use crate::exit::{coded, coded_with, Exit};
+use crate::Ctx;
+use migration::engine::{
+    self, describe, short_name, AppChoice, Command, Engine, Error, Event, Hooks, Options, Report,
+    TableRows, TargetError,
+};
+use migration::StepInfo;
+use sea_orm::{DatabaseConnection, DbBackend};
+
+impl Ctx {
+    /// Engine options from the configuration.
+    pub fn engine_options(&self) -> Options {
+        let c = &self.config;
+        Options {
+            app: if c.app.source == crate::config::Source::Default {
+                AppChoice::Recognise {
+                    default: c.app.value,
+                }
+            } else {
+                AppChoice::Given(c.app.value)
+            },
+            schema: self.settings.schema.clone(),
+            lock_timeout: self.lock_timeout,
+            client: format!("dbtool {}", crate::version::SHORT),
+            ..Options::default()
+        }
+    }
+
+    /// An engine on `db` with the configured options.
+    pub async fn engine(&self, db: &DatabaseConnection, opts: Options) -> anyhow::Result<Engine> {
+        Engine::new(db, opts).await.map_err(|e| self.fail(e))
+    }
+
+    /// `dbtool [--app X] [--schema S] ARGS` as it must be typed again here: flags that came
+    /// from the command line are repeated; values from the environment or files are found
+    /// again by the same command. A URL given as a flag is named, never printed.
+    pub fn hint(&self, args: &str) -> String {
+        let c = &self.config;
+        let flag = crate::config::Source::Flag;
+        let mut s = String::from("dbtool");
+        if c.database_url.source == flag {
+            s.push_str(" --database-url <url>");
+        }
+        if c.app.source == flag {
+            s.push_str(&format!(" --app {}", c.app.value));
+        }
+        if c.schema.source == flag {
+            if let Some(schema) = &c.schema.value {
+                s.push_str(&format!(" --schema {}", shell_word(schema)));
+            }
+        }
+        s.push(' ');
+        s.push_str(args);
+        s
+    }
+
+    /// The same hint for another app (the one the database belongs to).
+    pub fn hint_for(&self, app: migration::App, args: &str) -> String {
+        let base = self.hint(args);
+        let rest = base.trim_start_matches("dbtool");
+        let rest = rest.replacen(&format!(" --app {}", self.config.app.value), "", 1);
+        format!("dbtool --app {app}{rest}")
+    }
+
+    /// Wording and exit code for an engine error, in one place.
+    pub fn fail(&self, e: Error) -> anyhow::Error {
+        let details = e.report().and_then(|r| serde_json::to_value(r).ok());
+        let (exit, message) = self.wording(e);
+        match details {
+            Some(d) => coded_with(exit, message, serde_json::json!({ "report": d })),
+            None => coded(exit, message),
+        }
+    }
+
+    fn wording(&self, e: Error) -> (Exit, String) {
+        let backend = self.loc.backend;
+        match e {
+            Error::Target(t) => (Exit::Usage, self.target_wording(t)),
+            Error::Locked { waited, holder } => (
+                Exit::LockTimeout,
+                format!(
+                    "timed out after {}s waiting for the migration lock, held by {holder}; nothing was changed; try again later or raise --lock-timeout",
+                    waited.as_secs()
+                ),
+            ),
+            Error::WrongApp {
+                given,
+                found,
+                evidence,
+            } => (
+                Exit::WrongApp,
+                format!(
+                    "this is a {found} database ({evidence}), not a {given} one; nothing was changed; run `{}`",
+                    self.hint_for(found, &invoked())
+                ),
+            ),
+            Error::AmbiguousApp { evidence } => (
+                Exit::WrongApp,
+                format!(
+                    "the database holds objects of both apps ({evidence}); nothing was changed; say which with --app avatar or --app neurachar"
+                ),
+            ),
+            Error::UnknownRecorded { versions } => (
+                Exit::UnknownRecorded,
+                format!(
+                    "the database records migrations this build of dbtool does not know: {}; it was migrated by a newer build: nothing was changed; use that build (see `{}`)",
+                    versions.join(", "),
+                    self.hint("status")
+                ),
+            ),
+            Error::UnknownAlembic { revision, known } => (
+                Exit::UnknownRecorded,
+                format!(
+                    "alembic_version holds revision '{revision}', which this build does not know (known: {}); nothing was changed; bring the database to a known revision with Flask-Migrate (`flask db upgrade {}`), or, if its schema is that of a known revision, record it with `{}` (the schema is verified first)",
+                    known.join(", "),
+                    known.last().copied().unwrap_or("head"),
+                    self.hint(&format!("stamp {}", known.last().copied().unwrap_or("head")))
+                ),
+            ),
+            Error::OutOfOrder { pending, after } => (
+                Exit::OutOfOrder,
+                format!(
+                    "{} {} pending while the later {} is applied; nothing was changed; apply {} with `{}`, or review with `{}`",
+                    names(&pending),
+                    if pending.len() == 1 { "is" } else { "are" },
+                    after.name,
+                    if pending.len() == 1 { "it" } else { "them" },
+                    self.hint(&format!("{} --out-of-order", invoked())),
+                    self.hint("status")
+                ),
+            ),
+            Error::Conflict {
+                step,
+                tables,
+                stamp,
+            } => {
+                let fix = match stamp {
+                    Some(s) => format!(
+                        "the objects of the migrations up to {} are all there: record them with `{}`, then run `{}` again",
+                        describe(s),
+                        self.hint(&format!("stamp {}", short_name(s))),
+                        self.hint("upgrade")
+                    ),
+                    None => format!(
+                        "its objects exist only in part: see what is missing with `{}`, create it (or restore the table), then record it with `{}`",
+                        self.hint("check"),
+                        self.hint(&format!("stamp {}", short_name(step)))
+                    ),
+                };
+                let why = if backend == DbBackend::MySql {
+                    " (MySQL/MariaDB commit DDL at once, so an older tool's interrupted run can leave this behind)"
+                } else {
+                    ""
+                };
+                (
+                    Exit::Failure,
+                    format!(
+                        "table {} already exists but migration {} that creates it is not recorded{why}; nothing was changed; {fix}",
+                        tables.join(", "),
+                        describe(step)
+                    ),
+                )
+            }
+            Error::NotConfirmed { risk } => (
+                Exit::NotConfirmed,
+                format!(
+                    "not confirmed: the downgrade would drop {}; nothing was changed; re-run with --yes to confirm, or --dry-run to review",
+                    risk_list(&risk)
+                ),
+            ),
+            Error::Unverified { steps, missing } => {
+                let last = steps.last().copied();
+                (
+                    Exit::Drift,
+                    format!(
+                        "cannot record {} as applied: missing {}; nothing was changed; create what is missing, or record it anyway with `{}` (then `{}` reports the drift)",
+                        names(&steps),
+                        missing
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.hint(&format!(
+                            "stamp {} --force",
+                            last.map(short_name).unwrap_or("head")
+                        )),
+                        self.hint("check")
+                    ),
+                )
+            }
+            Error::AtomicRefused { .. } => (Exit::Usage, format!("{e_atomic}; run without --atomic (each migration then runs in its own transaction)", e_atomic = e_display(&e))),
+            Error::ReadOnly { reason } => (
+                Exit::ReadOnly,
+                format!("{reason}; nothing was changed"),
+            ),
+            Error::StepFailed(f) => {
+                let verb = match f.direction {
+                    engine::Direction::Up => "applying",
+                    engine::Direction::Down => "rolling back",
+                };
+                let done = f.report.done.len();
+                let before = if done > 0 {
+                    format!("{done} migration(s) before it completed and stay; ")
+                } else {
+                    String::new()
+                };
+                let cause = crate::dberror::one_line(&f.error);
+                let state = if f.rolled_back {
+                    format!("it was rolled back: {before}{}", position(&f.report))
+                } else {
+                    format!(
+                        "it runs outside a transaction, so it may be partly done; it is marked half-done and the next `{}` finishes it once the cause is fixed: {before}{}",
+                        self.hint(&invoked()),
+                        position(&f.report)
+                    )
+                };
+                (
+                    Exit::MigrationFailed,
+                    format!("{verb} {} failed: {cause}; {state}", describe(f.step)),
+                )
+            }
+            Error::DdlLockTimeout(f) => {
+                let by = if f.blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; blocked by {}",
+                        f.blockers
+                            .iter()
+                            .map(|b| b.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                };
+                let left = if f.rolled_back {
+                    "it changed nothing".to_owned()
+                } else {
+                    format!(
+                        "it is marked half-done and the next `{}` finishes it",
+                        self.hint(&invoked())
+                    )
+                };
+                (
+                    Exit::DdlLockTimeout,
+                    format!(
+                        "{} could not get its table locks within {}s in {} attempt(s){by}; {left}; {}; end the blocking session or retry later (--ddl-lock-timeout, --ddl-retries)",
+                        describe(f.step),
+                        f.timeout.as_secs_f64(),
+                        f.attempts,
+                        position(&f.report)
+                    ),
+                )
+            }
+            Error::Interrupted(r) => {
+                let exit = self.interrupt.requested().unwrap_or(Exit::Interrupted);
+                (
+                    exit,
+                    format!(
+                        "interrupted after {} of {} migration(s); {}",
+                        r.done.len(),
+                        r.planned.len(),
+                        position(&r)
+                    ),
+                )
+            }
+            Error::LockFile { file, error } => (
+                Exit::Failure,
+                format!(
+                    "cannot open the lock file {} beside the database: {error}; check that its directory is writable",
+                    file.display()
+                ),
+            ),
+            Error::Db(e) => {
+                let d = crate::dberror::describe(&e);
+                (d.exit, d.message)
+            }
+        }
+    }
+
+    fn target_wording(&self, t: TargetError) -> String {
+        match t {
+            TargetError::Unknown { target, app, short } => format!(
+                "unknown target '{}' for {app}: not a migration name or Alembic revision{}; see `{}` for the names",
+                crate::output::escape(&target),
+                if short { " (a prefix needs at least 4 characters)" } else { "" },
+                self.hint("history")
+            ),
+            TargetError::Ambiguous { target, candidates } => format!(
+                "ambiguous target '{}': it matches {}; give more characters",
+                crate::output::escape(&target),
+                candidates.join(", ")
+            ),
+            TargetError::OutOfRange {
+                target,
+                position,
+                total,
+            } => format!(
+                "target '{target}' is out of range: the database is at migration {position} of {total}"
+            ),
+            TargetError::WrongDirection { target, command } => format!(
+                "target '{}' is in the other direction: use `{}`",
+                crate::output::escape(&target),
+                self.hint(&format!("{command} {}", crate::output::escape(&target)))
+            ),
+        }
+    }
+}
+
+fn e_display(e: &Error) -> String {
+    e.to_string()
+}
+
+fn names(steps: &[&'static StepInfo]) -> String {
+    steps.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+}
+
+fn risk_list(risk: &[TableRows]) -> String {
+    risk.iter()
+        .map(|r| format!("{} ({} rows)", r.table, r.rows))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the database is after a run, as it was read back.
+pub fn position(r: &Report) -> String {
+    if !r.to_known {
+        return "its position could not be read back (the connection was lost): see `dbtool status`".into();
+    }
+    let at =
+        r.to.and_then(|n| r.app.steps().into_iter().find(|s| s.name == n))
+            .map(describe)
+            .unwrap_or_else(|| "base".into());
+    format!("the database is at {at}")
+}
+
+/// The subcommand and its arguments as typed (for hints that repeat it), global options
+/// and --yes removed.
+fn invoked() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = Vec::new();
+    let mut skip = false;
+    let globals_with_value = [
+        "--database-url",
+        "--app",
+        "--schema",
+        "--config",
+        "--lock-timeout",
+        "--wait-timeout",
+    ];
+    for a in &args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if globals_with_value.contains(&a.as_str()) {
+            skip = true;
+            continue;
+        }
+        if globals_with_value
+            .iter()
+            .any(|g| a.starts_with(&format!("{g}=")))
+            || matches!(
+                a.as_str(),
+                "--json" | "--wait" | "-q" | "--quiet" | "--yes" | "-y"
+            )
+            || a.starts_with("-v")
+        {
+            continue;
+        }
+        out.push(shell_word(a));
+    }
+    out.join(" ")
+}
+
+/// A word as a shell needs it quoted.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+@%,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Renders engine events on stderr as they happen, stops between steps when a signal asks,
+/// and asks before data is dropped.
+pub struct Renderer<'a> {
+    ctx: &'a Ctx,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(ctx: &'a Ctx) -> Renderer<'a> {
+        Renderer { ctx }
+    }
+}
+
+fn verb(d: engine::Direction) -> (&'static str, &'static str) {
+    match d {
+        engine::Direction::Up => ("applying", "applied"),
+        engine::Direction::Down => ("rolling back", "rolled back"),
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl Hooks for Renderer<'_> {
+    fn event(&mut self, e: &Event<'_>) {
+        let out = &self.ctx.out;
+        match e {
+            Event::WaitingForLock { holder, timeout_ms } => out.info(&format!(
+                "waiting up to {}s for the migration lock held by {holder}",
+                timeout_ms / 1000
+            )),
+            Event::SchemaCreated { schema } => out.info(&format!("created schema {schema}")),
+            Event::Adopted { adoption } => out.info(&format!(
+                "adopted Alembic-managed database: alembic_version is at {}, recorded {} as applied (alembic_version is left as it was)",
+                adoption.revision,
+                adoption.migrations.join(", ")
+            )),
+            Event::Backfilled { migrations } => out.info(&format!(
+                "recorded the checksums of {} migration(s) applied before dbtool kept checksums",
+                migrations.len()
+            )),
+            Event::Resuming { step, direction } => out.info(&format!(
+                "finishing {} ({}), left half-done by an interrupted run",
+                describe(step),
+                verb(*direction).0
+            )),
+            Event::StepStarted {
+                step,
+                direction,
+                transactional,
+                rows,
+            } => {
+                self.ctx.interrupt.set_step_transactional(*transactional);
+                let rows = rows.map(|r| format!(" (~{r} rows)")).unwrap_or_default();
+                out.info(&format!("{} {}{rows} ...", verb(*direction).0, describe(step)));
+            }
+            Event::StepFinished { done } => {
+                self.ctx.interrupt.set_step_transactional(true);
+                out.info(&format!(
+                    "{} {} in {:.1} ms",
+                    verb(done.direction).1,
+                    describe(done.step),
+                    done.elapsed.as_secs_f64() * 1000.0
+                ))
+            }
+            Event::Retrying {
+                step,
+                attempt,
+                of,
+                wait_ms,
+                blockers,
+            } => {
+                let by = if blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (blocked by {})",
+                        blockers
+                            .iter()
+                            .map(|b| b.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                };
+                out.info(&format!(
+                    "{} timed out waiting for a table lock{by}; retrying in {:.1}s (attempt {attempt} of {of})",
+                    step.name,
+                    *wait_ms as f64 / 1000.0
+                ))
+            }
+            Event::Blocked { step, blockers, .. } => out.info(&format!(
+                "{} is waiting for {}",
+                step.name,
+                blockers
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            Event::Progress { .. } => {}
+            Event::Warning { message } => out.warn(message),
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.ctx.interrupt.requested().is_some()
+    }
+
+    async fn confirm_data_loss(&mut self, risk: &[TableRows]) -> bool {
+        let question = format!(
+            "This downgrade drops tables that hold data: {}. Continue?",
+            risk_list(risk)
+        );
+        crate::prompt::interactive() && crate::prompt::confirm(&question).await.unwrap_or(false)
+    }
+}
+
+/// Runs `cmd` through the engine with the CLI's renderer; the first signal stops between
+/// steps.
+pub async fn run(
+    ctx: &Ctx,
+    db: &DatabaseConnection,
+    opts: Options,
+    cmd: &Command,
+) -> anyhow::Result<Report> {
+    let engine = ctx.engine(db, opts).await?;
+    let _graceful = ctx.interrupt.graceful_section();
+    let mut renderer = Renderer::new(ctx);
+    engine
+        .run(cmd, &mut renderer)
+        .await
+        .map_err(|e| ctx.fail(e))
+}

@@ -1,0 +1,647 @@
+//! The record: SeaORM's tracking table `seaql_migrations` (kept exactly as SeaORM expects),
+//! and two tables of dbtool's own beside it:
+//! - `dbtool_state`: one row per applied migration with the checksum of its statements, and
+//!   the in-progress marker of a step that cannot roll back while it runs. Needed for
+//!   correctness; written in the step's transaction where the backend allows.
+//! - `dbtool_audit`: who ran which step when, how long it took and how it ended. Best effort:
+//!   a missing or unwritable audit table only warns.
+//!
+//! Both are versioned: `dbtool_state` carries a row `#format` whose checksum column holds the
+//! layout version, `dbtool_audit` a `format` column in every row. A layout newer than this
+//! build knows is refused instead of being misread.
+
+use super::plan::Direction;
+use crate::StepInfo;
+use sea_orm::sea_query::{
+    Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table,
+};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, Value,
+};
+use sea_orm_migration::seaql_migrations;
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub const STATE_TABLE: &str = "dbtool_state";
+pub const AUDIT_TABLE: &str = "dbtool_audit";
+/// The layout of both tables this build writes.
+pub const FORMAT: i64 = 1;
+const FORMAT_ROW: &str = "#format";
+
+/// Where a stored checksum came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Written when the migration was applied.
+    Applied,
+    /// Recorded later for a migration applied before checksums existed.
+    Backfilled,
+    /// Written by `stamp` (or an adoption): recorded without running.
+    Stamped,
+    /// Re-baselined by `repair`.
+    Repaired,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Applied => "applied",
+            Origin::Backfilled => "backfilled",
+            Origin::Stamped => "stamped",
+            Origin::Repaired => "repaired",
+        }
+    }
+    fn parse(s: &str) -> Origin {
+        match s {
+            "backfilled" => Origin::Backfilled,
+            "stamped" => Origin::Stamped,
+            "repaired" => Origin::Repaired,
+            _ => Origin::Applied,
+        }
+    }
+}
+
+/// One row of `dbtool_state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRow {
+    pub checksum: Option<String>,
+    pub origin: Option<Origin>,
+    /// Set while a step that cannot roll back runs (and after it was interrupted).
+    pub in_progress: Option<Direction>,
+    pub in_progress_since: Option<i64>,
+}
+
+pub(crate) fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A clearer error than the decoder's (`Option<String> … INT4`) when `seaql_migrations`
+/// does not have the columns SeaORM expects.
+pub fn tracking_shape_error(e: DbErr) -> DbErr {
+    match &e {
+        DbErr::Type(_) | DbErr::TryIntoErr { .. } => DbErr::Custom(format!(
+            "seaql_migrations does not have the shape SeaORM expects (version varchar primary key, applied_at bigint): {}",
+            e
+        )),
+        _ => e,
+    }
+}
+
+/// Creates `seaql_migrations` and `dbtool_state` if they are missing (and the format row).
+pub async fn ensure_tables<C: ConnectionTrait>(db: &C, at: i64) -> Result<(), DbErr> {
+    <crate::avatar::Migrator as sea_orm_migration::MigratorTrait>::install(db).await?;
+    let mut create = Table::create();
+    create
+        .table(Alias::new(STATE_TABLE))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("version"))
+                .string_len(255)
+                .not_null()
+                .primary_key(),
+        )
+        .col(ColumnDef::new(Alias::new("checksum")).string_len(64).null())
+        .col(
+            ColumnDef::new(Alias::new("checksum_origin"))
+                .string_len(16)
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("in_progress"))
+                .string_len(8)
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("in_progress_since"))
+                .big_integer()
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("updated_at"))
+                .big_integer()
+                .not_null(),
+        );
+    db.execute(&create).await?;
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(STATE_TABLE))
+        .columns([
+            Alias::new("version"),
+            Alias::new("checksum"),
+            Alias::new("updated_at"),
+        ])
+        .values_panic([FORMAT_ROW.into(), FORMAT.to_string().into(), at.into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("version"))
+                .do_nothing_on([Alias::new("version")])
+                .to_owned(),
+        );
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Reads `dbtool_state` (the format row checked, not returned).
+pub async fn read_state_rows<C: ConnectionTrait>(
+    db: &C,
+) -> Result<HashMap<String, StateRow>, DbErr> {
+    let select = Query::select()
+        .columns([
+            Alias::new("version"),
+            Alias::new("checksum"),
+            Alias::new("checksum_origin"),
+            Alias::new("in_progress"),
+            Alias::new("in_progress_since"),
+        ])
+        .from(Alias::new(STATE_TABLE))
+        .to_owned();
+    let rows = db.query_all(&select).await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let version: String = r.try_get_by_index(0)?;
+        let checksum: Option<String> = r.try_get_by_index(1)?;
+        if version == FORMAT_ROW {
+            let format: i64 = checksum
+                .as_deref()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            if format > FORMAT {
+                return Err(DbErr::Custom(format!(
+                    "{STATE_TABLE} has layout {format}, newer than this build knows ({FORMAT}); use a newer dbtool"
+                )));
+            }
+            continue;
+        }
+        let origin: Option<String> = r.try_get_by_index(2)?;
+        let in_progress: Option<String> = r.try_get_by_index(3)?;
+        out.insert(
+            version,
+            StateRow {
+                checksum,
+                origin: origin.as_deref().map(Origin::parse),
+                in_progress: in_progress.as_deref().and_then(Direction::parse),
+                in_progress_since: r.try_get_by_index(4)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Inserts or replaces the state row of `version`.
+async fn upsert_state<C: ConnectionTrait>(
+    db: &C,
+    at: i64,
+    version: &str,
+    checksum: Option<&str>,
+    origin: Option<Origin>,
+    in_progress: Option<Direction>,
+) -> Result<(), DbErr> {
+    let cols = [
+        "version",
+        "checksum",
+        "checksum_origin",
+        "in_progress",
+        "in_progress_since",
+        "updated_at",
+    ];
+    let now = at;
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(STATE_TABLE))
+        .columns(cols.map(Alias::new))
+        .values_panic([
+            version.into(),
+            checksum.map(str::to_owned).into(),
+            origin.map(|o| o.as_str().to_owned()).into(),
+            in_progress.map(|d| d.as_str().to_owned()).into(),
+            in_progress.map(|_| now).into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(Alias::new("version"))
+                .update_columns(cols[1..].iter().map(|c| Alias::new(*c)))
+                .to_owned(),
+        );
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+async fn delete_state<C: ConnectionTrait>(db: &C, version: &str) -> Result<(), DbErr> {
+    let delete = Query::delete()
+        .from_table(Alias::new(STATE_TABLE))
+        .and_where(Expr::col(Alias::new("version")).eq(version))
+        .to_owned();
+    db.execute(&delete).await?;
+    Ok(())
+}
+
+/// Marks `step` as running in `direction`, before a step that cannot roll back starts.
+/// Keeps the stored checksum (a half-done downgrade of an applied step still has one).
+pub async fn mark<C: ConnectionTrait>(
+    db: &C,
+    step: &StepInfo,
+    direction: Direction,
+    existing: Option<&StateRow>,
+) -> Result<(), DbErr> {
+    upsert_state(
+        db,
+        now_secs(),
+        step.name,
+        existing.and_then(|r| r.checksum.as_deref()),
+        existing.and_then(|r| r.origin),
+        Some(direction),
+    )
+    .await
+}
+
+/// Records the end of a step in the tracking table and the state table: up inserts the
+/// tracking row and the checksum (clearing any marker), down deletes both.
+pub async fn finish_step<C: ConnectionTrait>(
+    db: &C,
+    at: i64,
+    step: &StepInfo,
+    direction: Direction,
+    checksum: &str,
+) -> Result<(), DbErr> {
+    match direction {
+        Direction::Up => {
+            insert_tracking(db, at, &[step.name]).await?;
+            upsert_state(
+                db,
+                at,
+                step.name,
+                Some(checksum),
+                Some(Origin::Applied),
+                None,
+            )
+            .await
+        }
+        Direction::Down => {
+            delete_tracking(db, &[step.name]).await?;
+            delete_state(db, step.name).await
+        }
+    }
+}
+
+/// Tracking rows and checksums for migrations recorded without running (stamp, adoption).
+pub async fn stamp<C: ConnectionTrait>(
+    db: &C,
+    at: i64,
+    insert: &[(&'static StepInfo, String)],
+    delete: &[&'static StepInfo],
+    origin: Origin,
+) -> Result<(), DbErr> {
+    let names: Vec<&str> = insert.iter().map(|(s, _)| s.name).collect();
+    insert_tracking(db, at, &names).await?;
+    for (s, checksum) in insert {
+        upsert_state(db, at, s.name, Some(checksum), Some(origin), None).await?;
+    }
+    let names: Vec<&str> = delete.iter().map(|s| s.name).collect();
+    delete_tracking(db, &names).await?;
+    for s in delete {
+        delete_state(db, s.name).await?;
+    }
+    Ok(())
+}
+
+/// Stores checksums (origin back-filled or repaired) for recorded migrations.
+pub async fn store_checksums<C: ConnectionTrait>(
+    db: &C,
+    rows: &[(&'static StepInfo, String)],
+    origin: Origin,
+) -> Result<(), DbErr> {
+    for (s, checksum) in rows {
+        upsert_state(db, now_secs(), s.name, Some(checksum), Some(origin), None).await?;
+    }
+    Ok(())
+}
+
+/// Clears the in-progress marker of `version` (repair), keeping its checksum.
+pub async fn clear_marker<C: ConnectionTrait>(
+    db: &C,
+    version: &str,
+    row: &StateRow,
+) -> Result<(), DbErr> {
+    if row.checksum.is_none() {
+        return delete_state(db, version).await;
+    }
+    upsert_state(
+        db,
+        now_secs(),
+        version,
+        row.checksum.as_deref(),
+        row.origin,
+        None,
+    )
+    .await
+}
+
+async fn insert_tracking<C: ConnectionTrait>(
+    db: &C,
+    now: i64,
+    names: &[&str],
+) -> Result<(), DbErr> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    seaql_migrations::Entity::insert_many(names.iter().map(|n| seaql_migrations::ActiveModel {
+        version: ActiveValue::Set((*n).to_owned()),
+        applied_at: ActiveValue::Set(now),
+    }))
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+async fn delete_tracking<C: ConnectionTrait>(db: &C, names: &[&str]) -> Result<(), DbErr> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    seaql_migrations::Entity::delete_many()
+        .filter(seaql_migrations::Column::Version.is_in(names.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit log
+
+/// Who is running, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub db_user: Option<String>,
+    pub os_user: Option<String>,
+    pub host: Option<String>,
+    pub client: String,
+}
+
+impl Actor {
+    pub async fn current<C: ConnectionTrait>(db: &C, client: &str) -> Actor {
+        let backend = db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => Some("SELECT current_user::text"),
+            DbBackend::MySql => Some("SELECT CAST(CURRENT_USER() AS CHAR)"),
+            _ => None,
+        };
+        let db_user = match sql {
+            Some(sql) => db
+                .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get_by_index::<String>(0).ok()),
+            None => None,
+        };
+        let os_user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty());
+        Actor {
+            db_user,
+            os_user,
+            host,
+            client: client.to_owned(),
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub run: String,
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub operation: String,
+    pub app: String,
+    pub version: Option<String>,
+    pub direction: Option<String>,
+    /// running, ok, failed, interrupted, refused
+    pub outcome: String,
+    pub error: Option<String>,
+    pub db_user: Option<String>,
+    pub os_user: Option<String>,
+    pub host: Option<String>,
+    pub client: String,
+}
+
+const AUDIT_COLUMNS: [&str; 15] = [
+    "run_id",
+    "seq",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "operation",
+    "app",
+    "version",
+    "direction",
+    "outcome",
+    "error",
+    "db_user",
+    "os_user",
+    "host",
+    "client",
+];
+
+/// Creates `dbtool_audit` if it is missing.
+pub async fn ensure_audit<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    let s = |n: &str, len: u32| ColumnDef::new(Alias::new(n)).string_len(len).to_owned();
+    let mut create = Table::create();
+    create
+        .table(Alias::new(AUDIT_TABLE))
+        .if_not_exists()
+        .col(s("run_id", 36).not_null())
+        .col(ColumnDef::new(Alias::new("seq")).integer().not_null())
+        .col(
+            ColumnDef::new(Alias::new("started_at"))
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("finished_at"))
+                .big_integer()
+                .null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("duration_ms"))
+                .big_integer()
+                .null(),
+        )
+        .col(s("operation", 16).not_null())
+        .col(s("app", 32).not_null())
+        .col(s("version", 255).null())
+        .col(s("direction", 8).null())
+        .col(s("outcome", 16).not_null())
+        .col(ColumnDef::new(Alias::new("error")).text().null())
+        .col(s("db_user", 255).null())
+        .col(s("os_user", 255).null())
+        .col(s("host", 255).null())
+        .col(s("client", 64).not_null())
+        .col(
+            ColumnDef::new(Alias::new("format"))
+                .integer()
+                .not_null()
+                .default(FORMAT),
+        )
+        .primary_key(
+            Index::create()
+                .col(Alias::new("run_id"))
+                .col(Alias::new("seq")),
+        );
+    db.execute(&create).await?;
+    Ok(())
+}
+
+/// Writes the start of an audited operation (outcome `running`).
+pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(), DbErr> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(AUDIT_TABLE))
+        .columns(AUDIT_COLUMNS.map(Alias::new))
+        .values_panic([
+            e.run.clone().into(),
+            e.seq.into(),
+            e.started_at.into(),
+            e.finished_at.into(),
+            e.duration_ms.into(),
+            e.operation.clone().into(),
+            e.app.clone().into(),
+            e.version.clone().into(),
+            e.direction.clone().into(),
+            e.outcome.clone().into(),
+            e.error.clone().into(),
+            e.db_user.clone().into(),
+            e.os_user.clone().into(),
+            e.host.clone().into(),
+            e.client.clone().into(),
+        ]);
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Writes how an audited operation ended.
+pub async fn audit_finish<C: ConnectionTrait>(
+    db: &C,
+    run: &str,
+    seq: i64,
+    started_at: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    let now = now_ms();
+    let update = Query::update()
+        .table(Alias::new(AUDIT_TABLE))
+        .values([
+            (Alias::new("finished_at"), now.into()),
+            (Alias::new("duration_ms"), (now - started_at).into()),
+            (Alias::new("outcome"), outcome.into()),
+            (
+                Alias::new("error"),
+                Value::String(error.map(|e| e.to_owned())).into(),
+            ),
+        ])
+        .and_where(Expr::col(Alias::new("run_id")).eq(run))
+        .and_where(Expr::col(Alias::new("seq")).eq(seq))
+        .to_owned();
+    db.execute(&update).await?;
+    Ok(())
+}
+
+/// Entries still `running` when the migration lock is free belong to a run that was killed:
+/// they become `interrupted`. Call with the lock held.
+pub async fn audit_sweep<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let update = Query::update()
+        .table(Alias::new(AUDIT_TABLE))
+        .values([(Alias::new("outcome"), "interrupted".into())])
+        .and_where(Expr::col(Alias::new("outcome")).eq("running"))
+        .to_owned();
+    Ok(db.execute(&update).await?.rows_affected())
+}
+
+/// The newest `limit` audit entries, newest first.
+pub async fn read_audit<C: ConnectionTrait>(
+    db: &C,
+    limit: Option<u64>,
+) -> Result<Vec<AuditEntry>, DbErr> {
+    let mut select = Query::select();
+    select
+        .columns(AUDIT_COLUMNS.map(Alias::new))
+        .from(Alias::new(AUDIT_TABLE))
+        .order_by(Alias::new("started_at"), Order::Desc)
+        .order_by(Alias::new("seq"), Order::Desc);
+    if let Some(l) = limit {
+        select.limit(l);
+    }
+    let rows = db.query_all(&select).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                run: r.try_get_by_index(0)?,
+                seq: r.try_get_by_index::<i32>(1).map(i64::from)?,
+                started_at: r.try_get_by_index(2)?,
+                finished_at: r.try_get_by_index(3)?,
+                duration_ms: r.try_get_by_index(4)?,
+                operation: r.try_get_by_index(5)?,
+                app: r.try_get_by_index(6)?,
+                version: r.try_get_by_index(7)?,
+                direction: r.try_get_by_index(8)?,
+                outcome: r.try_get_by_index(9)?,
+                error: r.try_get_by_index(10)?,
+                db_user: r.try_get_by_index(11)?,
+                os_user: r.try_get_by_index(12)?,
+                host: r.try_get_by_index(13)?,
+                client: r.try_get_by_index(14)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes audit entries that started before `before_ms` (Unix milliseconds).
+pub async fn prune_audit<C: ConnectionTrait>(db: &C, before_ms: i64) -> Result<u64, DbErr> {
+    let delete = Query::delete()
+        .from_table(Alias::new(AUDIT_TABLE))
+        .and_where(Expr::col(Alias::new("started_at")).lt(before_ms))
+        .and_where(Expr::col(Alias::new("outcome")).ne("running"))
+        .to_owned();
+    Ok(db.execute(&delete).await?.rows_affected())
+}
+
+/// The audit entry of a new operation: who, what, started now.
+pub fn entry(
+    actor: &Actor,
+    run: &str,
+    seq: i64,
+    operation: &str,
+    app: &str,
+    step: Option<&StepInfo>,
+    direction: Option<Direction>,
+) -> AuditEntry {
+    AuditEntry {
+        run: run.to_owned(),
+        seq,
+        started_at: now_ms(),
+        finished_at: None,
+        duration_ms: None,
+        operation: operation.to_owned(),
+        app: app.to_owned(),
+        version: step.map(|s| s.name.to_owned()),
+        direction: direction.map(|d| d.as_str().to_owned()),
+        outcome: "running".to_owned(),
+        error: None,
+        db_user: actor.db_user.clone(),
+        os_user: actor.os_user.clone(),
+        host: actor.host.clone(),
+        client: actor.client.clone(),
+    }
+}

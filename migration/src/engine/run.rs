@@ -1,0 +1,1501 @@
+//! The one place that changes a schema: [`Engine`]. A write run takes the migration lock,
+//! creates the PostgreSQL schema if needed, reads the state under the lock, recognises the
+//! app, finishes a half-done step, adopts an Alembic database, back-fills checksums, plans,
+//! guards (out-of-order history, tables that exist unrecorded, data a downgrade would drop)
+//! and then applies each step in its own transaction together with its tracking row and
+//! state row, writing an audit entry around it. What it reports is read back from the
+//! database.
+//!
+//! Each migration's own `up`/`down` stays the unit of work; this loop replaces
+//! `MigratorTrait`'s (the apps' migrators route `up`/`down` here), so there is one loop, with
+//! the lock.
+
+use super::app::App;
+use super::conn;
+use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
+use super::lock::{self, Holder, LockError, LockKey};
+use super::offline;
+use super::plan::{Direction, Plan, StampPlan};
+use super::recognise::{self, AppChoice, Chosen};
+use super::record::{self, Actor, Origin};
+use super::report::{Adoption, Event, Hooks, Report, StepDone, TableRows};
+use super::schema;
+use super::snapshot;
+use super::state::{read_state, Alembic, DbState, Overview};
+use super::target::Target;
+use super::verify::{self, Missing};
+use crate::{Step, StepInfo};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::SchemaManager;
+use std::time::{Duration, Instant};
+
+/// How a run behaves. `Default` is what an application migrating at start-up wants.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub app: AppChoice,
+    /// The PostgreSQL schema to work in (put into `search_path`; created under the lock by
+    /// write runs). None: the connection's `current_schema()`.
+    pub schema: Option<String>,
+    /// How long to wait for another run's migration lock.
+    pub lock_timeout: Duration,
+    /// How long a step may wait for a table lock before it is rolled back and retried.
+    pub ddl_lock_timeout: Duration,
+    /// How often a step that timed out on a table lock is retried.
+    pub ddl_retries: u32,
+    /// A limit on each statement of a step (PostgreSQL, MariaDB).
+    pub statement_timeout: Option<Duration>,
+    /// Run a whole upgrade or downgrade in one transaction (PostgreSQL, SQLite).
+    pub atomic: bool,
+    /// Apply pending migrations that come before applied ones.
+    pub out_of_order: bool,
+    /// Drop tables that hold rows without asking [`Hooks::confirm_data_loss`].
+    pub allow_data_loss: bool,
+    /// Who runs, for the audit log (`dbtool 0.1.0`, or the application's name).
+    pub client: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            app: AppChoice::Recognise {
+                default: App::Avatar,
+            },
+            schema: None,
+            lock_timeout: Duration::from_secs(60),
+            ddl_lock_timeout: Duration::from_secs(5),
+            ddl_retries: 3,
+            statement_timeout: None,
+            atomic: false,
+            out_of_order: false,
+            allow_data_loss: false,
+            client: concat!("migration ", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl Options {
+    /// Defaults for one app, as the caller names it.
+    pub fn for_app(app: App) -> Options {
+        Options {
+            app: AppChoice::Given(app),
+            ..Options::default()
+        }
+    }
+}
+
+/// What a write run does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Upgrade(Target),
+    Downgrade(Target),
+    /// Record the database as being at the target without running anything. `force` skips
+    /// the check that the recorded migrations' objects exist.
+    Stamp {
+        target: Target,
+        force: bool,
+    },
+}
+
+impl Command {
+    pub fn direction(&self) -> Option<Direction> {
+        match self {
+            Command::Upgrade(_) => Some(Direction::Up),
+            Command::Downgrade(_) => Some(Direction::Down),
+            Command::Stamp { .. } => None,
+        }
+    }
+    fn operation(&self) -> &'static str {
+        match self {
+            Command::Upgrade(_) => "upgrade",
+            Command::Downgrade(_) => "downgrade",
+            Command::Stamp { .. } => "stamp",
+        }
+    }
+}
+
+/// A checksum comparison for one applied migration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Checksum {
+    Match {
+        origin: Origin,
+    },
+    /// The migration's statements changed after it was applied.
+    Mismatch {
+        stored: String,
+        current: String,
+        origin: Origin,
+    },
+    /// Applied before checksums existed; the next write run records it.
+    NotRecorded,
+}
+
+/// Something `status --check` fails on, in the order of precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    HalfDone {
+        step: &'static StepInfo,
+        direction: Direction,
+    },
+    ChecksumMismatch {
+        steps: Vec<&'static StepInfo>,
+    },
+    UnknownRecorded {
+        versions: Vec<String>,
+    },
+    OutOfOrder {
+        pending: Vec<&'static StepInfo>,
+    },
+    Pending {
+        count: usize,
+    },
+}
+
+/// The read-only state of a database for one app, as `status` shows it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub app: App,
+    pub chosen: Chosen,
+    pub overview: Overview,
+    pub state: DbState,
+    /// Per step of the app: the checksum comparison of applied steps (None: not applied).
+    pub checksums: Vec<Option<Checksum>>,
+}
+
+impl Status {
+    /// The status of a database that does not exist yet (an absent SQLite file).
+    pub fn empty(app: App) -> Status {
+        let state = DbState::default();
+        let overview = Overview::new(app, &state);
+        Status {
+            app,
+            chosen: Chosen::Default,
+            checksums: vec![None; overview.steps.len()],
+            overview,
+            state,
+        }
+    }
+
+    /// What `status --check` fails on, most serious first.
+    pub fn problems(&self) -> Vec<Problem> {
+        let ov = &self.overview;
+        let mut out = Vec::new();
+        if let Some((i, direction)) = ov.half_done {
+            out.push(Problem::HalfDone {
+                step: ov.steps[i],
+                direction,
+            });
+        }
+        let changed: Vec<&'static StepInfo> = self
+            .checksums
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, Some(Checksum::Mismatch { .. })))
+            .map(|(i, _)| ov.steps[i])
+            .collect();
+        if !changed.is_empty() {
+            out.push(Problem::ChecksumMismatch { steps: changed });
+        }
+        let mut unknown: Vec<String> = ov.unknown.iter().map(|r| r.version.clone()).collect();
+        if let Some(Alembic::Unknown { revision }) = &ov.alembic {
+            unknown.push(format!("alembic revision {revision}"));
+        }
+        if !unknown.is_empty() {
+            out.push(Problem::UnknownRecorded { versions: unknown });
+        }
+        let ooo = ov.out_of_order();
+        if !ooo.is_empty() {
+            out.push(Problem::OutOfOrder { pending: ooo });
+        }
+        if ov.pending() > 0 {
+            out.push(Problem::Pending {
+                count: ov.pending(),
+            });
+        }
+        out
+    }
+}
+
+/// What a write command would do, computed read-only (no lock, nothing created).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub app: App,
+    pub chosen: Chosen,
+    /// The overview as the run would see it after finishing a half-done step.
+    pub overview: Overview,
+    pub resume: Option<(&'static StepInfo, Direction)>,
+    pub adopt: Option<Adoption>,
+    pub plan: Option<Plan>,
+    pub stamp: Option<StampPlan>,
+    pub risk: Vec<TableRows>,
+}
+
+/// The migration engine for one database.
+pub struct Engine {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    opts: Options,
+    /// The server process of the connection (PostgreSQL), for watching its steps; set by
+    /// `run`.
+    pid: Option<i64>,
+}
+
+impl Engine {
+    /// An engine on `db`: on its own single connection (see `conn`), with `search_path` set
+    /// to `opts.schema` on PostgreSQL. Reads nothing yet.
+    pub async fn new(db: &DatabaseConnection, opts: Options) -> Result<Engine, Error> {
+        let db = conn::dedicated(db).await?;
+        let backend = db.get_database_backend();
+        if let (DbBackend::Postgres, Some(s)) = (backend, &opts.schema) {
+            db.execute_unprepared(&format!("SET search_path TO {}", quote_pg(s)))
+                .await?;
+        }
+        Ok(Engine {
+            db,
+            backend,
+            opts,
+            pid: None,
+        })
+    }
+
+    /// What the migration lock of this database is keyed on.
+    async fn lock_key(&self) -> Result<LockKey, Error> {
+        Ok(match self.backend {
+            DbBackend::Postgres => LockKey::Postgres {
+                schema: match &self.opts.schema {
+                    Some(s) => s.clone(),
+                    None => one_string(&self.db, "SELECT current_schema()::text")
+                        .await?
+                        .unwrap_or_default(),
+                },
+            },
+            DbBackend::MySql => match one_string(&self.db, "SELECT CAST(DATABASE() AS CHAR)").await? {
+                Some(name) => LockKey::mysql(&name),
+                None => {
+                    return Err(Error::Db(DbErr::Custom(
+                        "the MySQL connection has no database selected: name one in the URL (mysql://user@host/DATABASE)".into(),
+                    )))
+                }
+            },
+            _ => LockKey::sqlite(conn::sqlite_file(&self.db).await?),
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Option<i64> {
+        self.pid
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The engine's connection (read-only uses: introspection, row counts).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The state of the database for its app, read-only: no lock, nothing created.
+    pub async fn status(&self) -> Result<Status, Error> {
+        let state = read_state(&self.db).await?;
+        let (app, chosen) = recognise::choose(self.opts.app, &state)?;
+        let overview = Overview::new(app, &state);
+        let checksums = checksums(app, self.backend, &overview, &state).await?;
+        Ok(Status {
+            app,
+            chosen,
+            overview,
+            state,
+            checksums,
+        })
+    }
+
+    /// What `cmd` would do, read-only: the same checks as a run, without the lock.
+    pub async fn preview(&self, cmd: &Command) -> Result<Preview, Error> {
+        let state = read_state(&self.db).await?;
+        let (app, chosen) = recognise::choose(self.opts.app, &state)?;
+        let mut ov = Overview::new(app, &state);
+        writable(&ov, Some(cmd))?;
+        let resume = ov.half_done.map(|(i, d)| (ov.steps[i], d));
+        if let Some((i, d)) = ov.half_done.take() {
+            ov.applied[i] = d == Direction::Up;
+            ov.recorded[i] = d == Direction::Up;
+        }
+        let adopt = match &ov.alembic {
+            Some(Alembic::Adoptable {
+                revision,
+                migrations,
+            }) => Some(Adoption {
+                revision: revision.clone(),
+                migrations: migrations.clone(),
+            }),
+            _ => None,
+        };
+        if adopt.is_some() {
+            ov.recorded = ov.applied.clone();
+        }
+        let mut preview = Preview {
+            app,
+            chosen,
+            overview: ov.clone(),
+            resume,
+            adopt,
+            plan: None,
+            stamp: None,
+            risk: Vec::new(),
+        };
+        match cmd {
+            Command::Stamp { target, .. } => preview.stamp = Some(ov.plan_stamp(target)?),
+            Command::Upgrade(t) | Command::Downgrade(t) => {
+                let direction = cmd.direction().unwrap_or(Direction::Up);
+                let plan = ov.plan(direction, t)?;
+                self.guard(&ov, &state, &plan).await?;
+                preview.risk = data_at_risk(&self.db, &state, &plan).await?;
+                preview.plan = Some(plan);
+            }
+        }
+        Ok(preview)
+    }
+
+    /// Runs `cmd` under the migration lock. Consumes the engine: dropping the future aborts
+    /// the current step (the connection closes; the server rolls back what it can).
+    pub async fn run(mut self, cmd: &Command, hooks: &mut dyn Hooks) -> Result<Report, Error> {
+        self.refuse_read_only().await?;
+        let key = self.lock_key().await?;
+        if self.backend == DbBackend::Postgres {
+            self.pid = one_string(&self.db, "SELECT pg_backend_pid()::text")
+                .await?
+                .and_then(|p| p.parse().ok());
+        }
+        let timeout = self.opts.lock_timeout;
+        let held = {
+            let mut on_wait = |holder: &Holder| {
+                hooks.event(&Event::WaitingForLock {
+                    holder,
+                    timeout_ms: timeout.as_millis(),
+                })
+            };
+            lock::acquire(&self.db, &key, timeout, &mut on_wait).await
+        }
+        .map_err(|e| match e {
+            LockError::Timeout { waited, holder } => Error::Locked { waited, holder },
+            LockError::Db(e) => Error::Db(e),
+            LockError::Io { file, error } => Error::LockFile { file, error },
+        })?;
+        let result = self.locked(cmd, hooks).await;
+        let released = lock::release(&self.db, &key, held).await;
+        match (result, released) {
+            (Ok(mut r), Err(e)) => {
+                let w = format!(
+                    "releasing the migration lock failed ({e}); it goes with the connection"
+                );
+                hooks.event(&Event::Warning { message: &w });
+                r.warnings.push(w);
+                Ok(r)
+            }
+            (r, _) => r,
+        }
+    }
+
+    /// A standby or a read-only session cannot be migrated: refuse before anything else.
+    async fn refuse_read_only(&self) -> Result<(), Error> {
+        if self.backend != DbBackend::Postgres {
+            return Ok(());
+        }
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
+                    .to_owned(),
+            ))
+            .await?;
+        if let Some(r) = row {
+            let (standby, ro): (bool, bool) = (r.try_get_by_index(0)?, r.try_get_by_index(1)?);
+            if standby {
+                return Err(Error::ReadOnly {
+                    reason: "the server is a read-only standby (in recovery); point at the primary"
+                        .into(),
+                });
+            }
+            if ro {
+                return Err(Error::ReadOnly {
+                    reason: "the session is read-only (default_transaction_read_only is on)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn locked(&self, cmd: &Command, hooks: &mut dyn Hooks) -> Result<Report, Error> {
+        if let (DbBackend::Postgres, Some(schema)) = (self.backend, &self.opts.schema) {
+            self.ensure_schema(schema, hooks).await?;
+        }
+        let state = read_state(&self.db).await?;
+        let (app, _) = recognise::choose(self.opts.app, &state)?;
+        let ov = Overview::new(app, &state);
+        writable(&ov, Some(cmd))?;
+        let mut report = Report::new(app, cmd.direction());
+        report.from = ov.current().map(|s| s.name);
+        record::ensure_tables(&self.db, record::now_secs()).await?;
+        let mut audit = Audit::open(&self.db, &self.opts.client, hooks, &mut report).await;
+        let mut run = Run {
+            engine: self,
+            app,
+            objects: app.objects(),
+            hooks,
+            audit: &mut audit,
+            report,
+        };
+        match run.body(cmd, state).await {
+            Ok(()) => {
+                run.read_back().await;
+                Ok(run.report)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `CREATE SCHEMA IF NOT EXISTS` under the lock, so concurrent first runs do not race.
+    async fn ensure_schema(&self, schema: &str, hooks: &mut dyn Hooks) -> Result<(), Error> {
+        let exists = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT count(*)::int8 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                [schema.into()],
+            ))
+            .await?
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0)
+            > 0;
+        if !exists {
+            self.db
+                .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_pg(schema)))
+                .await?;
+            hooks.event(&Event::SchemaCreated { schema });
+        }
+        Ok(())
+    }
+
+    /// The checks shared by a run and its preview: out-of-order steps and tables that exist
+    /// although the migration creating them is not recorded.
+    async fn guard(&self, ov: &Overview, state: &DbState, plan: &Plan) -> Result<(), Error> {
+        if plan.direction != Direction::Up {
+            return Ok(());
+        }
+        let position = ov.position();
+        let early: Vec<&'static StepInfo> = plan
+            .steps
+            .iter()
+            .copied()
+            .filter(|s| ov.index_of(s.name).is_some_and(|i| i < position))
+            .collect();
+        if !early.is_empty() && !self.opts.out_of_order {
+            return Err(Error::OutOfOrder {
+                pending: early,
+                after: ov.steps[position - 1],
+            });
+        }
+        let conflicts = ov.conflicts(plan, state);
+        let Some((step, tables)) = conflicts.into_iter().next() else {
+            return Ok(());
+        };
+        let stamp = match ov.stamp_candidate(state) {
+            Some(candidate) => {
+                let upto = ov.index_of(candidate.name).unwrap_or(0);
+                let steps: Vec<&'static StepInfo> = (0..=upto)
+                    .filter(|i| !ov.applied[*i])
+                    .map(|i| ov.steps[i])
+                    .collect();
+                let missing = self.missing_objects(ov.app, &steps).await?;
+                missing.is_empty().then_some(candidate)
+            }
+            None => None,
+        };
+        Err(Error::Conflict {
+            step,
+            tables,
+            stamp,
+        })
+    }
+
+    /// The objects of `steps` that the database lacks (verified stamps).
+    async fn missing_objects(
+        &self,
+        app: App,
+        steps: &[&'static StepInfo],
+    ) -> Result<Vec<Missing>, Error> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let live = schema::introspect(&self.db).await?;
+        let server = snapshot::server_kind(&self.db).await?;
+        Ok(verify::verify(app, self.backend, &server, steps, &live).missing)
+    }
+}
+
+/// Refuses to write to a database that holds migrations this build does not know, or an
+/// Alembic revision it cannot map.
+fn writable(ov: &Overview, cmd: Option<&Command>) -> Result<(), Error> {
+    if let Some((other, _)) = &ov.foreign {
+        return Err(Error::WrongApp {
+            given: ov.app,
+            found: *other,
+            evidence: super::error::Evidence(vec![format!("tracking rows of {other}")]),
+        });
+    }
+    if !ov.unknown.is_empty() {
+        return Err(Error::UnknownRecorded {
+            versions: ov.unknown.iter().map(|r| r.version.clone()).collect(),
+        });
+    }
+    // A stamp may record a known revision over an unknown Alembic one: that is the way out
+    // the error suggests (and the objects are verified first).
+    let stamping = matches!(cmd, Some(Command::Stamp { .. }));
+    if let (Some(Alembic::Unknown { revision }), false) = (&ov.alembic, stamping) {
+        return Err(Error::UnknownAlembic {
+            revision: revision.clone(),
+            known: ov.steps.iter().filter_map(|s| s.alias).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// The checksum comparison of every applied migration.
+async fn checksums(
+    app: App,
+    backend: DbBackend,
+    ov: &Overview,
+    state: &DbState,
+) -> Result<Vec<Option<Checksum>>, Error> {
+    let objects = app.objects();
+    let mut out = Vec::with_capacity(ov.steps.len());
+    for (i, s) in ov.steps.iter().enumerate() {
+        if !ov.recorded[i] {
+            out.push(None);
+            continue;
+        }
+        let stored = state
+            .state_rows
+            .get(s.name)
+            .and_then(|r| r.checksum.clone().map(|c| (c, r.origin)));
+        let Some((stored, origin)) = stored else {
+            out.push(Some(Checksum::NotRecorded));
+            continue;
+        };
+        let current = offline::checksum(objects[i].as_ref(), backend).await?;
+        let origin = origin.unwrap_or(Origin::Applied);
+        out.push(Some(if current == stored {
+            Checksum::Match { origin }
+        } else {
+            Checksum::Mismatch {
+                stored,
+                current,
+                origin,
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// Row counts of the tables a downgrade plan would drop, for those that hold rows.
+pub async fn data_at_risk<C: ConnectionTrait>(
+    db: &C,
+    state: &DbState,
+    plan: &Plan,
+) -> Result<Vec<TableRows>, DbErr> {
+    if plan.direction != Direction::Down {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for s in &plan.steps {
+        for t in s.creates_tables.iter().rev() {
+            if state.tables.contains(*t) {
+                let n = count_rows(db, t).await?;
+                if n > 0 {
+                    out.push(TableRows {
+                        table: (*t).to_owned(),
+                        rows: n,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn count_rows<C: ConnectionTrait>(db: &C, table: &str) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let quoted = match backend {
+        DbBackend::MySql => format!("`{table}`"),
+        _ => format!("\"{table}\""),
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT COUNT(*) FROM {quoted}"),
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+pub(crate) fn quote_pg(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+async fn one_string<C: ConnectionTrait>(db: &C, sql: &str) -> Result<Option<String>, DbErr> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<Option<String>>(0))
+        .transpose()?
+        .flatten())
+}
+
+/// The SQLSTATE or driver code of a database error.
+pub fn db_code(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s))
+        | DbErr::Query(RuntimeErr::SqlxError(s))
+        | DbErr::Conn(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            sea_orm::sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A step that waited too long for a table lock (or SQLite's write lock).
+fn is_lock_timeout(backend: DbBackend, e: &DbErr) -> bool {
+    let code = db_code(e);
+    match backend {
+        DbBackend::Postgres => code.as_deref() == Some("55P03"),
+        DbBackend::MySql => code.as_deref() == Some("1205"),
+        _ => {
+            code.and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                || e.to_string().contains("database is locked")
+        }
+    }
+}
+
+/// The audit log of one run: best effort, so every failure to write it is a warning.
+struct Audit {
+    on: bool,
+    run: String,
+    seq: i64,
+    actor: Actor,
+}
+
+struct AuditHandle {
+    seq: i64,
+    started: i64,
+}
+
+impl Audit {
+    async fn open(
+        db: &DatabaseConnection,
+        client: &str,
+        hooks: &mut dyn Hooks,
+        report: &mut Report,
+    ) -> Audit {
+        let actor = Actor::current(db, client).await;
+        let run = format!(
+            "{:x}-{:x}",
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id()
+        );
+        let ready = async {
+            record::ensure_audit(db).await?;
+            record::audit_sweep(db).await
+        }
+        .await;
+        let on = match ready {
+            Ok(_) => true,
+            Err(e) => {
+                let w = format!(
+                    "the audit log {} cannot be written ({e}); migrating without it",
+                    record::AUDIT_TABLE
+                );
+                hooks.event(&Event::Warning { message: &w });
+                report.warnings.push(w);
+                false
+            }
+        };
+        Audit {
+            on,
+            run,
+            seq: 0,
+            actor,
+        }
+    }
+
+    async fn start<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        operation: &str,
+        app: App,
+        step: Option<&StepInfo>,
+        direction: Option<Direction>,
+    ) -> Option<AuditHandle> {
+        if !self.on {
+            return None;
+        }
+        self.seq += 1;
+        let e = record::entry(
+            &self.actor,
+            &self.run,
+            self.seq,
+            operation,
+            app.name(),
+            step,
+            direction,
+        );
+        match record::audit_start(db, &e).await {
+            Ok(()) => Some(AuditHandle {
+                seq: e.seq,
+                started: e.started_at,
+            }),
+            Err(_) => {
+                self.on = false;
+                None
+            }
+        }
+    }
+
+    async fn finish<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        h: Option<AuditHandle>,
+        outcome: &str,
+        error: Option<&str>,
+    ) {
+        if let Some(h) = h {
+            if record::audit_finish(db, &self.run, h.seq, h.started, outcome, error)
+                .await
+                .is_err()
+            {
+                self.on = false;
+            }
+        }
+    }
+}
+
+/// How one step ended badly.
+enum StepError {
+    Failed {
+        error: DbErr,
+        rolled_back: bool,
+    },
+    LockTimeout {
+        attempts: u32,
+        blockers: Vec<Blocker>,
+        rolled_back: bool,
+    },
+}
+
+/// One write run in progress.
+struct Run<'e, 'h> {
+    engine: &'e Engine,
+    app: App,
+    objects: Vec<Box<dyn Step>>,
+    hooks: &'h mut dyn Hooks,
+    audit: &'e mut Audit,
+    report: Report,
+}
+
+impl Run<'_, '_> {
+    fn db(&self) -> &DatabaseConnection {
+        &self.engine.db
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.engine.backend
+    }
+
+    fn object(&self, name: &str) -> Result<&dyn Step, Error> {
+        self.objects
+            .iter()
+            .find(|o| o.info().name == name)
+            .map(|o| o.as_ref())
+            .ok_or_else(|| {
+                Error::Db(DbErr::Custom(format!(
+                    "migration {name} is not in this build"
+                )))
+            })
+    }
+
+    fn warn(&mut self, w: String) {
+        self.hooks.event(&Event::Warning { message: &w });
+        self.report.warnings.push(w);
+    }
+
+    async fn reread(&self) -> Result<(DbState, Overview), Error> {
+        let state = read_state(self.db()).await?;
+        let ov = Overview::new(self.app, &state);
+        Ok((state, ov))
+    }
+
+    /// Sets `report.to` from the database; on a lost connection `to_known` stays false.
+    async fn read_back(&mut self) {
+        match self.reread().await {
+            Ok((_, ov)) => {
+                self.report.to = ov.current().map(|s| s.name);
+                self.report.to_known = true;
+            }
+            Err(_) => self.report.to_known = false,
+        }
+    }
+
+    async fn body(&mut self, cmd: &Command, state: DbState) -> Result<(), Error> {
+        let mut ov = Overview::new(self.app, &state);
+        let mut state = state;
+        if let Some((i, direction)) = ov.half_done {
+            let step = ov.steps[i];
+            self.hooks.event(&Event::Resuming { step, direction });
+            let done = self.step(step, direction, "resume").await?;
+            self.report.resumed = Some(done);
+            (state, ov) = self.reread().await?;
+        }
+        if let Some(Alembic::Adoptable {
+            revision,
+            migrations,
+        }) = ov.alembic.clone()
+        {
+            self.adopt(&ov, revision, migrations).await?;
+            (state, ov) = self.reread().await?;
+        }
+        self.backfill(&ov, &state).await?;
+        match cmd {
+            Command::Stamp { target, force } => self.stamp(&ov, target, *force).await,
+            Command::Upgrade(t) | Command::Downgrade(t) => {
+                let direction = cmd.direction().unwrap_or(Direction::Up);
+                let plan = ov.plan(direction, t)?;
+                self.report.planned = plan.steps.iter().map(|s| s.name).collect();
+                self.engine.guard(&ov, &state, &plan).await?;
+                if direction == Direction::Down {
+                    let risk = data_at_risk(self.db(), &state, &plan).await?;
+                    if !risk.is_empty()
+                        && !self.engine.opts.allow_data_loss
+                        && !self.hooks.confirm_data_loss(&risk).await
+                    {
+                        return Err(Error::NotConfirmed { risk });
+                    }
+                }
+                if self.engine.opts.atomic {
+                    self.atomic(&plan, cmd.operation()).await
+                } else {
+                    self.steps(&plan, cmd.operation()).await
+                }
+            }
+        }
+    }
+
+    /// Records the migrations an Alembic revision stands for, once their objects are verified.
+    async fn adopt(
+        &mut self,
+        ov: &Overview,
+        revision: String,
+        migrations: Vec<&'static str>,
+    ) -> Result<(), Error> {
+        let steps: Vec<&'static StepInfo> = ov
+            .steps
+            .iter()
+            .copied()
+            .filter(|s| migrations.contains(&s.name))
+            .collect();
+        let missing = self.engine.missing_objects(self.app, &steps).await?;
+        if !missing.is_empty() {
+            return Err(Error::Unverified { steps, missing });
+        }
+        self.record_stamp(&steps, &[], Origin::Stamped, "adopt")
+            .await?;
+        let adoption = Adoption {
+            revision,
+            migrations,
+        };
+        self.hooks.event(&Event::Adopted {
+            adoption: &adoption,
+        });
+        self.report.adopted = Some(adoption);
+        Ok(())
+    }
+
+    /// Checksums for applied migrations that have none yet (migrated before they existed).
+    async fn backfill(&mut self, ov: &Overview, state: &DbState) -> Result<(), Error> {
+        let mut rows = Vec::new();
+        for (i, s) in ov.steps.iter().enumerate() {
+            let has = state
+                .state_rows
+                .get(s.name)
+                .is_some_and(|r| r.checksum.is_some());
+            if ov.recorded[i] && !has {
+                rows.push((
+                    *s,
+                    offline::checksum(self.object(s.name)?, self.backend()).await?,
+                ));
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        record::store_checksums(self.db(), &rows, Origin::Backfilled).await?;
+        self.report.backfilled = rows.iter().map(|(s, _)| s.name).collect();
+        self.hooks.event(&Event::Backfilled {
+            migrations: &self.report.backfilled,
+        });
+        Ok(())
+    }
+
+    async fn stamp(&mut self, ov: &Overview, target: &Target, force: bool) -> Result<(), Error> {
+        let plan = ov.plan_stamp(target)?;
+        if !force && !plan.insert.is_empty() {
+            let missing = self.engine.missing_objects(self.app, &plan.insert).await?;
+            if !missing.is_empty() {
+                return Err(Error::Unverified {
+                    steps: plan.insert.clone(),
+                    missing,
+                });
+            }
+        }
+        if self.app == App::Avatar
+            && plan
+                .insert
+                .iter()
+                .any(|s| s.name == crate::avatar::m20260130_113328_create_settings_table::INFO.name)
+        {
+            self.prompt_warnings().await;
+        }
+        self.record_stamp(&plan.insert, &plan.delete, Origin::Stamped, "stamp")
+            .await?;
+        self.report.recorded = plan.insert.iter().map(|s| s.name).collect();
+        self.report.removed = plan.delete.iter().map(|s| s.name).collect();
+        self.report.forced = force && !plan.insert.is_empty();
+        Ok(())
+    }
+
+    /// Missing default prompts only warn: `settings unset` may remove them legitimately.
+    async fn prompt_warnings(&mut self) {
+        let keys: Vec<String> = match self
+            .db()
+            .query_all_raw(Statement::from_string(
+                self.backend(),
+                format!(
+                    "SELECT {} FROM settings",
+                    quote_ident(self.backend(), "key")
+                ),
+            ))
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+                .collect(),
+            Err(_) => return,
+        };
+        let missing: Vec<&str> = crate::avatar::DEFAULT_PROMPTS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !keys.iter().any(|x| x == k))
+            .collect();
+        if !missing.is_empty() {
+            self.warn(format!(
+                "the settings table lacks the default prompt(s) {}; recorded anyway (add them with `settings set`)",
+                missing.join(", ")
+            ));
+        }
+    }
+
+    async fn record_stamp(
+        &mut self,
+        insert: &[&'static StepInfo],
+        delete: &[&'static StepInfo],
+        origin: Origin,
+        operation: &str,
+    ) -> Result<(), Error> {
+        if insert.is_empty() && delete.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        for s in insert {
+            rows.push((
+                *s,
+                offline::checksum(self.object(s.name)?, self.backend()).await?,
+            ));
+        }
+        let mut handles = Vec::new();
+        for (s, d) in insert
+            .iter()
+            .map(|s| (*s, Direction::Up))
+            .chain(delete.iter().map(|s| (*s, Direction::Down)))
+        {
+            let h = self
+                .audit
+                .start(&self.engine.db, operation, self.app, Some(s), Some(d))
+                .await;
+            handles.push(h);
+        }
+        let txn = self.db().begin().await?;
+        let r = record::stamp(&txn, record::now_secs(), &rows, delete, origin).await;
+        let r = match r {
+            Ok(()) => txn.commit().await,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        };
+        let (outcome, err) = match &r {
+            Ok(()) => ("ok", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        for h in handles {
+            self.audit
+                .finish(&self.engine.db, h, outcome, err.as_deref())
+                .await;
+        }
+        r.map_err(Error::Db)
+    }
+
+    /// The plan, one step (and one transaction) at a time.
+    async fn steps(&mut self, plan: &Plan, operation: &str) -> Result<(), Error> {
+        for step in &plan.steps {
+            if self.hooks.should_stop() {
+                return self.interrupted().await;
+            }
+            let done = self.step(step, plan.direction, operation).await?;
+            self.hooks.event(&Event::StepFinished { done: &done });
+            self.report.done.push(done);
+        }
+        // A stop asked for during the last step still counts: the caller asked to stop.
+        if self.hooks.should_stop() {
+            return self.interrupted().await;
+        }
+        Ok(())
+    }
+
+    async fn interrupted(&mut self) -> Result<(), Error> {
+        self.report.interrupted = true;
+        self.read_back().await;
+        Err(Error::Interrupted(Box::new(self.report.clone())))
+    }
+
+    /// One step with its retries; failures carry the report (read back).
+    async fn step(
+        &mut self,
+        step: &'static StepInfo,
+        direction: Direction,
+        operation: &str,
+    ) -> Result<StepDone, Error> {
+        match self.try_step(step, direction, operation).await {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                self.read_back().await;
+                let report = self.report.clone();
+                Err(match e {
+                    StepError::Failed { error, rolled_back } => {
+                        Error::StepFailed(Box::new(StepFailure {
+                            step,
+                            direction,
+                            error,
+                            rolled_back,
+                            report,
+                        }))
+                    }
+                    StepError::LockTimeout {
+                        attempts,
+                        blockers,
+                        rolled_back,
+                    } => Error::DdlLockTimeout(Box::new(LockTimeoutFailure {
+                        step,
+                        direction,
+                        attempts,
+                        timeout: self.engine.opts.ddl_lock_timeout,
+                        blockers,
+                        rolled_back,
+                        report,
+                    })),
+                })
+            }
+        }
+    }
+
+    async fn try_step(
+        &mut self,
+        info: &'static StepInfo,
+        direction: Direction,
+        operation: &str,
+    ) -> Result<StepDone, StepError> {
+        let failed = |error| StepError::Failed {
+            error,
+            rolled_back: true,
+        };
+        let backend = self.backend();
+        let engine = self.engine;
+        let obj = self
+            .objects
+            .iter()
+            .find(|o| o.info().name == info.name)
+            .map(|o| o.as_ref())
+            .ok_or_else(|| {
+                failed(DbErr::Custom(format!(
+                    "migration {} is not in this build",
+                    info.name
+                )))
+            })?;
+        let transactional = backend != DbBackend::MySql && obj.use_transaction() != Some(false);
+        let checksum = match direction {
+            Direction::Up => offline::checksum(obj, backend).await.map_err(failed)?,
+            Direction::Down => String::new(),
+        };
+        self.hooks.event(&Event::StepStarted {
+            step: info,
+            direction,
+            transactional,
+            rows: None,
+        });
+        self.hooks.before_step(info, direction).await;
+        let handle = self
+            .audit
+            .start(&engine.db, operation, self.app, Some(info), Some(direction))
+            .await;
+        let started = Instant::now();
+        if !transactional {
+            // Marked before it starts: a kill from here on leaves a marker that the next run
+            // finishes, instead of a record that lies.
+            let existing = read_state(&engine.db)
+                .await
+                .ok()
+                .and_then(|s| s.state_rows.get(info.name).cloned());
+            if let Err(error) = record::mark(&engine.db, info, direction, existing.as_ref()).await {
+                self.audit
+                    .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                    .await;
+                return Err(failed(error));
+            }
+        }
+        let retries = engine.opts.ddl_retries;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let hooks = &mut *self.hooks;
+            let r = if transactional {
+                in_transaction(engine, obj, direction, &checksum, hooks).await
+            } else {
+                outside_transaction(engine, obj, direction, &checksum, hooks).await
+            };
+            match r {
+                Ok(()) => break,
+                Err((error, mut blockers)) if is_lock_timeout(backend, &error) => {
+                    if blockers.is_empty() {
+                        blockers = super::watch::candidates(&engine.db).await;
+                    }
+                    if attempt > retries {
+                        self.audit
+                            .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                            .await;
+                        return Err(StepError::LockTimeout {
+                            attempts: attempt,
+                            blockers,
+                            rolled_back: transactional,
+                        });
+                    }
+                    let wait = Duration::from_millis(250 * (1 << (attempt - 1).min(4)));
+                    self.hooks.event(&Event::Retrying {
+                        step: info,
+                        attempt: attempt + 1,
+                        of: retries + 1,
+                        wait_ms: wait.as_millis(),
+                        blockers: &blockers,
+                    });
+                    tokio::time::sleep(wait).await;
+                }
+                Err((error, _)) => {
+                    self.audit
+                        .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                        .await;
+                    return Err(StepError::Failed {
+                        error,
+                        rolled_back: transactional,
+                    });
+                }
+            }
+        }
+        self.audit.finish(&engine.db, handle, "ok", None).await;
+        Ok(StepDone {
+            step: info,
+            direction,
+            elapsed: started.elapsed(),
+            attempts: attempt,
+        })
+    }
+
+    /// The whole plan in one transaction: everything or nothing.
+    async fn atomic(&mut self, plan: &Plan, operation: &str) -> Result<(), Error> {
+        if self.backend() == DbBackend::MySql {
+            return Err(Error::AtomicRefused { step: None });
+        }
+        for s in &plan.steps {
+            if self.object(s.name)?.use_transaction() == Some(false) {
+                return Err(Error::AtomicRefused { step: Some(s) });
+            }
+        }
+        if plan.steps.is_empty() {
+            return Ok(());
+        }
+        let mut handles = Vec::new();
+        for s in &plan.steps {
+            let h = self
+                .audit
+                .start(
+                    &self.engine.db,
+                    operation,
+                    self.app,
+                    Some(s),
+                    Some(plan.direction),
+                )
+                .await;
+            handles.push(h);
+        }
+        let started = Instant::now();
+        let mut sums = Vec::new();
+        for s in &plan.steps {
+            sums.push(match plan.direction {
+                Direction::Up => offline::checksum(self.object(s.name)?, self.backend()).await?,
+                Direction::Down => String::new(),
+            });
+        }
+        let txn = begin(self.engine).await?;
+        let mut times = Vec::new();
+        let mut failure: Option<(&'static StepInfo, DbErr)> = None;
+        for (s, sum) in plan.steps.iter().zip(&sums) {
+            if self.hooks.should_stop() {
+                break;
+            }
+            self.hooks.event(&Event::StepStarted {
+                step: s,
+                direction: plan.direction,
+                transactional: true,
+                rows: None,
+            });
+            self.hooks.before_step(s, plan.direction).await;
+            let t = Instant::now();
+            let obj = self.object(s.name)?;
+            let r = async {
+                let manager = SchemaManager::new(&txn);
+                match plan.direction {
+                    Direction::Up => obj.up(&manager).await?,
+                    Direction::Down => obj.down(&manager).await?,
+                }
+                record::finish_step(&txn, record::now_secs(), s, plan.direction, sum).await
+            }
+            .await;
+            match r {
+                Ok(()) => times.push((*s, t.elapsed())),
+                Err(e) => {
+                    failure = Some((s, e));
+                    break;
+                }
+            }
+        }
+        let stopped = self.hooks.should_stop() && failure.is_none();
+        let outcome = match (&failure, stopped) {
+            (None, false) => txn.commit().await,
+            _ => txn.rollback().await,
+        };
+        let outcome = match (failure, outcome) {
+            (Some(f), _) => Err(f),
+            (None, Err(e)) => Err((plan.steps[times.len().saturating_sub(1)], e)),
+            (None, Ok(())) => Ok(()),
+        };
+        let (label, err) = match (&outcome, stopped) {
+            (Ok(()), false) => ("ok", None),
+            (Ok(()), true) => ("interrupted", None),
+            (Err((_, e)), _) => ("failed", Some(e.to_string())),
+        };
+        for h in handles {
+            self.audit
+                .finish(&self.engine.db, h, label, err.as_deref())
+                .await;
+        }
+        match outcome {
+            Ok(()) if stopped => self.interrupted().await,
+            Ok(()) => {
+                let _ = started;
+                for (s, elapsed) in times {
+                    let done = StepDone {
+                        step: s,
+                        direction: plan.direction,
+                        elapsed,
+                        attempts: 1,
+                    };
+                    self.hooks.event(&Event::StepFinished { done: &done });
+                    self.report.done.push(done);
+                }
+                Ok(())
+            }
+            Err((step, error)) => {
+                self.read_back().await;
+                Err(Error::StepFailed(Box::new(StepFailure {
+                    step,
+                    direction: plan.direction,
+                    error,
+                    rolled_back: true,
+                    report: self.report.clone(),
+                })))
+            }
+        }
+    }
+}
+
+/// Begins a step's transaction: SQLite `BEGIN IMMEDIATE` waiting at most the DDL lock
+/// timeout for the write lock; PostgreSQL with `SET LOCAL` timeouts.
+async fn begin(engine: &Engine) -> Result<DatabaseTransaction, DbErr> {
+    let opts = &engine.opts;
+    let db = &engine.db;
+    let ms = opts.ddl_lock_timeout.as_millis().max(1);
+    match engine.backend {
+        DbBackend::Sqlite => {
+            db.execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
+                .await?;
+            db.begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+        }
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
+                .await?;
+            if let Some(st) = opts.statement_timeout {
+                txn.execute_unprepared(&format!(
+                    "SET LOCAL statement_timeout = '{}ms'",
+                    st.as_millis().max(1)
+                ))
+                .await?;
+            }
+            Ok(txn)
+        }
+        _ => db.begin().await,
+    }
+}
+
+type StepResult = Result<(), (DbErr, Vec<Blocker>)>;
+
+/// A step in its own transaction with its tracking and state rows.
+async fn in_transaction(
+    engine: &Engine,
+    obj: &dyn Step,
+    direction: Direction,
+    checksum: &str,
+    hooks: &mut dyn Hooks,
+) -> StepResult {
+    let info = obj.info();
+    let txn = begin(engine).await.map_err(|e| (e, Vec::new()))?;
+    let work = async {
+        let manager = SchemaManager::new(&txn);
+        match direction {
+            Direction::Up => obj.up(&manager).await?,
+            Direction::Down => obj.down(&manager).await?,
+        }
+        record::finish_step(&txn, record::now_secs(), info, direction, checksum).await
+    };
+    let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
+    match r {
+        Ok(()) => txn.commit().await.map_err(|e| (e, blockers)),
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err((e, blockers))
+        }
+    }
+}
+
+/// A step that cannot run in a transaction (MySQL DDL, `CREATE INDEX CONCURRENTLY`):
+/// session-level timeouts, the step, then its rows and the cleared marker in one
+/// transaction. Idempotent, so a retry or the next run completes it.
+async fn outside_transaction(
+    engine: &Engine,
+    obj: &dyn Step,
+    direction: Direction,
+    checksum: &str,
+    hooks: &mut dyn Hooks,
+) -> StepResult {
+    let info = obj.info();
+    let opts = &engine.opts;
+    let db = &engine.db;
+    let plain = |e| (e, Vec::new());
+    let (set, reset): (Vec<String>, Vec<&str>) = match engine.backend {
+        DbBackend::Postgres => {
+            let mut set = vec![format!(
+                "SET lock_timeout = '{}ms'",
+                opts.ddl_lock_timeout.as_millis().max(1)
+            )];
+            if let Some(st) = opts.statement_timeout {
+                set.push(format!(
+                    "SET statement_timeout = '{}ms'",
+                    st.as_millis().max(1)
+                ));
+            }
+            (set, vec!["RESET lock_timeout", "RESET statement_timeout"])
+        }
+        DbBackend::MySql => (
+            vec![format!(
+                "SET SESSION lock_wait_timeout = {}",
+                opts.ddl_lock_timeout.as_secs().max(1)
+            )],
+            vec!["SET SESSION lock_wait_timeout = DEFAULT"],
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
+    for s in &set {
+        db.execute_unprepared(s).await.map_err(plain)?;
+    }
+    let work = async {
+        let manager = SchemaManager::new(db);
+        match direction {
+            Direction::Up => obj.up(&manager).await,
+            Direction::Down => obj.down(&manager).await,
+        }
+    };
+    let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
+    for s in &reset {
+        let _ = db.execute_unprepared(s).await;
+    }
+    r.map_err(|e| (e, blockers))?;
+    let txn = db.begin().await.map_err(plain)?;
+    match record::finish_step(&txn, record::now_secs(), info, direction, checksum).await {
+        Ok(()) => txn.commit().await.map_err(plain),
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(plain(e))
+        }
+    }
+}
+
+fn quote_ident(backend: DbBackend, ident: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{ident}`"),
+        _ => format!("\"{ident}\""),
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
