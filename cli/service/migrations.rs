@@ -656,11 +656,14 @@ impl<'a> Session<'a> {
                     outcome.done.push(done);
                 }
                 Err(error) => {
+                    // A step that refuses before changing anything says so with
+                    // `DbErr::Migration` (m20261201_000001_widen_settings_value's `down`).
+                    let refused = matches!(error, DbErr::Migration(_));
                     outcome.failed = Some(StepFailed {
                         step,
                         direction: plan.direction,
                         error,
-                        partial: self.backend() == DbBackend::MySql,
+                        partial: self.backend() == DbBackend::MySql && !refused,
                         // SQLite rolls the step's savepoint back all the same.
                         resumable: self.backend() != DbBackend::Sqlite
                             && outside_transaction(self.app, step.name),
