@@ -214,12 +214,12 @@ pub fn suggest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Optio
 
 /// Every stored key, for suggestions.
 async fn stored_keys<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
-    Ok(setting::Entity::find()
+    setting::Entity::find()
         .select_only()
         .column(setting::Column::Key)
         .into_tuple::<String>()
         .all(db)
-        .await?)
+        .await
 }
 
 /// [`Refusal::Unknown`] for `keys`, with suggestions among the default and `stored` keys.

@@ -8,9 +8,9 @@
 //!
 //! `up` is idempotent (modifying a `LONGTEXT` column to `LONGTEXT` changes nothing). `down`
 //! narrows the column back to `TEXT` only when every value fits: it refuses, naming the keys,
-//! instead of letting the server truncate a value. The `ALTER` itself runs in strict mode, so
-//! a value written meanwhile, or an offline `downgrade --sql` script (which cannot look at the
-//! data), fails on the server instead of losing bytes.
+//! instead of letting the server truncate a value. On MariaDB the `ALTER` itself runs in
+//! strict mode, so a value written meanwhile, or an offline `downgrade --sql` script (which
+//! cannot look at the data), fails on the server instead of losing bytes.
 use crate::StepInfo;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
@@ -31,14 +31,12 @@ crate::step_name!(Migration, INFO);
 pub const MYSQL_TEXT_MAX_BYTES: usize = 65_535;
 
 const WIDEN: &str = "ALTER TABLE `settings` MODIFY `value` LONGTEXT NOT NULL";
-/// Narrowing, with the session in strict mode for that one statement (without it MySQL only
-/// warns and truncates).
-const NARROW: &[&str] = &[
-    "SET @dbtool_sql_mode = @@SESSION.sql_mode",
-    "SET SESSION sql_mode = 'STRICT_ALL_TABLES'",
-    "ALTER TABLE `settings` MODIFY `value` TEXT NOT NULL",
-    "SET SESSION sql_mode = @dbtool_sql_mode",
-];
+/// Narrowing in strict mode, so that the server refuses to truncate (without it MySQL only
+/// warns). One statement, because a pool may run each statement on another connection:
+/// MariaDB's `SET STATEMENT ... FOR`, in an executable comment that MySQL skips (MySQL is
+/// strict by default since 5.7; there `down`'s own check stands alone).
+const NARROW: &str = "/*M!100301 SET STATEMENT sql_mode='STRICT_ALL_TABLES' FOR */ \
+                      ALTER TABLE `settings` MODIFY `value` TEXT NOT NULL";
 
 /// Keys whose value is longer than `TEXT` holds, with their length in bytes, by key.
 ///
@@ -94,9 +92,7 @@ impl MigrationTrait for Migration {
                 if long.len() == 1 { "it" } else { "them" },
             )));
         }
-        for sql in NARROW {
-            manager.get_connection().execute_unprepared(sql).await?;
-        }
+        manager.get_connection().execute_unprepared(NARROW).await?;
         Ok(())
     }
 }
