@@ -1,12 +1,18 @@
 //! `dbtool settings`: the Avatar settings (chiefly the bio prompts) from a shell, the
 //! equivalent of the application's `Settings.get_value` / `Settings.set_value`. Values are
 //! text kept byte for byte; `get` adds nothing except one newline on a terminal.
+//!
+//! Writes guard against the slips that lose a prompt silently: a key that is neither a
+//! default prompt nor stored needs `--create` (and the error suggests the key meant), an
+//! empty or whitespace-only value needs `--allow-empty`, and NUL bytes are refused.
 
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
 use crate::output::{human_time, Tone};
-use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, Setting};
+use crate::service::settings::{
+    self as svc, Change, ImportSet, Key, Refusal, Setting, ValueProblem,
+};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -28,8 +34,13 @@ Examples:
   dbtool settings export > settings.json                back up every setting as JSON
   dbtool settings import settings.json --dry-run        show what an import would change
 
-Exit codes: 8 when the key does not exist (get without --default, unset, edit),
-7 when `unset` is not confirmed.")]
+Writing a key that is neither one of the four default prompts nor stored needs --create
+(so a typo does not add a key); an empty or whitespace-only value needs --allow-empty;
+values cannot contain NUL bytes.
+
+Exit codes: 8 when the key does not exist (get without --default, unset, edit, and set,
+edit or import of a new key without --create), 2 for a refused value, 7 when `unset` is
+not confirmed.")]
 pub struct SettingsArgs {
     #[command(subcommand)]
     pub command: SettingsCommand,
@@ -58,10 +69,13 @@ Examples:
   dbtool settings set bio_prompt_x 'Write a short bio...'
   dbtool settings set bio_prompt_x --file prompt.txt
   printf '%s' \"$text\" | dbtool settings set bio_prompt_x -
-  dbtool settings get bio_prompt_x | dbtool settings set bio_prompt_x_backup -
+  dbtool settings get bio_prompt_x | dbtool settings set bio_prompt_x_backup - --create
+  dbtool settings set notes '' --allow-empty
 
 The value is stored byte for byte: a trailing newline in the file or on standard input
-is kept (use printf rather than echo to avoid one).")]
+is kept (use printf rather than echo to avoid one). A key that is neither a default
+prompt nor stored needs --create (exit 8 otherwise, with the closest known key); an empty
+or whitespace-only value needs --allow-empty (exit 2 otherwise); NUL bytes are refused.")]
     Set(SetArgs),
     /// Table of keys, a one-line preview of each value, and the last update (--json: full values)
     #[command(after_help = "\
@@ -92,10 +106,20 @@ Examples:
 $VISUAL is used when set, then $EDITOR (split on whitespace for arguments), then vi on a
 terminal. When the stored value does not end with a newline, the one newline most editors
 add at the end of the file is dropped. If the setting changed in the database while you
-were editing, nothing is saved and your text is kept in the temporary file.")]
+were editing, nothing is saved and your text is kept in the temporary file.
+
+A default prompt that is not stored starts from its default text; any other key that is
+not stored needs --create and starts empty. Saving an empty or whitespace-only text needs
+--allow-empty; text with a NUL byte is not saved.")]
     Edit {
         /// The setting's key
         key: Key,
+        /// Create the key if it is neither stored nor a default prompt
+        #[arg(long)]
+        create: bool,
+        /// Save the text even if it is empty or only whitespace
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Print every setting as one JSON document, for backups and moving prompts
     #[command(after_help = "\
@@ -114,13 +138,21 @@ Examples:
 
 All in one transaction. Keys absent from the file are left alone. A created row takes
 created_at and updated_at from the file, an updated one its updated_at (now when the file
-has none); a key whose value is already the same is not touched.")]
+has none); a key whose value is already the same is not touched. Keys that are neither
+stored nor default prompts need --create, empty or whitespace-only values --allow-empty;
+otherwise nothing is imported (a dry run refuses the same way).")]
     Import {
         /// The export document, or - for standard input
         file: PathBuf,
         /// Show what would change and change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Create keys that are neither stored nor default prompts
+        #[arg(long)]
+        create: bool,
+        /// Import empty or whitespace-only values
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
@@ -134,6 +166,12 @@ pub struct SetArgs {
     /// Read the value from this file (UTF-8 text)
     #[arg(long, value_name = "PATH", conflicts_with = "value")]
     pub file: Option<PathBuf>,
+    /// Create the key if it is neither stored nor a default prompt
+    #[arg(long)]
+    pub create: bool,
+    /// Store the value even if it is empty or only whitespace
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: SettingsArgs) -> Result<Exit> {
@@ -152,9 +190,18 @@ pub async fn run(ctx: &Ctx, args: SettingsArgs) -> Result<Exit> {
         SettingsCommand::Set(a) => set(ctx, a).await,
         SettingsCommand::List => list(ctx).await,
         SettingsCommand::Unset { key, yes } => unset(ctx, key, yes).await,
-        SettingsCommand::Edit { key } => edit(ctx, key).await,
+        SettingsCommand::Edit {
+            key,
+            create,
+            allow_empty,
+        } => edit(ctx, key, create, allow_empty).await,
         SettingsCommand::Export => export(ctx).await,
-        SettingsCommand::Import { file, dry_run } => import(ctx, &file, dry_run).await,
+        SettingsCommand::Import {
+            file,
+            dry_run,
+            create,
+            allow_empty,
+        } => import(ctx, &file, dry_run, create, allow_empty).await,
     }
 }
 
@@ -163,6 +210,62 @@ fn not_found(key: &Key) -> anyhow::Error {
         Exit::NotFound,
         format!("no setting '{key}'; see `dbtool settings list`"),
     )
+}
+
+/// A refused value, naming the key and where the value came from; exit 2.
+fn bad_value(key: &Key, source: &str, p: ValueProblem) -> anyhow::Error {
+    let hint = if p.is_emptiness() {
+        "; pass --allow-empty to store it anyway"
+    } else {
+        ""
+    };
+    coded(
+        Exit::Usage,
+        format!("the value for setting '{key}' ({source}) {p}{hint}; nothing was changed"),
+    )
+}
+
+/// The error for a refused write. `prefix` says where the keys came from (an import file).
+fn refused(r: Refusal, prefix: &str) -> anyhow::Error {
+    match r {
+        Refusal::Collides { key, other } => coded(
+            Exit::Usage,
+            format!(
+                "{prefix}key '{key}' collides with existing key '{other}': MySQL/MariaDB compare keys case-insensitively; use '{other}'; nothing was changed"
+            ),
+        ),
+        Refusal::Unknown(keys) => {
+            let one = |(k, s): &(String, Option<String>)| match s {
+                Some(s) => format!("'{k}' (did you mean {s}?)"),
+                None => format!("'{k}'"),
+            };
+            let msg = match keys.as_slice() {
+                [(k, Some(s))] => format!(
+                    "{prefix}no setting '{k}'; did you mean {s}? Use --create to add a new key"
+                ),
+                [(k, None)] => format!(
+                    "{prefix}no setting '{k}'; use --create to add a new key (see `dbtool settings list`)"
+                ),
+                many => format!(
+                    "{prefix}{} keys are not settings yet: {}; use --create to add new keys; nothing was changed",
+                    many.len(),
+                    many.iter().map(one).collect::<Vec<_>>().join(", ")
+                ),
+            };
+            coded(Exit::NotFound, msg)
+        }
+        Refusal::TooLong {
+            key,
+            bytes,
+            capacity,
+        } => coded(
+            Exit::Pending,
+            format!(
+                "{prefix}the value for setting '{key}' is {bytes} bytes, more than settings.value holds in this database ({capacity} bytes, MySQL/MariaDB TEXT); apply {} with `dbtool upgrade` to widen it; nothing was changed",
+                migration::avatar::m20261201_000001_widen_settings_value::INFO.name
+            ),
+        ),
+    }
 }
 
 #[derive(Serialize)]
@@ -243,10 +346,10 @@ struct SetView<'a> {
 }
 
 async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
-    let value = match (&a.value, &a.file) {
-        (_, Some(path)) => read_file_text(path)?,
-        (Some(v), None) if v == "-" => read_stdin_text(ctx).await?,
-        (Some(v), None) => v.clone(),
+    let (value, source) = match (&a.value, &a.file) {
+        (_, Some(path)) => (read_file_text(path)?, format!("from {}", path.display())),
+        (Some(v), None) if v == "-" => (read_stdin_text(ctx).await?, "from standard input".into()),
+        (Some(v), None) => (v.clone(), "given as an argument".into()),
         (None, None) => {
             return Err(coded(
                 Exit::Usage,
@@ -254,22 +357,12 @@ async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
             ))
         }
     };
+    svc::check_value(&value, a.allow_empty).map_err(|p| bad_value(&a.key, &source, p))?;
     let db = connect_admin(ctx, Access::Write, TABLE).await?;
-    let outcome = svc::set(&db, &a.key, &value)
+    let (change, s) = svc::set(&db, &a.key, &value, a.create)
         .await
-        .with_context(|| format!("saving setting '{}'", a.key))?;
-    let (change, s) = match outcome {
-        SetOutcome::Done(change, s) => (change, s),
-        SetOutcome::Collides(other) => {
-            return Err(coded(
-                Exit::Usage,
-                format!(
-                    "key '{}' collides with existing key '{other}': MySQL/MariaDB compare keys case-insensitively; use '{other}'",
-                    a.key
-                ),
-            ))
-        }
-    };
+        .with_context(|| format!("saving setting '{}'", a.key))?
+        .map_err(|r| refused(r, ""))?;
     let view = SetView {
         key: a.key.as_str(),
         change,
@@ -471,20 +564,26 @@ fn strip_editor_newline<'a>(original: &str, edited: &'a str) -> &'a str {
         .unwrap_or(edited)
 }
 
-async fn edit(ctx: &Ctx, key: Key) -> Result<Exit> {
+async fn edit(ctx: &Ctx, key: Key, create: bool, allow_empty: bool) -> Result<Exit> {
     let (prog, editor_args, source) = editor_command()?;
     let db = connect_admin(ctx, Access::Write, TABLE).await?;
-    let Some(current) = svc::get(&db, &key).await.context("reading the setting")? else {
-        return Err(coded(
-            Exit::NotFound,
-            format!(
-                "no setting '{key}' to edit; create it with `dbtool settings set {key} --file PATH` (see `dbtool settings list`)"
-            ),
-        ));
-    };
+    let current = svc::get(&db, &key).await.context("reading the setting")?;
+    if current.is_none() {
+        if let Some(r) = svc::refuse_unknown(&db, &key, create)
+            .await
+            .context("reading the settings")?
+        {
+            return Err(refused(r, ""));
+        }
+    }
     // No connection stays open while a person edits (servers drop idle ones).
     db.close().await.ok();
-    let mut tmp = TempText::create(&key, &current.value)?;
+    // A default prompt that is not stored starts from its default text, a new key empty.
+    let original = match &current {
+        Some(s) => s.value.as_str(),
+        None => svc::default_value(key.as_str()).unwrap_or(""),
+    };
+    let mut tmp = TempText::create(&key, original)?;
     let path = tmp.path.clone();
     let status = {
         let (prog, path) = (prog.clone(), path.clone());
@@ -510,36 +609,71 @@ async fn edit(ctx: &Ctx, key: Key) -> Result<Exit> {
         ));
     }
     let edited = read_file_text(&path)?;
-    let edited = strip_editor_newline(&current.value, &edited);
-    let change = if edited == current.value {
-        Change::Unchanged
-    } else {
-        let saved = async {
-            let db = connect_admin(ctx, Access::Write, TABLE).await?;
-            svc::replace_if_unchanged(&db, &key, &current.value, edited)
+    let edited = strip_editor_newline(original, &edited);
+    let kept = |tmp: &mut TempText| {
+        tmp.keep = true;
+        format!("nothing was saved; your text is in {}", path.display())
+    };
+    if current.as_ref().is_some_and(|c| c.value == edited) {
+        let view = EditView {
+            key: key.as_str(),
+            change: Change::Unchanged,
+        };
+        ctx.out.emit(&view, |o| {
+            o.line(&format!("setting '{key}' not changed; nothing saved"))
+        });
+        return Ok(Exit::Ok);
+    }
+    if let Err(p) = svc::check_value(edited, allow_empty) {
+        let where_ = if p.is_emptiness() {
+            "nothing was saved".to_owned()
+        } else {
+            kept(&mut tmp)
+        };
+        let hint = if p.is_emptiness() {
+            "; pass --allow-empty to save it anyway"
+        } else {
+            ""
+        };
+        return Err(coded(
+            Exit::Usage,
+            format!("the edited value for setting '{key}' {p}{hint}; {where_}"),
+        ));
+    }
+    let saved = async {
+        let db = connect_admin(ctx, Access::Write, TABLE).await?;
+        match &current {
+            Some(c) => Ok(svc::replace_if_unchanged(&db, &key, &c.value, edited)
                 .await
-                .context("saving the setting")
+                .context("saving the setting")?
+                .map(|ok| ok.then_some(Change::Updated))),
+            None => Ok(svc::create_if_absent(&db, &key, edited)
+                .await
+                .context("saving the setting")?
+                .map(|s| s.map(|_| Change::Created))),
         }
-        .await;
-        match saved {
-            Ok(true) => Change::Updated,
-            Ok(false) => {
-                tmp.keep = true;
-                return Err(coded(
-                    Exit::Failure,
-                    format!(
-                        "setting '{key}' changed in the database while you were editing; nothing was saved; your text is in {}",
-                        path.display()
-                    ),
-                ));
-            }
-            Err(e) => {
-                tmp.keep = true;
-                return Err(e.context(format!(
-                    "nothing was saved; your text is in {}",
-                    path.display()
-                )));
-            }
+    }
+    .await;
+    let change = match saved {
+        Ok(Ok(Some(change))) => change,
+        Ok(Ok(None)) => {
+            let what = if current.is_some() {
+                "changed in the database"
+            } else {
+                "was created in the database"
+            };
+            return Err(coded(
+                Exit::Failure,
+                format!(
+                    "setting '{key}' {what} while you were editing; {}",
+                    kept(&mut tmp)
+                ),
+            ));
+        }
+        Ok(Err(r)) => return Err(refused(r, "").context(kept(&mut tmp))),
+        Err(e) => {
+            let e: anyhow::Error = e;
+            return Err(e.context(kept(&mut tmp)));
         }
     };
     let view = EditView {
@@ -547,10 +681,11 @@ async fn edit(ctx: &Ctx, key: Key) -> Result<Exit> {
         change,
     };
     ctx.out.emit(&view, |o| {
-        o.line(&match change {
-            Change::Updated => format!("updated setting '{key}' ({} bytes)", edited.len()),
-            _ => format!("setting '{key}' not changed; nothing saved"),
-        })
+        o.line(&format!(
+            "{} setting '{key}' ({} bytes)",
+            change.as_str(),
+            edited.len()
+        ))
     });
     Ok(Exit::Ok)
 }
@@ -572,18 +707,25 @@ struct ImportView {
     changes: Vec<svc::ImportChange>,
 }
 
-async fn import(ctx: &Ctx, file: &Path, dry_run: bool) -> Result<Exit> {
+async fn import(
+    ctx: &Ctx,
+    file: &Path,
+    dry_run: bool,
+    create: bool,
+    allow_empty: bool,
+) -> Result<Exit> {
     let (text, name) = if file == Path::new("-") {
         (read_stdin_text(ctx).await?, "standard input".to_owned())
     } else {
         (read_file_text(file)?, file.display().to_string())
     };
-    let set = ImportSet::parse(&text).map_err(|m| coded(Exit::Usage, format!("{name}: {m}")))?;
+    let set = ImportSet::parse(&text, allow_empty)
+        .map_err(|m| coded(Exit::Usage, format!("{name}: {m}; nothing was changed")))?;
     let db = connect_admin(ctx, Access::Write, TABLE).await?;
-    let changes = svc::import(&db, &set, dry_run)
+    let changes = svc::import(&db, &set, create, dry_run)
         .await
         .context("importing the settings")?
-        .map_err(|m| coded(Exit::Usage, format!("{name}: {m}; nothing was changed")))?;
+        .map_err(|r| refused(r, &format!("{name}: ")))?;
     let count = |c: Change| changes.iter().filter(|x| x.change == c).count();
     let view = ImportView {
         dry_run,

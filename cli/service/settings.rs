@@ -1,11 +1,16 @@
-//! Avatar `settings` (the bio prompts): validated keys, exact lookups, upserts that say
-//! whether they created or updated, and import plans. Values are stored byte for byte.
+//! Avatar `settings` (the bio prompts): validated keys and values, exact lookups, upserts that
+//! say whether they created or updated, and import plans. Values are stored byte for byte.
+//!
+//! A write refuses (see [`Refusal`]) a key that is neither a default prompt nor stored unless
+//! the caller passes `create` (a typo must not silently add a key), and a value the column
+//! cannot hold. [`check_value`] refuses NUL bytes everywhere (PostgreSQL's `text` cannot hold
+//! them, so no backend takes them) and empty or whitespace-only values unless allowed.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use entity::avatar::setting;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,12 +103,210 @@ impl Change {
     }
 }
 
-/// The result of `set`: what happened, or the key it collides with.
-#[derive(Debug, Clone)]
-pub enum SetOutcome {
-    Done(Change, Setting),
+/// Why a write was refused; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
     /// MySQL/MariaDB compare keys case-insensitively: another key already takes this one's place.
-    Collides(String),
+    Collides { key: String, other: String },
+    /// Keys that are neither a default prompt nor stored, written without `create`; each with
+    /// the known key it most likely meant.
+    Unknown(Vec<(String, Option<String>)>),
+    /// The column cannot hold the value: MySQL/MariaDB `TEXT` before the migration that widens
+    /// it (`capacity` bytes).
+    TooLong {
+        key: String,
+        bytes: usize,
+        capacity: usize,
+    },
+}
+
+/// What is wrong with a value, found before anything touches the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueProblem {
+    /// A NUL byte at this byte offset.
+    Nul(usize),
+    /// Nothing at all.
+    Empty,
+    /// Only whitespace, this many bytes of it.
+    Blank(usize),
+}
+
+impl std::fmt::Display for ValueProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueProblem::Nul(at) => write!(
+                f,
+                "contains a NUL byte (at byte {at}): setting values cannot contain NUL bytes"
+            ),
+            ValueProblem::Empty => f.write_str("is empty"),
+            ValueProblem::Blank(n) => write!(f, "is only whitespace ({n} bytes)"),
+        }
+    }
+}
+
+impl ValueProblem {
+    /// True for the problems that `--allow-empty` waives.
+    pub fn is_emptiness(self) -> bool {
+        !matches!(self, ValueProblem::Nul(_))
+    }
+}
+
+/// Checks a value before it is written. NUL bytes are refused always; an empty or
+/// whitespace-only value (which would wipe a prompt) only unless `allow_empty`.
+pub fn check_value(value: &str, allow_empty: bool) -> Result<(), ValueProblem> {
+    if let Some(at) = value.bytes().position(|b| b == 0) {
+        return Err(ValueProblem::Nul(at));
+    }
+    if allow_empty {
+        return Ok(());
+    }
+    if value.is_empty() {
+        return Err(ValueProblem::Empty);
+    }
+    if value.chars().all(char::is_whitespace) {
+        return Err(ValueProblem::Blank(value.len()));
+    }
+    Ok(())
+}
+
+/// The keys of the default prompts that the settings migration inserts.
+pub fn default_keys() -> impl Iterator<Item = &'static str> {
+    migration::avatar::DEFAULT_PROMPTS.iter().map(|(k, _)| *k)
+}
+
+/// The default prompt stored under `key` by the settings migration, if it is one of them.
+pub fn default_value(key: &str) -> Option<&'static str> {
+    migration::avatar::DEFAULT_PROMPTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings, by characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known key that `key` most likely is a misspelling of: the closest by edit distance
+/// (ignoring letter case, then with it), if it is within a third of the key's length (at
+/// least 2).
+pub fn suggest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = key.to_lowercase();
+    let limit = (key.chars().count() / 3).max(2);
+    known
+        .into_iter()
+        .filter(|k| *k != key)
+        .map(|k| (distance(&lower, &k.to_lowercase()), distance(key, k), k))
+        .filter(|(d, _, _)| *d <= limit)
+        .min()
+        .map(|(_, _, k)| k)
+}
+
+/// Every stored key, for suggestions.
+async fn stored_keys<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, DbErr> {
+    setting::Entity::find()
+        .select_only()
+        .column(setting::Column::Key)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+/// [`Refusal::Unknown`] for `keys`, with suggestions among the default and `stored` keys.
+fn unknown(keys: &[&str], stored: &[String]) -> Refusal {
+    Refusal::Unknown(
+        keys.iter()
+            .map(|k| {
+                let mut known: Vec<&str> = default_keys().collect();
+                known.extend(stored.iter().map(String::as_str));
+                (k.to_string(), suggest(k, known).map(str::to_owned))
+            })
+            .collect(),
+    )
+}
+
+/// How many bytes `settings.value` holds when that is less than any value could need: on
+/// MySQL/MariaDB before the column was widened to `LONGTEXT`. `None` means no limit worth
+/// checking (PostgreSQL and SQLite, or `LONGTEXT`).
+async fn value_capacity<C: ConnectionTrait>(db: &C) -> Result<Option<usize>, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::MySql {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::MySql,
+            "SELECT CAST(DATA_TYPE AS CHAR) AS t FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'settings' AND COLUMN_NAME = 'value'",
+        ))
+        .await?;
+    let ty: Option<String> = match row {
+        Some(r) => r.try_get("", "t")?,
+        None => None,
+    };
+    Ok(
+        match ty.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("tinytext") => Some(255),
+            Some("text") => Some(migration::avatar::MYSQL_TEXT_MAX_BYTES),
+            Some("mediumtext") => Some(16_777_215),
+            _ => None,
+        },
+    )
+}
+
+/// [`Refusal::TooLong`] for the first of `values` the column cannot hold. Asks the server
+/// only when a value is longer than MySQL's `TEXT`, the narrowest the column can be.
+async fn check_capacity<'a, C: ConnectionTrait>(
+    db: &C,
+    values: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Option<Refusal>, DbErr> {
+    let long: Vec<(&str, &str)> = values
+        .into_iter()
+        .filter(|(_, v)| v.len() > migration::avatar::MYSQL_TEXT_MAX_BYTES)
+        .collect();
+    if long.is_empty() {
+        return Ok(None);
+    }
+    let Some(capacity) = value_capacity(db).await? else {
+        return Ok(None);
+    };
+    Ok(long
+        .into_iter()
+        .find(|(_, v)| v.len() > capacity)
+        .map(|(k, v)| Refusal::TooLong {
+            key: k.to_owned(),
+            bytes: v.len(),
+            capacity,
+        }))
+}
+
+/// Whether `key` may be written without `create`: a default prompt, or already stored.
+pub async fn is_known<C: ConnectionTrait>(db: &C, key: &Key) -> Result<bool, DbErr> {
+    Ok(
+        default_value(key.as_str()).is_some()
+            || find_exact(db, key).await?.ok().flatten().is_some(),
+    )
+}
+
+/// [`Refusal::Unknown`] for `key` when it is not known and `create` is false.
+pub async fn refuse_unknown<C: ConnectionTrait>(
+    db: &C,
+    key: &Key,
+    create: bool,
+) -> Result<Option<Refusal>, DbErr> {
+    if create || is_known(db, key).await? {
+        return Ok(None);
+    }
+    Ok(Some(unknown(&[key.as_str()], &stored_keys(db).await?)))
 }
 
 /// Now, to the microsecond: what PostgreSQL keeps and Python's `datetime` holds, so a
@@ -157,32 +360,84 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<Setting>, DbErr> {
 }
 
 /// Creates or updates one setting. An identical value is left alone (and keeps its
-/// `updated_at`); an update keeps `created_at`.
-pub async fn set(db: &DatabaseConnection, key: &Key, value: &str) -> Result<SetOutcome, DbErr> {
+/// `updated_at`); an update keeps `created_at`. A key that is neither stored nor a default
+/// prompt is only created with `create`. The caller has checked the value ([`check_value`]).
+pub async fn set(
+    db: &DatabaseConnection,
+    key: &Key,
+    value: &str,
+    create: bool,
+) -> Result<Result<(Change, Setting), Refusal>, DbErr> {
     let txn = db.begin().await?;
-    let outcome = match find_exact(&txn, key).await? {
-        Err(other) => SetOutcome::Collides(other),
-        Ok(Some(m)) if m.value == value => SetOutcome::Done(Change::Unchanged, m.into()),
-        Ok(Some(m)) => {
+    let found = match find_exact(&txn, key).await? {
+        Err(other) => {
+            return Ok(Err(Refusal::Collides {
+                key: key.to_string(),
+                other,
+            }))
+        }
+        Ok(found) => found,
+    };
+    if let Some(m) = &found {
+        if m.value == value {
+            return Ok(Ok((Change::Unchanged, m.clone().into())));
+        }
+    } else if !create && default_value(key.as_str()).is_none() {
+        return Ok(Err(unknown(&[key.as_str()], &stored_keys(&txn).await?)));
+    }
+    if let Some(r) = check_capacity(&txn, [(key.as_str(), value)]).await? {
+        return Ok(Err(r));
+    }
+    let done = match found {
+        Some(m) => {
             let mut am: setting::ActiveModel = m.into();
             am.value = ActiveValue::Set(value.to_owned());
             am.updated_at = ActiveValue::Set(now());
-            SetOutcome::Done(Change::Updated, am.update(&txn).await?.into())
+            (Change::Updated, am.update(&txn).await?.into())
         }
+        None => (Change::Created, insert(&txn, key, value).await?),
+    };
+    txn.commit().await?;
+    Ok(Ok(done))
+}
+
+async fn insert<C: ConnectionTrait>(db: &C, key: &Key, value: &str) -> Result<Setting, DbErr> {
+    let t = now();
+    let am = setting::ActiveModel {
+        key: ActiveValue::Set(key.as_str().to_owned()),
+        value: ActiveValue::Set(value.to_owned()),
+        created_at: ActiveValue::Set(t),
+        updated_at: ActiveValue::Set(t),
+        ..Default::default()
+    };
+    Ok(am.insert(db).await?.into())
+}
+
+/// Creates the setting only if no row holds its key yet (an edit session of a new key must
+/// not overwrite one created meanwhile): `Ok(None)` when one does.
+pub async fn create_if_absent(
+    db: &DatabaseConnection,
+    key: &Key,
+    value: &str,
+) -> Result<Result<Option<Setting>, Refusal>, DbErr> {
+    let txn = db.begin().await?;
+    let created = match find_exact(&txn, key).await? {
+        Err(other) => {
+            return Ok(Err(Refusal::Collides {
+                key: key.to_string(),
+                other,
+            }))
+        }
+        Ok(Some(_)) => None,
         Ok(None) => {
-            let t = now();
-            let am = setting::ActiveModel {
-                key: ActiveValue::Set(key.as_str().to_owned()),
-                value: ActiveValue::Set(value.to_owned()),
-                created_at: ActiveValue::Set(t),
-                updated_at: ActiveValue::Set(t),
-                ..Default::default()
-            };
-            SetOutcome::Done(Change::Created, am.insert(&txn).await?.into())
+            if let Some(r) = check_capacity(&txn, [(key.as_str(), value)]).await? {
+                return Ok(Err(r));
+            }
+            Some(insert(&txn, key, value).await?)
         }
     };
     txn.commit().await?;
-    Ok(outcome)
+    Ok(Ok(created))
 }
 
 /// Replaces the value only if it is still `expected` (an edit session must not overwrite a
@@ -192,12 +447,15 @@ pub async fn replace_if_unchanged<C: ConnectionTrait>(
     key: &Key,
     expected: &str,
     value: &str,
-) -> Result<bool, DbErr> {
+) -> Result<Result<bool, Refusal>, DbErr> {
     let Ok(Some(m)) = find_exact(db, key).await? else {
-        return Ok(false);
+        return Ok(Ok(false));
     };
     if m.value != expected {
-        return Ok(false);
+        return Ok(Ok(false));
+    }
+    if let Some(r) = check_capacity(db, [(key.as_str(), value)]).await? {
+        return Ok(Err(r));
     }
     let r = setting::Entity::update_many()
         .col_expr(setting::Column::Value, value.into())
@@ -206,7 +464,7 @@ pub async fn replace_if_unchanged<C: ConnectionTrait>(
         .filter(setting::Column::Value.eq(expected))
         .exec(db)
         .await?;
-    Ok(r.rows_affected == 1)
+    Ok(Ok(r.rows_affected == 1))
 }
 
 /// Deletes the setting with exactly this key; false when there was none.
@@ -249,8 +507,9 @@ pub struct ImportSet {
 }
 
 impl ImportSet {
-    /// Parses and validates an import document; the error names the offending entry.
-    pub fn parse(text: &str) -> Result<ImportSet, String> {
+    /// Parses and validates an import document (keys, and values as [`check_value`] with
+    /// `allow_empty`); the error names the offending entry.
+    pub fn parse(text: &str, allow_empty: bool) -> Result<ImportSet, String> {
         let doc: ImportDoc = serde_json::from_str(text).map_err(|e| {
             format!("not a settings export ({e}); expected {{\"settings\": [{{\"key\": ..., \"value\": ...}}, ...]}}")
         })?;
@@ -260,6 +519,18 @@ impl ImportSet {
             let key = Key::parse(&e.key).map_err(|m| format!("entry {}: {m}", i + 1))?;
             if !seen.insert(e.key.clone()) {
                 return Err(format!("entry {}: key '{}' appears twice", i + 1, e.key));
+            }
+            if let Err(p) = check_value(&e.value, allow_empty) {
+                let hint = if p.is_emptiness() {
+                    "; pass --allow-empty to import empty values"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "entry {} ('{}'): the value {p}{hint}",
+                    i + 1,
+                    e.key
+                ));
             }
             entries.push((key, e));
         }
@@ -277,12 +548,15 @@ pub struct ImportChange {
 /// Applies an import in one transaction, or only classifies it when `dry_run`. A created
 /// row takes both times from the file and an updated row its `updated_at`, so that an
 /// export imported elsewhere reproduces the rows; a row whose value is already the same
-/// is not touched. A key that collides case-insensitively (MySQL) is an error naming it.
+/// is not touched. A key that collides case-insensitively (MySQL) is refused, and so are new
+/// keys (neither stored nor a default prompt) unless `create`: all of them at once, before
+/// anything is written.
 pub async fn import(
     db: &DatabaseConnection,
     set: &ImportSet,
+    create: bool,
     dry_run: bool,
-) -> Result<Result<Vec<ImportChange>, String>, DbErr> {
+) -> Result<Result<Vec<ImportChange>, Refusal>, DbErr> {
     let txn = db.begin().await?;
     let existing: BTreeMap<String, setting::Model> = setting::Entity::find()
         .all(&txn)
@@ -295,6 +569,39 @@ pub async fn import(
         .map(|k| (k.to_lowercase(), k.as_str()))
         .collect();
     let case_insensitive = db.get_database_backend() == sea_orm::DbBackend::MySql;
+    if case_insensitive {
+        for (key, _) in &set.entries {
+            if existing.contains_key(key.as_str()) {
+                continue;
+            }
+            if let Some(other) = folded.get(&key.as_str().to_lowercase()) {
+                return Ok(Err(Refusal::Collides {
+                    key: key.to_string(),
+                    other: other.to_string(),
+                }));
+            }
+        }
+    }
+    if !create {
+        let new: Vec<&str> = set
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !existing.contains_key(*k) && default_value(k).is_none())
+            .collect();
+        if !new.is_empty() {
+            let stored: Vec<String> = existing.keys().cloned().collect();
+            return Ok(Err(unknown(&new, &stored)));
+        }
+    }
+    let changing = set
+        .entries
+        .iter()
+        .filter(|(k, e)| existing.get(k.as_str()).is_none_or(|m| m.value != e.value))
+        .map(|(k, e)| (k.as_str(), e.value.as_str()));
+    if let Some(r) = check_capacity(&txn, changing).await? {
+        return Ok(Err(r));
+    }
     let mut changes = Vec::with_capacity(set.entries.len());
     for (key, e) in &set.entries {
         let now = now();
@@ -310,13 +617,6 @@ pub async fn import(
                 Change::Updated
             }
             None => {
-                if case_insensitive {
-                    if let Some(other) = folded.get(&key.as_str().to_lowercase()) {
-                        return Ok(Err(format!(
-                            "key '{key}' collides with existing key '{other}' (MySQL/MariaDB compare keys case-insensitively)"
-                        )));
-                    }
-                }
                 if !dry_run {
                     let created = e.created_at.map(stored).unwrap_or(now);
                     setting::ActiveModel {
@@ -363,12 +663,60 @@ mod tests {
 
     #[test]
     fn import_documents_are_checked() {
-        assert!(ImportSet::parse(r#"{"settings":[{"key":"a","value":"x"}]}"#).is_ok());
+        let parse = |t: &str| ImportSet::parse(t, false);
+        assert!(parse(r#"{"settings":[{"key":"a","value":"x"}]}"#).is_ok());
         let dup = r#"{"settings":[{"key":"a","value":"x"},{"key":"a","value":"y"}]}"#;
-        assert!(ImportSet::parse(dup).unwrap_err().contains("twice"));
-        assert!(ImportSet::parse(r#"{"settings":[{"key":"","value":"x"}]}"#)
+        assert!(parse(dup).unwrap_err().contains("twice"));
+        assert!(parse(r#"{"settings":[{"key":"","value":"x"}]}"#)
             .unwrap_err()
             .contains("entry 1"));
-        assert!(ImportSet::parse(r#"[1,2]"#).is_err());
+        assert!(parse(r#"[1,2]"#).is_err());
+        let empty = r#"{"settings":[{"key":"a","value":"x"},{"key":"b","value":" \n"}]}"#;
+        let e = parse(empty).unwrap_err();
+        assert!(
+            e.contains("entry 2 ('b')") && e.contains("--allow-empty"),
+            "{e}"
+        );
+        assert!(ImportSet::parse(empty, true).is_ok());
+        let nul = r#"{"settings":[{"key":"n","value":"a\u0000b"}]}"#;
+        for allow in [false, true] {
+            let e = ImportSet::parse(nul, allow).unwrap_err();
+            assert!(e.contains("'n'") && e.contains("NUL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert_eq!(check_value("x", false), Ok(()));
+        assert_eq!(check_value("", false), Err(ValueProblem::Empty));
+        assert_eq!(
+            check_value(" \t\r\n\u{a0}", false),
+            Err(ValueProblem::Blank(6))
+        );
+        assert_eq!(check_value("", true), Ok(()));
+        assert_eq!(check_value("  ", true), Ok(()));
+        assert_eq!(check_value("ab\0c", true), Err(ValueProblem::Nul(2)));
+        assert_eq!(check_value("\0", false), Err(ValueProblem::Nul(0)));
+    }
+
+    #[test]
+    fn suggestions_are_the_closest_known_key() {
+        let known = || default_keys().chain(["greeting"]);
+        assert_eq!(distance("bio_promt_x", "bio_prompt_x"), 1);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(suggest("bio_promt_x", known()), Some("bio_prompt_x"));
+        assert_eq!(suggest("BIO_PROMPT_X", known()), Some("bio_prompt_x"));
+        assert_eq!(
+            suggest("bio_prompt_tiktk", known()),
+            Some("bio_prompt_tiktok")
+        );
+        assert_eq!(
+            suggest("bio_prompt_instagarm", known()),
+            Some("bio_prompt_instagram")
+        );
+        assert_eq!(suggest("greting", known()), Some("greeting"));
+        assert_eq!(suggest("something_else", known()), None);
+        assert_eq!(suggest("x", known()), None);
     }
 }

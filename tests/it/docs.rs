@@ -179,13 +179,44 @@ async fn docs_are_deterministic(db: TestDb) {
     let written = std::fs::read(&file).expect("docs file");
     assert_eq!(written, first.stdout.as_bytes());
 
-    // Only the data changes the file: a pending migration shows up as such.
-    db.run(&["downgrade", "--yes"]).ok();
+    // settings.value as the backend holds it: LONGTEXT on MySQL/MariaDB at head.
+    let value_row = |doc: &str| -> String {
+        section(doc, "settings")
+            .lines()
+            .find(|l| l.starts_with("| `value` |"))
+            .unwrap_or_else(|| panic!("no value row:\n{doc}"))
+            .to_owned()
+    };
+    let wide = if db.backend == Backend::MySql {
+        "longtext"
+    } else {
+        "text"
+    };
+    assert!(
+        value_row(&first.stdout).starts_with(&format!("| `value` | {wide} |")),
+        "{}",
+        value_row(&first.stdout)
+    );
+
+    // Only the data changes the file: a pending migration shows up as such. The last one
+    // (widening settings.value) changes the schema on MySQL/MariaDB only.
+    db.run(&["downgrade"]).ok();
     let after = db.run(&["docs"]);
     after.ok();
     assert_ne!(after.stdout, first.stdout);
     assert!(after
         .stdout
         .contains("- **Database State**: 1 migration(s) pending"));
+    assert!(
+        value_row(&after.stdout).starts_with("| `value` | text |"),
+        "{}",
+        value_row(&after.stdout)
+    );
+    db.run(&["downgrade", "--yes"]).ok();
+    let after = db.run(&["docs"]);
+    after.ok();
+    assert!(after
+        .stdout
+        .contains("- **Database State**: 2 migration(s) pending"));
     assert!(!after.stdout.contains("\n### settings\n"));
 }

@@ -7,6 +7,8 @@ use crate::on_all_backends;
 
 const A1: &str = "m20260130_093115_initial_migration";
 const A2: &str = "m20260130_113328_create_settings_table";
+/// dbtool's own step after the Alembic head (no alias): widens settings.value on MySQL.
+const A3: &str = "m20261201_000001_widen_settings_value";
 
 /// Versions recorded in the tracking table (empty when it does not exist).
 pub async fn recorded(db: &TestDb) -> Vec<String> {
@@ -46,7 +48,7 @@ async fn upgrade_status_downgrade(db: TestDb) {
     // status is read-only: it creates nothing, not even the tracking table.
     let r = db.run(&["status"]);
     r.ok();
-    assert!(r.stdout.contains("2 pending"), "{}", r.stdout);
+    assert!(r.stdout.contains("3 pending"), "{}", r.stdout);
     if db.backend == Backend::Sqlite {
         assert!(
             !db.dir().join("test.db").exists(),
@@ -60,7 +62,7 @@ async fn upgrade_status_downgrade(db: TestDb) {
     let r = db.run(&["upgrade", "--dry-run"]);
     r.ok();
     assert!(
-        r.stdout.contains(A1) && r.stdout.contains(A2),
+        r.stdout.contains(A1) && r.stdout.contains(A2) && r.stdout.contains(A3),
         "{}",
         r.stdout
     );
@@ -75,14 +77,14 @@ async fn upgrade_status_downgrade(db: TestDb) {
 
     let r = db.run(&["upgrade"]);
     r.ok();
-    assert_eq!(r.stdout.matches("applied ").count(), 2, "{}", r.stdout);
-    assert!(r.stdout.contains(A1) && r.stdout.contains(A2));
+    assert_eq!(r.stdout.matches("applied ").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains(A1) && r.stdout.contains(A2) && r.stdout.contains(A3));
     assert!(
         r.stdout.contains(" ms"),
         "each line carries its time: {}",
         r.stdout
     );
-    assert_eq!(recorded(&db).await, vec![A1, A2]);
+    assert_eq!(recorded(&db).await, vec![A1, A2, A3]);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM settings").await,
         4,
@@ -92,6 +94,17 @@ async fn upgrade_status_downgrade(db: TestDb) {
     let r = db.run(&["upgrade"]);
     r.ok();
     assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+
+    // Exactly the last migration, which drops nothing: the settings stay.
+    let r = db.run(&["downgrade"]);
+    r.ok();
+    assert!(
+        r.stdout.contains(&format!("rolled back {A3}")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(recorded(&db).await, vec![A1, A2]);
+    assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
 
     let r = db.run(&["downgrade", "--yes"]);
     r.ok();
@@ -104,10 +117,11 @@ async fn upgrade_status_downgrade(db: TestDb) {
     assert!(!db.tables().await.contains(&"settings".to_string()));
 
     let doc = db.run(&["--json", "status"]).ok().json();
-    assert_eq!(doc["pending"], 1);
+    assert_eq!(doc["pending"], 2);
     assert_eq!(doc["current"]["alias"], "25698f3f906f");
     assert_eq!(doc["migrations"][0]["state"], "applied");
     assert_eq!(doc["migrations"][1]["state"], "pending");
+    assert_eq!(doc["migrations"][2]["state"], "pending");
     let at = doc["migrations"][0]["applied_at"].as_str().unwrap();
     assert!(
         chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z'),
@@ -146,7 +160,11 @@ async fn targets_every_form(db: TestDb) {
     up(A1); // full name
     assert_eq!(position(&db, "avatar"), 1);
     up("head");
+    assert_eq!(position(&db, "avatar"), 3);
+    down("d8cfd3cb4083"); // full alias of the Alembic head, one step below head
     assert_eq!(position(&db, "avatar"), 2);
+    up("m20261201"); // prefix of a name without an alias
+    assert_eq!(position(&db, "avatar"), 3);
     down("25698f3f906f"); // full alias
     assert_eq!(position(&db, "avatar"), 1);
     let out = up("+1");
@@ -288,6 +306,7 @@ async fn make_alembic(db: &TestDb, revision: &str) {
 }
 
 async fn alembic_adoption_at_each_revision(db: TestDb) {
+    // dbtool's own third step is no Alembic revision: it stays pending after adoption.
     for (revision, steps) in [("25698f3f906f", 1usize), ("d8cfd3cb4083", 2)] {
         // Build the database the way Alembic left it: the schema, alembic_version, and no
         // seaql_migrations.
@@ -298,7 +317,16 @@ async fn alembic_adoption_at_each_revision(db: TestDb) {
         let doc = db.run(&["--json", "status"]).ok().json();
         assert_eq!(doc["alembic"]["state"], "adoptable");
         assert_eq!(doc["alembic"]["revision"], revision);
-        assert_eq!(doc["pending"], 2 - steps);
+        assert_eq!(doc["pending"], 3 - steps);
+        let states: Vec<&str> = doc["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["state"].as_str().unwrap())
+            .collect();
+        let mut want = vec!["applied"; steps];
+        want.resize(3, "pending");
+        assert_eq!(states, want, "{doc}");
         assert!(
             !db.tables().await.contains(&"seaql_migrations".to_string()),
             "status adopted nothing"
@@ -308,7 +336,12 @@ async fn alembic_adoption_at_each_revision(db: TestDb) {
         r.ok();
         assert!(r.stderr.contains("adopted"), "{}", r.stderr);
         assert_eq!(r.stderr.matches("adopted").count(), 1);
-        assert_eq!(recorded(&db).await, vec![A1, A2]);
+        assert!(
+            r.stdout.contains(&format!("applied     {A3}")),
+            "the step past Alembic's head runs: {}",
+            r.stdout
+        );
+        assert_eq!(recorded(&db).await, vec![A1, A2, A3]);
         assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
         assert_eq!(
             db.strings("SELECT version_num FROM alembic_version").await,
@@ -343,7 +376,7 @@ async fn other_apps_database_is_refused(db: TestDb) {
     r.expect_code(1);
     assert!(r.stderr.contains("--app avatar"), "{}", r.stderr);
     assert_eq!(db.tables().await, before);
-    assert_eq!(recorded(&db).await, vec![A1, A2]);
+    assert_eq!(recorded(&db).await, vec![A1, A2, A3]);
     let r = db.run(&["--app", "neurachar", "stamp", "head"]);
     r.expect_code(1);
 }
@@ -354,9 +387,9 @@ async fn unknown_recorded_migration_is_listed(db: TestDb) {
         .await;
     let doc = db.run(&["--json", "status"]).ok().json();
     let rows = doc["migrations"].as_array().unwrap();
-    assert_eq!(rows.len(), 3);
-    assert_eq!(rows[2]["state"], "unknown");
-    assert_eq!(rows[2]["name"], "m20990101_000000_from_the_future");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3]["state"], "unknown");
+    assert_eq!(rows[3]["name"], "m20990101_000000_from_the_future");
     let r = db.run(&["downgrade", "--yes"]);
     r.expect_code(1);
     assert!(
@@ -364,14 +397,14 @@ async fn unknown_recorded_migration_is_listed(db: TestDb) {
         "{}",
         r.stderr
     );
-    assert_eq!(recorded(&db).await.len(), 3, "nothing changed");
+    assert_eq!(recorded(&db).await.len(), 4, "nothing changed");
 }
 
 async fn status_check_and_json_errors(db: TestDb) {
     db.run(&["status", "--check"]).expect_code(3);
     let r = db.run(&["--json", "status", "--check"]);
     r.expect_code(3);
-    assert_eq!(r.json()["pending"], 2);
+    assert_eq!(r.json()["pending"], 3);
     db.run(&["upgrade"]).ok();
     db.run(&["status", "--check"]).ok();
     let r = db.run(&["--json", "history"]);

@@ -199,8 +199,35 @@ const NEURACHAR: &[TableSpec] = &[
 /// Plain indexes a later migration adds to tables of the spec: `(table, name, columns)`.
 type LaterIndex = (&'static str, &'static str, &'static [&'static str]);
 
+/// What the migrations after the spec file's position (dbtool's own steps, past what the
+/// original applications created) change in the spec's tables.
+struct Later {
+    /// Plain indexes they add.
+    indexes: &'static [LaterIndex],
+    /// `(table, column)` they widen from `text` to `longtext`, on MySQL/MariaDB only.
+    longtext: &'static [(&'static str, &'static str)],
+}
+
+/// Nothing changed yet: the schema at or before the spec's position.
+const UNCHANGED: Later = Later {
+    indexes: &[],
+    longtext: &[],
+};
+
+/// Avatar's third migration: `settings.value` as `LONGTEXT` on MySQL/MariaDB (TEXT holds only
+/// 64 KiB there); nothing elsewhere. The spec file mirrors the Alembic head, the second.
+const AVATAR_LATER: Later = Later {
+    indexes: &[],
+    longtext: &[("settings", "value")],
+};
+
 /// NeuraChar's sixth migration: the foreign keys' indexes (not part of the original app's
 /// schema, which the spec file mirrors at the fifth migration).
+const NEURACHAR_LATER: Later = Later {
+    indexes: NEURACHAR_FK_INDEXES,
+    longtext: &[],
+};
+
 const NEURACHAR_FK_INDEXES: &[LaterIndex] = &[
     (
         "messages",
@@ -265,25 +292,28 @@ fn expected_default(b: Backend, table: &str, col: &Col) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-async fn check_table(
-    conn: &DatabaseConnection,
-    b: Backend,
-    spec: &TableSpec,
-    later: &[LaterIndex],
-) {
+async fn check_table(conn: &DatabaseConnection, b: Backend, spec: &TableSpec, changes: &Later) {
     let t = spec.name;
-    let later: Vec<&LaterIndex> = later.iter().filter(|l| l.0 == t).collect();
+    let later: Vec<&LaterIndex> = changes.indexes.iter().filter(|l| l.0 == t).collect();
     let cols: Vec<Column> = introspect::columns(conn, t).await;
     let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
     let want: Vec<&str> = spec.cols.iter().map(|c| c.0).collect();
     assert_eq!(names, want, "{b:?} {t}: columns and their order");
     for (actual, col) in cols.iter().zip(spec.cols) {
         let Col(name, ty, nullable, _) = col;
-        assert!(
-            type_ok(b, *ty, &actual.data_type),
-            "{b:?} {t}.{name}: type {} is not {ty:?}",
-            actual.data_type
-        );
+        if b == Backend::MySql && changes.longtext.contains(&(t, *name)) {
+            assert_eq!(
+                actual.data_type.to_lowercase(),
+                "longtext",
+                "{b:?} {t}.{name}: widened"
+            );
+        } else {
+            assert!(
+                type_ok(b, *ty, &actual.data_type),
+                "{b:?} {t}.{name}: type {} is not {ty:?}",
+                actual.data_type
+            );
+        }
         assert_eq!(actual.nullable, *nullable, "{b:?} {t}.{name}: nullability");
         assert_eq!(
             actual.default,
@@ -464,13 +494,14 @@ fn read_spec(path: &str) -> String {
 /// Upgrades one step at a time, then downgrades one step at a time, checking everything after
 /// each step; `down` must restore exactly the schema from before the matching `up`. The
 /// PostgreSQL spec file describes the schema at position `spec_at`; the migrations after it
-/// add `later` indexes.
+/// make the `later` changes. When those add no index they touch nothing but MySQL's column
+/// types, so elsewhere the schema after them is exactly the one at `spec_at`.
 async fn up_and_down<M: AppMigrator>(
     db: &TestDb,
     specs: &[TableSpec],
     spec_path: &str,
     spec_at: usize,
-    later: &[LaterIndex],
+    later: &Later,
     after_full_up: impl AsyncFnOnce(&DatabaseConnection),
 ) {
     let b = db.backend;
@@ -494,14 +525,15 @@ async fn up_and_down<M: AppMigrator>(
         let mut want: Vec<String> = infos[..k].iter().map(|i| i.name.to_owned()).collect();
         want.sort();
         assert_eq!(versions(&conn).await, want, "{b:?}: recorded versions");
-        let present = if k > spec_at { later } else { &[] };
+        let present = if k > spec_at { later } else { &UNCHANGED };
         for s in specs.iter().filter(|s| s.step < k) {
             check_table(&conn, b, s, present).await;
         }
-        if let (Some(text), true) = (&spec_text, k <= spec_at) {
+        let like_spec = k <= spec_at || later.indexes.is_empty();
+        if let (Some(text), true) = (&spec_text, like_spec) {
             check_pg_blocks(&conn, text, specs, k).await;
         }
-        if let (Some(text), true) = (&spec_text, k == spec_at) {
+        if let (Some(text), true) = (&spec_text, k == spec_at || (k > spec_at && like_spec)) {
             assert_eq!(
                 introspect::pg_snapshot(&conn).await,
                 *text,
@@ -509,7 +541,19 @@ async fn up_and_down<M: AppMigrator>(
                 infos[k - 1].name
             );
         }
-        dumps.push(introspect::dump(&conn).await);
+        let dump = introspect::dump(&conn).await;
+        if k > spec_at && like_spec && b != Backend::MySql {
+            assert_eq!(
+                dump,
+                dumps[spec_at],
+                "{b:?}: {} must not change the schema here",
+                infos[k - 1].name
+            );
+        }
+        if k > spec_at && !later.longtext.is_empty() && b == Backend::MySql {
+            assert_ne!(dump, dumps[spec_at], "{b:?}: {} widens", infos[k - 1].name);
+        }
+        dumps.push(dump);
     }
 
     // Everything applied; nothing more to do.
@@ -574,9 +618,23 @@ async fn up_and_down<M: AppMigrator>(
 // ---------------------------------------------------------------------------------------------
 // Scenarios.
 
+/// Where the Alembic history ends in Avatar's steps: the spec file's position.
+fn avatar_alembic_head() -> usize {
+    avatar::Migrator::infos()
+        .iter()
+        .position(|i| i.alias == Some("d8cfd3cb4083"))
+        .expect("the Alembic head is a step")
+        + 1
+}
+
 async fn avatar_up_down(db: TestDb) {
-    let n = avatar::Migrator::infos().len();
-    up_and_down::<avatar::Migrator>(&db, AVATAR, AVATAR_SPEC, n, &[], async |conn| {
+    let at = avatar_alembic_head();
+    assert_eq!(at, 2);
+    assert!(
+        avatar::Migrator::infos().len() > at,
+        "dbtool's own step follows the Alembic head"
+    );
+    up_and_down::<avatar::Migrator>(&db, AVATAR, AVATAR_SPEC, at, &AVATAR_LATER, async |conn| {
         let q = if db_is_mysql(conn) { "`key`" } else { "\"key\"" };
         let mut rows: Vec<(String, String)> = conn
             .rows(&format!("SELECT {q}, value FROM settings"), 2)
@@ -662,7 +720,7 @@ async fn neurachar_up_down(db: TestDb) {
         NEURACHAR,
         NEURACHAR_SPEC,
         5,
-        NEURACHAR_FK_INDEXES,
+        &NEURACHAR_LATER,
         async |conn| {
             entity_roundtrip(conn).await;
         },
@@ -793,6 +851,16 @@ async fn mysql_steps_rerun() {
     }
     assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
     check_mysql_table_options(&conn, 2).await;
+    // Widened twice, and still in the table's character set, not the database's latin1.
+    assert_eq!(
+        conn.rows(
+            "SELECT CAST(DATA_TYPE AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'settings' AND COLUMN_NAME = 'value'",
+            2,
+        )
+        .await,
+        [[Some("longtext".to_owned()), Some("utf8mb4_unicode_ci".to_owned())]]
+    );
     for s in avatar.iter().rev() {
         s.down(&manager).await.unwrap();
     }
@@ -848,10 +916,12 @@ fn check_infos<M: AppMigrator>() {
     );
     for i in &infos {
         assert!(!i.description.is_empty(), "{}: empty description", i.name);
-        // Every migration creates a table, except NeuraChar's foreign-key indexes.
+        // Every migration creates a table, except dbtool's own steps past the original
+        // schemas: NeuraChar's foreign-key indexes and Avatar's wider settings.value.
         assert!(
             !i.creates_tables.is_empty()
-                || i.name == neurachar::m20251212_000006_add_foreign_key_indexes::INFO.name,
+                || i.name == neurachar::m20251212_000006_add_foreign_key_indexes::INFO.name
+                || i.name == avatar::m20261201_000001_widen_settings_value::INFO.name,
             "{}: creates no table",
             i.name
         );
@@ -876,7 +946,8 @@ fn step_infos() {
     let names: BTreeSet<&str> = all.iter().map(|i| i.name).collect();
     assert_eq!(names.len(), all.len(), "StepInfo names must be unique");
     let aliases: Vec<Option<&str>> = avatar::Migrator::infos().iter().map(|i| i.alias).collect();
-    assert_eq!(aliases, [Some("25698f3f906f"), Some("d8cfd3cb4083")]);
+    // The two Alembic revisions, then dbtool's own step past them.
+    assert_eq!(aliases, [Some("25698f3f906f"), Some("d8cfd3cb4083"), None]);
     assert!(neurachar::Migrator::infos()
         .iter()
         .all(|i| i.alias.is_none()));

@@ -1226,9 +1226,20 @@ impl Run<'_, '_> {
                     self.audit
                         .finish(&engine.db, handle, "failed", Some(&error.to_string()))
                         .await;
+                    // A migration that refuses before it changes anything says so with
+                    // `DbErr::Migration` (the widening's `down` over long values): then the
+                    // marker would lie, so it goes.
+                    let refused = matches!(error, DbErr::Migration(_));
+                    if refused && !transactional {
+                        if let Ok(state) = read_state(&engine.db).await {
+                            if let Some(row) = state.state_rows.get(info.name) {
+                                let _ = record::clear_marker(&engine.db, info.name, row).await;
+                            }
+                        }
+                    }
                     return Err(StepError::Failed {
                         error,
-                        rolled_back: transactional,
+                        rolled_back: transactional || refused,
                     });
                 }
             }
