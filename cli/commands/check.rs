@@ -6,7 +6,7 @@
 use crate::commands::migrate_error;
 use crate::context::{self, Access, ConnectSettings, DbLocation};
 use crate::exit::{coded, Exit};
-use crate::output::Tone;
+use crate::output::{count, Column, Tone};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -90,11 +90,11 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
     };
     ctx.out.emit(&view, |o| {
         if view.clean {
-            o.line(&format!(
-                "{}: the schema matches the {} applied migration(s) ({} table(s)); no drift",
+            o.done(&format!(
+                "{}: the schema matches the {} ({}); no drift",
                 ctx.app,
-                view.applied.len(),
-                expected.tables.len()
+                count(view.applied.len(), "applied migration", "applied migrations"),
+                count(expected.tables.len(), "table", "tables")
             ));
             return;
         }
@@ -115,7 +115,12 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
                 })
                 .collect()
         };
-        let header = ["object", "expected", "actual", "kind"];
+        let header = [
+            Column::id("object"),
+            Column::text("expected"),
+            Column::text("actual"),
+            Column::id("kind"),
+        ];
         if !view.differences.is_empty() {
             o.line("Differences from the applied migrations:");
             o.table(&header, rows(&view.differences));
@@ -125,10 +130,10 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
             o.table(&header, rows(&view.extra));
         }
         o.line(&format!(
-            "{}: drift: {} difference(s) from the migrations, {} extra object(s)",
+            "{}: drift: {} from the migrations, {}",
             ctx.app,
-            view.differences.len(),
-            view.extra.len()
+            count(view.differences.len(), "difference", "differences"),
+            count(view.extra.len(), "extra object", "extra objects")
         ));
     });
     Ok(if view.clean { Exit::Ok } else { Exit::Drift })

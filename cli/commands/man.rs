@@ -69,9 +69,9 @@ pub async fn run(ctx: &Ctx, args: ManArgs) -> Result<Exit> {
         pages,
     };
     ctx.out.emit(&view, |o| {
-        o.line(&format!(
-            "wrote {} man page(s) into {}",
-            view.pages.len(),
+        o.done(&format!(
+            "wrote {} into {}",
+            crate::output::count(view.pages.len(), "man page", "man pages"),
             view.directory
         ))
     });

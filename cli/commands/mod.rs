@@ -21,6 +21,7 @@ pub mod users;
 
 use crate::args::Command;
 use crate::exit::{coded, Exit};
+use crate::output::count;
 use crate::Ctx;
 use anyhow::Result;
 use migration::engine::state::{
@@ -100,7 +101,7 @@ pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool
     let _graceful = ctx.interrupt.graceful_section();
     let stop = || ctx.interrupt.requested().is_some();
     let outcome = session
-        .apply(&plan, &stop, |d| out.line(&step_line(d)))
+        .apply(&plan, &stop, |d| out.info(&step_line(d)))
         .await;
     let result = finish_run(ctx, &session, &plan, outcome);
     session.finish().await?;
@@ -116,7 +117,7 @@ async fn confirm_data_loss(session: &Session<'_>, plan: &Plan) -> Result<()> {
     }
     let lost = risk
         .iter()
-        .map(|(table, rows)| format!("{table} ({rows} rows)"))
+        .map(|(table, rows)| format!("{table} ({})", count(*rows, "row", "rows")))
         .collect::<Vec<_>>()
         .join(", ");
     let question = format!("This downgrade drops tables that hold data: {lost}. Continue?");
@@ -295,14 +296,18 @@ pub fn show_plan(ctx: &Ctx, overview: &Overview, plan: &Plan, risk: Vec<TableRow
             Direction::Down => "roll back",
         };
         o.line(&format!(
-            "would {verb} {} migration(s), in this order:",
-            plan.steps.len()
+            "would {verb} {}, in this order:",
+            count(plan.steps.len(), "migration", "migrations")
         ));
         for (i, s) in plan.steps.iter().enumerate() {
             o.line(&format!("  {}. {}  {}", i + 1, describe(s), s.description));
         }
         for r in &risk {
-            o.line(&format!("  drops table {} with {} row(s)", r.table, r.rows));
+            o.line(&format!(
+                "  drops table {} with {}",
+                r.table,
+                count(r.rows, "row", "rows")
+            ));
         }
         o.line("(dry run: nothing was changed)");
     });
@@ -323,7 +328,10 @@ pub fn finish_run(
         };
         let done = outcome.done.len();
         let before = if done > 0 {
-            format!("{done} migration(s) before it succeeded and stay; ")
+            match done {
+                1 => "the migration before it succeeded and stays; ".to_owned(),
+                n => format!("the {n} migrations before it succeeded and stay; "),
+            }
         } else {
             String::new()
         };
@@ -364,9 +372,9 @@ pub fn finish_run(
     let at = now.map(describe).unwrap_or_else(|| "base".into());
     ctx.out.emit(&view, |o| {
         if plan.steps.is_empty() {
-            o.line(&format!("{}: already at {at}; nothing to do", ctx.app));
+            o.done(&format!("{}: already at {at}; nothing to do", ctx.app));
         } else {
-            o.line(&format!("{}: now at {at}", ctx.app));
+            o.done(&format!("{}: now at {at}", ctx.app));
         }
     });
     if outcome.interrupted {
@@ -374,9 +382,9 @@ pub fn finish_run(
         return Err(coded(
             exit,
             format!(
-                "interrupted after {} of {} migration(s); the database is consistent at {at}",
+                "interrupted after {} of {}; the database is consistent at {at}",
                 view.done.len(),
-                plan.steps.len()
+                count(plan.steps.len(), "migration", "migrations")
             ),
         ));
     }
@@ -511,13 +519,18 @@ pub fn status_view(ctx: &Ctx, ov: &migration::engine::state::Overview) -> Status
 
 /// Prints the migration table (with descriptions for `history`) and the summary line.
 pub fn print_status(ctx: &Ctx, ov: &migration::engine::state::Overview, descriptions: bool) {
-    use crate::output::{human_time, Tone};
+    use crate::output::{human_time, Column, Tone};
     use migration::engine::state::{Alembic, StepState};
     let view = status_view(ctx, ov);
     ctx.out.emit(&view, |o| {
-        let mut header = vec!["migration", "alias", "state", "applied at"];
+        let mut header = vec![
+            Column::id("migration"),
+            Column::id("alias"),
+            Column::id("state"),
+            Column::id("applied at"),
+        ];
         if descriptions {
-            header.push("description");
+            header.push(Column::text("description"));
         }
         let rows = view
             .migrations
@@ -547,17 +560,17 @@ pub fn print_status(ctx: &Ctx, ov: &migration::engine::state::Overview, descript
             .collect();
         o.table(&header, rows);
         if let Some((other, _)) = &ov.foreign {
-            o.line(&format!(
-                "warning: this database holds {other} migrations; did you mean --app {other}?"
+            o.warn(&format!(
+                "this database holds {other} migrations; did you mean --app {other}?"
             ));
         }
         match &ov.alembic {
             Some(Alembic::Adoptable { revision, migrations }) => o.line(&format!(
-                "alembic_version is at {revision}: the next write command records {} migration(s) as applied",
-                migrations.len()
+                "alembic_version is at {revision}: the next write command records {} as applied",
+                count(migrations.len(), "migration", "migrations")
             )),
-            Some(Alembic::Unknown { revision }) => o.line(&format!(
-                "warning: alembic_version holds unknown revision {revision}; write commands will refuse to run"
+            Some(Alembic::Unknown { revision }) => o.warn(&format!(
+                "alembic_version holds unknown revision {revision}; write commands will refuse to run"
             )),
             None => {}
         }

@@ -5,7 +5,7 @@
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
-use crate::output::{human_time, Tone};
+use crate::output::{count, human_time, Column, Tone};
 use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, Setting};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
@@ -276,10 +276,10 @@ async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
         updated_at: s.updated_at,
     };
     ctx.out.emit(&view, |o| {
-        let bytes = s.value.len();
-        o.line(&match change {
-            Change::Created => format!("created setting '{}' ({bytes} bytes)", a.key),
-            Change::Updated => format!("updated setting '{}' ({bytes} bytes)", a.key),
+        let bytes = count(s.value.len(), "byte", "bytes");
+        o.done(&match change {
+            Change::Created => format!("created setting '{}' ({bytes})", a.key),
+            Change::Updated => format!("updated setting '{}' ({bytes})", a.key),
             Change::Unchanged => format!("setting '{}' already has this value; unchanged", a.key),
         })
     });
@@ -323,8 +323,15 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
                 ]
             })
             .collect();
-        o.table(&["key", "value", "updated at"], rows);
-        o.line(&format!("{} setting(s)", view.settings.len()));
+        o.table(
+            &[
+                Column::id("key"),
+                Column::text("value"),
+                Column::id("updated at"),
+            ],
+            rows,
+        );
+        o.line(&count(view.settings.len(), "setting", "settings"));
     });
     Ok(Exit::Ok)
 }
@@ -362,7 +369,7 @@ async fn unset(ctx: &Ctx, key: Key, yes: bool) -> Result<Exit> {
         deleted: true,
     };
     ctx.out
-        .emit(&view, |o| o.line(&format!("deleted setting '{key}'")));
+        .emit(&view, |o| o.done(&format!("deleted setting '{key}'")));
     Ok(Exit::Ok)
 }
 
@@ -547,8 +554,11 @@ async fn edit(ctx: &Ctx, key: Key) -> Result<Exit> {
         change,
     };
     ctx.out.emit(&view, |o| {
-        o.line(&match change {
-            Change::Updated => format!("updated setting '{key}' ({} bytes)", edited.len()),
+        o.done(&match change {
+            Change::Updated => format!(
+                "updated setting '{key}' ({})",
+                count(edited.len(), "byte", "bytes")
+            ),
             _ => format!("setting '{key}' not changed; nothing saved"),
         })
     });
@@ -610,8 +620,12 @@ async fn import(ctx: &Ctx, file: &Path, dry_run: bool) -> Result<Exit> {
                 vec![(c.key.clone(), Tone::Plain), (verb.to_owned(), tone)]
             })
             .collect();
-        o.table(&["key", "change"], rows);
-        o.line(&format!(
+        // The dry run's table is its result; after a real import it confirms what was done.
+        let say = |s: &str| if dry_run { o.line(s) } else { o.done(s) };
+        if dry_run || !o.quiet {
+            o.table(&[Column::id("key"), Column::id("change")], rows);
+        }
+        say(&format!(
             "{}{} created, {} updated, {} unchanged{}",
             if dry_run { "would be: " } else { "" },
             view.created,

@@ -59,23 +59,31 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         recorded: plan.insert.iter().map(|s| s.name).collect(),
         removed: plan.delete.iter().map(|s| s.name).collect(),
     };
-    let would = if args.dry_run { "would " } else { "" };
+    let dry_run = args.dry_run;
+    let would = if dry_run { "would " } else { "" };
     ctx.out.emit(&view, |o| {
+        // A dry run's plan is what was asked for; after a real stamp it is a confirmation.
+        let say = |s: &str| if dry_run { o.line(s) } else { o.done(s) };
         for s in &plan.insert {
-            o.line(&format!("{would}record  {}", describe(s)));
+            say(&format!("{would}record  {}", describe(s)));
         }
         for s in &plan.delete {
-            o.line(&format!("{would}remove  {}", describe(s)));
+            say(&format!("{would}remove  {}", describe(s)));
         }
         let at = at.map(describe).unwrap_or_else(|| "base".into());
         if plan.insert.is_empty() && plan.delete.is_empty() {
-            o.line(&format!(
+            say(&format!(
                 "{}: already stamped at {at}; nothing to do",
                 ctx.app
             ));
+        } else if dry_run {
+            say(&format!(
+                "{}: would be stamped at {at}; nothing was changed (dry run)",
+                ctx.app
+            ));
         } else {
-            o.line(&format!(
-                "{}: {would}stamped at {at}; no migration was run",
+            say(&format!(
+                "{}: stamped at {at}; no migration was run",
                 ctx.app
             ));
         }

@@ -446,7 +446,7 @@ pub struct StampPlan {
 /// Errors a caller matches on to choose the message and exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("this database holds {other} migrations ({}); it is not an {app} database. Use --app {other}, or another database{}", versions.join(", "), if matches!(app, App::Avatar | App::Neurachar) { " (or --schema on PostgreSQL)" } else { "" })]
+    #[error("this database holds {other} migrations ({}); it does not belong to {app}. Use --app {other}, or another database{}", versions.join(", "), if matches!(app, App::Avatar | App::Neurachar) { " (or --schema on PostgreSQL)" } else { "" })]
     WrongApp {
         app: App,
         other: App,
