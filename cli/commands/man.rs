@@ -4,7 +4,7 @@
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::{Context as _, Result};
-use clap::{Args, CommandFactory};
+use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -33,7 +33,7 @@ struct PageView {
 }
 
 pub async fn run(ctx: &Ctx, args: ManArgs) -> Result<Exit> {
-    let cmd = crate::args::Cli::command();
+    let cmd = crate::args::command();
     let Some(dir) = args.out_dir else {
         let mut buf = Vec::new();
         clap_mangen::Man::new(cmd)

@@ -9,8 +9,10 @@ use crate::output::{count, human_time, Column, Tone};
 use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, Setting};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
+use crate::commands::completions;
 use clap::{Args, Subcommand};
 use migration::App;
+use clap_complete::ArgValueCandidates;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,7 @@ Examples:
 Exit code 8 when the key does not exist and no --default is given.")]
     Get {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
         /// Print this instead of failing when the key does not exist
         #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
@@ -78,6 +81,7 @@ Examples:
 Exit code 8 when the key does not exist, 7 when not confirmed.")]
     Unset {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
         /// Delete without asking
         #[arg(long, short = 'y')]
@@ -95,6 +99,7 @@ add at the end of the file is dropped. If the setting changed in the database wh
 were editing, nothing is saved and your text is kept in the temporary file.")]
     Edit {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
     },
     /// Print every setting as one JSON document, for backups and moving prompts
@@ -127,6 +132,7 @@ has none); a key whose value is already the same is not touched.")]
 #[derive(Debug, Args)]
 pub struct SetArgs {
     /// The setting's key
+    #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
     pub key: Key,
     /// The value; - reads it from standard input
     #[arg(allow_hyphen_values = true, required_unless_present = "file")]

@@ -5,8 +5,10 @@ use crate::commands::{adopt, describe, migrate_error, open_session};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
+use crate::commands::completions;
 use clap::Args;
 use migration::Target;
+use clap_complete::ArgValueCandidates;
 use serde::Serialize;
 
 #[derive(Debug, Args)]
@@ -17,7 +19,7 @@ Examples:
   dbtool stamp base                forget every record (tables stay as they are)")]
 pub struct StampArgs {
     /// head, base, a migration name or Alembic revision (or a unique prefix of at least 4 characters), +N or -N
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, add = ArgValueCandidates::new(completions::targets))]
     pub target: Target,
     /// Print what would be recorded or removed, and change nothing
     #[arg(long)]

@@ -4,9 +4,11 @@ use crate::commands::{dry_run, migrate};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
+use crate::commands::completions;
 use clap::Args;
 use migration::engine::state::Direction;
 use migration::Target;
+use clap_complete::ArgValueCandidates;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -20,7 +22,7 @@ Examples:
                                    the whole schema as a psql script, without any database")]
 pub struct UpgradeArgs {
     /// head (default), a migration name or Alembic revision (or a unique prefix of at least 4 characters), or +N
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, add = ArgValueCandidates::new(completions::targets))]
     pub target: Option<Target>,
     /// Print the plan and change nothing
     #[arg(long)]
