@@ -209,18 +209,19 @@ const DATABASE_OPTIONS: [&str; 7] = [
 /// The command-line definition as every consumer sees it (parsing, help, completion, man).
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    // Global options reach the subcommands only when the command is built.
-    cmd.build();
-    for name in ["completions", "man"] {
-        cmd = cmd.mut_subcommand(name, |mut sub| {
-            for id in DATABASE_OPTIONS {
-                sub = sub.mut_arg(id, |a| a.hide(true));
-            }
-            sub
-        });
-    }
-    cmd
+    let cmd = Cli::command();
+    // A subcommand that defines an argument itself does not get the global one (clap
+    // propagates globals at build time only where the id is free): hidden copies keep the
+    // options working there while `--help` leaves them out.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| DATABASE_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["completions", "man"].into_iter().fold(cmd, |cmd, name| {
+        let hidden = hidden.clone();
+        cmd.mut_subcommand(name, move |sub| sub.args(hidden))
+    })
 }
 
 /// Parses the command line; on `--help`/`--version` or a usage error prints what clap

@@ -91,6 +91,16 @@ impl Ctx {
     }
 }
 
+/// What a signal that stopped the command at once did.
+fn aborted(exit: Exit) -> String {
+    let signal = if exit == Exit::Terminated {
+        "terminated by SIGTERM"
+    } else {
+        "interrupted by SIGINT"
+    };
+    format!("{signal} before the command finished: it was stopped at once and its database connection closed, so the server drops any lock it held and rolls back any open transaction")
+}
+
 /// Runs a parsed command line. Signals: see `interrupt`.
 pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
     logging::init(cli.global.verbose);
@@ -110,10 +120,9 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         let abort = interrupt::abort_signal(ctx.interrupt.clone(), |m| out.info(m));
         tokio::select! {
             r = commands::dispatch(&ctx, cli.command) => r,
-            exit = abort => {
-                out.info("aborted: the connection is closed, so the server rolls back any unfinished migration and releases the lock");
-                Ok(exit)
-            }
+            // Reported as an error, so that it is one line on stderr and, with --json, the
+            // run's one document.
+            exit = abort => Err(exit::coded(exit, aborted(exit))),
         }
     })
 }

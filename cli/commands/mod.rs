@@ -370,13 +370,16 @@ pub fn finish_run(
         data_at_risk: Vec::new(),
     };
     let at = now.map(describe).unwrap_or_else(|| "base".into());
-    ctx.out.emit(&view, |o| {
-        if plan.steps.is_empty() {
-            o.done(&format!("{}: already at {at}; nothing to do", ctx.app));
-        } else {
-            o.done(&format!("{}: now at {at}", ctx.app));
-        }
-    });
+    // Interrupted, the run's one JSON document is the error below.
+    if !(outcome.interrupted && ctx.out.json) {
+        ctx.out.emit(&view, |o| {
+            if plan.steps.is_empty() {
+                o.done(&format!("{}: already at {at}; nothing to do", ctx.app));
+            } else {
+                o.done(&format!("{}: now at {at}", ctx.app));
+            }
+        });
+    }
     if outcome.interrupted {
         let exit = ctx.interrupt.requested().unwrap_or(Exit::Interrupted);
         return Err(coded(
