@@ -309,11 +309,15 @@ fn escape(s: &str) -> String {
 /// its tips, and the usage.
 fn one_line(rendered: &str) -> String {
     let mut parts = rendered.trim_end().split("\n\n");
+    // Values were escaped before rendering: a newline here is clap's own layout.
     let message = parts
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
-        .replace('\n', "\\n");
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut line = message;
     for part in parts {
         for l in part.lines().map(str::trim) {

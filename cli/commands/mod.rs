@@ -581,6 +581,7 @@ pub fn print_status(ctx: &Ctx, ov: &migration::engine::state::Overview, descript
             .current()
             .map(describe)
             .unwrap_or_else(|| "base (nothing applied)".into());
-        o.line(&format!("{}: at {at}, {} pending", ctx.app, view.pending));
+        // The position last: nothing clings to a name that may fill a narrow terminal.
+        o.line(&format!("{}: {} pending, at {at}", ctx.app, view.pending));
     });
 }

@@ -613,10 +613,10 @@ mod tests {
 
     #[test]
     fn prose_wraps_between_words_only() {
-        let line = "avatar: at m20260130_113328_create_settings_table (d8cfd3cb4083), 0 pending";
+        let line = "avatar: 0 pending, at m20260130_113328_create_settings_table (d8cfd3cb4083)";
         assert_eq!(
             fit(line, 40),
-            "avatar: at\nm20260130_113328_create_settings_table\n(d8cfd3cb4083), 0 pending"
+            "avatar: 0 pending, at\nm20260130_113328_create_settings_table\n(d8cfd3cb4083)"
         );
         // Longer than the terminal: alone on its line, and only that line overflows.
         assert_eq!(fit("at m20260130_113328_create_settings_table", 20), "at\nm20260130_113328_create_settings_table");

@@ -186,6 +186,6 @@ async fn docs_are_deterministic(db: TestDb) {
     assert_ne!(after.stdout, first.stdout);
     assert!(after
         .stdout
-        .contains("- **Database State**: 1 migration(s) pending"));
+        .contains("- **Database State**: 1 migration pending"));
     assert!(!after.stdout.contains("\n### settings\n"));
 }
