@@ -93,7 +93,11 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
             o.done(&format!(
                 "{}: the schema matches the {} ({}); no drift",
                 ctx.app,
-                count(view.applied.len(), "applied migration", "applied migrations"),
+                count(
+                    view.applied.len(),
+                    "applied migration",
+                    "applied migrations"
+                ),
                 count(expected.tables.len(), "table", "tables")
             ));
             return;

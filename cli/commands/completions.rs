@@ -228,10 +228,7 @@ fn global_options(words: &[OsString]) -> Vec<OsString> {
             i += 2;
             continue;
         }
-        if WITH_VALUE
-            .iter()
-            .any(|f| w.starts_with(&format!("{f}=")))
-        {
+        if WITH_VALUE.iter().any(|f| w.starts_with(&format!("{f}="))) {
             argv.push(words[i].clone());
         }
         i += 1;

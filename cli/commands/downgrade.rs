@@ -2,11 +2,11 @@
 //! Dropping tables that hold rows needs confirmation: a question on a terminal, `--yes`
 //! otherwise.
 
+use crate::commands::completions;
 use crate::commands::{dry_run, migrate};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
-use crate::commands::completions;
 use clap::Args;
 use migration::engine::state::Direction;
 use migration::Target;

@@ -6,8 +6,8 @@
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::{Context as _, Result};
-use clap_mangen::roff::{bold, roman, Roff};
 use clap::Args;
+use clap_mangen::roff::{bold, roman, Roff};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -81,10 +81,7 @@ fn write_pages(
     dir: &std::path::Path,
     written: &mut Vec<String>,
 ) -> Result<()> {
-    for sub in cmd
-        .get_subcommands()
-        .filter(|s| !s.is_hide_set())
-    {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         write_pages(sub, false, dir, written)?;
     }
     let name = format!("{}.1", cmd.get_display_name().unwrap_or(cmd.get_name()));
@@ -156,7 +153,10 @@ fn environment(roff: &mut Roff, cmd: &clap::Command) {
     for arg in cmd.get_arguments() {
         let Some(var) = arg.get_env() else { continue };
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-        let flag = arg.get_long().map(|l| format!(" (as --{l})")).unwrap_or_default();
+        let flag = arg
+            .get_long()
+            .map(|l| format!(" (as --{l})"))
+            .unwrap_or_default();
         item(roff, &var.to_string_lossy(), &format!("{help}{flag}"));
     }
     for (var, text) in [

@@ -2,6 +2,7 @@
 //! equivalent of the application's `Settings.get_value` / `Settings.set_value`. Values are
 //! text kept byte for byte; `get` adds nothing except one newline on a terminal.
 
+use crate::commands::completions;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
@@ -9,7 +10,6 @@ use crate::output::{count, human_time, Column, Tone};
 use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, Setting};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
-use crate::commands::completions;
 use clap::{Args, Subcommand};
 use migration::App;
 use clap_complete::ArgValueCandidates;

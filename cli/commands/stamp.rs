@@ -1,11 +1,11 @@
 //! `dbtool stamp TARGET`: record the database as being at TARGET without running any
 //! migration. Only rows of the tracking table change (the table is created if needed).
 
+use crate::commands::completions;
 use crate::commands::{adopt, describe, migrate_error, open_session};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
-use crate::commands::completions;
 use clap::Args;
 use migration::Target;
 use clap_complete::ArgValueCandidates;

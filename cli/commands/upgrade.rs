@@ -1,10 +1,10 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
+use crate::commands::completions;
 use crate::commands::{dry_run, migrate};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
-use crate::commands::completions;
 use clap::Args;
 use migration::engine::state::Direction;
 use migration::Target;

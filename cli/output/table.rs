@@ -150,7 +150,10 @@ pub fn terminal(columns: &[Column], rows: &[Row], term: Option<usize>, color: bo
         Some((visible, widths)) => {
             let hidden = (0..columns.len())
                 .filter(|i| !visible.contains(i) && columns[*i].kind == Kind::Text)
-                .filter(|i| rows.iter().any(|r| r.get(*i).is_some_and(|c| !c.0.is_empty())))
+                .filter(|i| {
+                    rows.iter()
+                        .any(|r| r.get(*i).is_some_and(|c| !c.0.is_empty()))
+                })
                 .map(|i| columns[i].header)
                 .collect();
             let full: Vec<usize> = widths.clone();
@@ -189,7 +192,12 @@ fn plan(
     // Columns with nothing in them go first: they only cost width.
     let mut visible: Vec<usize> = all
         .into_iter()
-        .filter(|&i| rows.is_empty() || rows.iter().any(|r| r.get(i).is_some_and(|c| !c.0.is_empty())))
+        .filter(|&i| {
+            rows.is_empty()
+                || rows
+                    .iter()
+                    .any(|r| r.get(i).is_some_and(|c| !c.0.is_empty()))
+        })
         .collect();
     loop {
         if visible.is_empty() {
@@ -256,8 +264,11 @@ pub fn fit(text: &str, w: usize) -> String {
         for word in line.split_whitespace() {
             let ww = width(word);
             if !empty && cur_w + 1 + ww > w {
-                out.push(std::mem::replace(&mut cur, indent.to_owned()));
-                cur_w = width(indent);
+                out.push(std::mem::take(&mut cur));
+                // The indentation goes where it would push a long word past the edge.
+                let ind = if width(indent) + ww <= w { indent } else { "" };
+                cur = ind.to_owned();
+                cur_w = width(ind);
                 empty = true;
             }
             if !empty {
@@ -343,7 +354,10 @@ fn boxed(
         }
     };
     let rule = |l: &str, fill: &str, mid: &str, r: &str| -> String {
-        let parts: Vec<String> = visible.iter().map(|&i| fill.repeat(widths[i] + 2)).collect();
+        let parts: Vec<String> = visible
+            .iter()
+            .map(|&i| fill.repeat(widths[i] + 2))
+            .collect();
         format!("{l}{}{r}", parts.join(mid))
     };
     let row_lines = |cells: Vec<(Vec<String>, Tone)>, out: &mut Vec<String>| {
@@ -440,8 +454,16 @@ fn records(columns: &[Column], rows: &[Row], term: usize, color: bool) -> String
                     } else {
                         lines.push(label);
                         for l in value_lines {
-                            let pad = if width(l) + 2 <= term { "  " } else { "" };
-                            lines.push(format!("{pad}{}", paint(l, *tone, color)));
+                            // Several words wider than the terminal (a URL and a note) wrap
+                            // between them; one identifier stands alone.
+                            let l = if width(l) + 2 <= term {
+                                format!("  {l}")
+                            } else {
+                                fit(l, term)
+                            };
+                            for part in l.split('\n') {
+                                lines.push(paint(part, *tone, color));
+                            }
                         }
                     }
                 }
@@ -527,7 +549,9 @@ mod tests {
     fn wide_terminals_get_the_natural_table() {
         let r = terminal(&STATUS, &status_rows(), Some(200), false);
         assert!(r.text.starts_with('┌'), "{}", r.text);
-        assert!(r.text.contains("│ m20260130_093115_initial_migration     ┆ 25698f3f906f ┆"));
+        assert!(r
+            .text
+            .contains("│ m20260130_093115_initial_migration     ┆ 25698f3f906f ┆"));
         assert_fits(&r.text, 200);
     }
 
@@ -562,7 +586,8 @@ mod tests {
         assert!(r.text.contains("\n\nmigration:"), "blocks: {}", r.text);
         let r = terminal(&STATUS, &status_rows(), Some(60), false);
         assert!(
-            r.text.starts_with("migration:  m20260130_093115_initial_migration\n"),
+            r.text
+                .starts_with("migration:  m20260130_093115_initial_migration\n"),
             "{}",
             r.text
         );
@@ -572,7 +597,11 @@ mod tests {
 
     #[test]
     fn descriptive_columns_wrap_then_go() {
-        let cols = [Column::id("key"), Column::text("value"), Column::id("updated at")];
+        let cols = [
+            Column::id("key"),
+            Column::text("value"),
+            Column::id("updated at"),
+        ];
         let rows = vec![row(&[
             "bio_prompt_instagram",
             "Write the Instagram bio for the persona described below. Instagram…",
@@ -586,11 +615,32 @@ mod tests {
         let r = terminal(&cols, &rows, Some(60), false);
         assert_fits(&r.text, 60);
         assert_eq!(r.hidden, vec!["value"]);
-        assert!(r.text.contains("bio_prompt_instagram ┆ 2026-01-30 11:33:28 UTC"));
+        assert!(r
+            .text
+            .contains("bio_prompt_instagram ┆ 2026-01-30 11:33:28 UTC"));
         // ...and at 40 not even the identifiers fit: records, the value included.
         let r = terminal(&cols, &rows, Some(40), false);
         assert_fits(&r.text, 40);
-        assert!(r.text.starts_with("key:        bio_prompt_instagram\nvalue:      Write the"));
+        assert!(r
+            .text
+            .starts_with("key:        bio_prompt_instagram\nvalue:      Write the"));
+    }
+
+    #[test]
+    fn a_value_of_several_words_wraps_in_a_block() {
+        let cols = [Column::id("setting"), Column::id("value")];
+        let rows = vec![row(&[
+            "database_url",
+            "sqlite://dbtool.db (no DATABASE_URL configured)",
+        ])];
+        let r = terminal(&cols, &rows, Some(40), false);
+        assert_fits(&r.text, 40);
+        assert!(
+            r.text
+                .contains("sqlite://dbtool.db (no DATABASE_URL\nconfigured)"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]
@@ -619,8 +669,13 @@ mod tests {
             "avatar: 0 pending, at\nm20260130_113328_create_settings_table\n(d8cfd3cb4083)"
         );
         // Longer than the terminal: alone on its line, and only that line overflows.
-        assert_eq!(fit("at m20260130_113328_create_settings_table", 20), "at\nm20260130_113328_create_settings_table");
+        assert_eq!(
+            fit("at m20260130_113328_create_settings_table", 20),
+            "at\nm20260130_113328_create_settings_table"
+        );
         assert_eq!(fit("  1. aaaa bbbb cccc", 12), "  1. aaaa\n  bbbb cccc");
+        // Indenting would push the long word past the edge: it starts the line instead.
+        assert_eq!(fit("  2. abcdefghij", 10), "  2.\nabcdefghij");
         assert_eq!(fit("short", 40), "short");
     }
 

@@ -337,7 +337,12 @@ async fn alembic_unknown_revision_changes_nothing(db: TestDb) {
     // status shows the database and warns about the revision, on stderr.
     let r = db.run(&["status"]);
     r.ok();
-    assert!(r.stderr.contains("warning: alembic_version holds unknown revision 0123456789ab"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: alembic_version holds unknown revision 0123456789ab"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
 }
 

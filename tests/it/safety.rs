@@ -176,7 +176,11 @@ async fn failing_migration_rolls_back(db: TestDb) {
         r.stderr
     );
     // The step lines of the migrations that succeeded, then one error line.
-    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "one error line: {}", r.stderr);
     assert!(r.stderr.trim_end().ends_with(errors[0]), "{}", r.stderr);
     assert!(r.stdout.is_empty(), "{}", r.stdout);

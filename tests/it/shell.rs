@@ -61,11 +61,37 @@ fn completion_scripts_for_every_shell() {
     let dir = tempfile::tempdir().unwrap();
     let me = bin().display().to_string();
     for (shell, markers) in [
-        ("bash", &["complete -o nospace", "_clap_complete_dbtool dbtool", "COMPLETE=\"bash\""][..]),
-        ("zsh", &["#compdef dbtool", "compdef _clap_dynamic_completer_dbtool dbtool", "COMPLETE=\"zsh\""]),
-        ("fish", &["complete --keep-order --exclusive --command dbtool", "COMPLETE=fish"]),
+        (
+            "bash",
+            &[
+                "complete -o nospace",
+                "_clap_complete_dbtool dbtool",
+                "COMPLETE=\"bash\"",
+            ][..],
+        ),
+        (
+            "zsh",
+            &[
+                "#compdef dbtool",
+                "compdef _clap_dynamic_completer_dbtool dbtool",
+                "COMPLETE=\"zsh\"",
+            ],
+        ),
+        (
+            "fish",
+            &[
+                "complete --keep-order --exclusive --command dbtool",
+                "COMPLETE=fish",
+            ],
+        ),
         ("powershell", &["Register-ArgumentCompleter", "COMPLETE"]),
-        ("elvish", &["edit:completion:arg-completer[dbtool]", "COMPLETE=\"elvish\""]),
+        (
+            "elvish",
+            &[
+                "edit:completion:arg-completer[dbtool]",
+                "COMPLETE=\"elvish\"",
+            ],
+        ),
     ] {
         let r = run_in(dir.path(), &["completions", shell]);
         let script = &r.ok().stdout;
@@ -73,7 +99,10 @@ fn completion_scripts_for_every_shell() {
             assert!(script.contains(m), "{shell}: no {m:?}:\n{script}");
         }
         // The script calls this very binary back for the candidates.
-        assert!(script.contains(&me), "{shell}: does not call {me}:\n{script}");
+        assert!(
+            script.contains(&me),
+            "{shell}: does not call {me}:\n{script}"
+        );
         assert!(r.stderr.is_empty(), "{shell}: {}", r.stderr);
     }
     // The same script as clap_complete's own `COMPLETE=bash dbtool`.
@@ -83,7 +112,10 @@ fn completion_scripts_for_every_shell() {
             .output()
             .unwrap(),
     );
-    assert_eq!(direct.ok().stdout, run_in(dir.path(), &["completions", "bash"]).stdout);
+    assert_eq!(
+        direct.ok().stdout,
+        run_in(dir.path(), &["completions", "bash"]).stdout
+    );
 }
 
 #[test]
@@ -112,7 +144,11 @@ fn bash_tab(dir: &Path, line: &[&str]) -> Vec<String> {
     let script = run_in(dir, &["completions", "bash"]).ok().stdout.clone();
     let file = dir.join("dbtool.bash");
     std::fs::write(&file, script).unwrap();
-    let words = line.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" ");
+    let words = line
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let cur = line.last().unwrap();
     let prev = line[line.len() - 2];
     let probe = format!(
@@ -128,7 +164,11 @@ fn bash_tab(dir: &Path, line: &[&str]) -> Vec<String> {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.is_empty())
@@ -139,23 +179,41 @@ fn bash_tab(dir: &Path, line: &[&str]) -> Vec<String> {
 #[test]
 fn bash_completes_targets_keys_and_apps() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(bash_tab(dir.path(), &["dbtool", "upgrade", "d8"]), vec!["d8cfd3cb4083"]);
-    assert_eq!(bash_tab(dir.path(), &["dbtool", "stamp", "2569"]), vec!["25698f3f906f"]);
-    assert_eq!(bash_tab(dir.path(), &["dbtool", "--app", "neu"]), vec!["neurachar"]);
+    assert_eq!(
+        bash_tab(dir.path(), &["dbtool", "upgrade", "d8"]),
+        vec!["d8cfd3cb4083"]
+    );
+    assert_eq!(
+        bash_tab(dir.path(), &["dbtool", "stamp", "2569"]),
+        vec!["25698f3f906f"]
+    );
+    assert_eq!(
+        bash_tab(dir.path(), &["dbtool", "--app", "neu"]),
+        vec!["neurachar"]
+    );
     assert_eq!(
         bash_tab(dir.path(), &["dbtool", "settings", "get", "bio_prompt_t"]),
         vec!["bio_prompt_tiktok"]
     );
     let subcommands = bash_tab(dir.path(), &["dbtool", "sta"]);
-    assert!(subcommands.contains(&"status".to_string()) && subcommands.contains(&"stamp".to_string()));
+    assert!(
+        subcommands.contains(&"status".to_string()) && subcommands.contains(&"stamp".to_string())
+    );
     assert!(bash_tab(dir.path(), &["dbtool", "upgrade", "--dr"]).contains(&"--dry-run".to_string()));
-    assert!(!dir.path().join("dbtool.db").exists(), "completion created the SQLite file");
+    assert!(
+        !dir.path().join("dbtool.db").exists(),
+        "completion created the SQLite file"
+    );
 }
 
 #[test]
 fn targets_follow_the_app_of_the_command_line_and_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let all = complete(&mut dbtool_bare(dir.path()), "bash", &["dbtool", "upgrade", ""]);
+    let all = complete(
+        &mut dbtool_bare(dir.path()),
+        "bash",
+        &["dbtool", "upgrade", ""],
+    );
     for t in [
         "head",
         "base",
@@ -172,12 +230,23 @@ fn targets_follow_the_app_of_the_command_line_and_the_configuration() {
         &["dbtool", "--app", "neurachar", "downgrade", "m2025"],
     );
     assert!(neurachar.contains(&"m20251212_000006_add_foreign_key_indexes".to_string()));
-    assert!(neurachar.iter().all(|t| t.starts_with("m2025")), "{neurachar:?}");
+    assert!(
+        neurachar.iter().all(|t| t.starts_with("m2025")),
+        "{neurachar:?}"
+    );
     // --app=X, DBTOOL_APP and dbtool.toml select the app as they would for the command.
     for (words, env, toml) in [
-        (&["dbtool", "--app=neurachar", "upgrade", "m2025"][..], None, None),
+        (
+            &["dbtool", "--app=neurachar", "upgrade", "m2025"][..],
+            None,
+            None,
+        ),
         (&["dbtool", "upgrade", "m2025"], Some("neurachar"), None),
-        (&["dbtool", "upgrade", "m2025"], None, Some("app = \"neurachar\"\n")),
+        (
+            &["dbtool", "upgrade", "m2025"],
+            None,
+            Some("app = \"neurachar\"\n"),
+        ),
     ] {
         let d = tempfile::tempdir().unwrap();
         if let Some(t) = toml {
@@ -191,12 +260,31 @@ fn targets_follow_the_app_of_the_command_line_and_the_configuration() {
         assert_eq!(got.len(), 6, "{words:?}: {got:?}");
     }
     // fish and zsh get the descriptions too.
-    let fish = complete(&mut dbtool_bare(dir.path()), "fish", &["dbtool", "upgrade", "d8"]);
-    assert_eq!(fish, vec!["d8cfd3cb4083\tm20260130_113328_create_settings_table"]);
-    let zsh = complete(&mut dbtool_bare(dir.path()), "zsh", &["dbtool", "upgrade", "d8"]);
+    let fish = complete(
+        &mut dbtool_bare(dir.path()),
+        "fish",
+        &["dbtool", "upgrade", "d8"],
+    );
+    assert_eq!(
+        fish,
+        vec!["d8cfd3cb4083\tm20260130_113328_create_settings_table"]
+    );
+    let zsh = complete(
+        &mut dbtool_bare(dir.path()),
+        "zsh",
+        &["dbtool", "upgrade", "d8"],
+    );
     assert_eq!(values(&zsh), vec!["d8cfd3cb4083"]);
-    let apps = complete(&mut dbtool_bare(dir.path()), "fish", &["dbtool", "--app", ""]);
-    assert_eq!(values(&apps), vec!["avatar", "neurachar"], "the test app stays hidden");
+    let apps = complete(
+        &mut dbtool_bare(dir.path()),
+        "fish",
+        &["dbtool", "--app", ""],
+    );
+    assert_eq!(
+        values(&apps),
+        vec!["avatar", "neurachar"],
+        "the test app stays hidden"
+    );
 }
 
 async fn setting_keys_come_from_the_database(db: TestDb) {
@@ -204,12 +292,24 @@ async fn setting_keys_come_from_the_database(db: TestDb) {
     let keys = complete(&mut db.cmd(), "zsh", &["dbtool", "settings", "get", "b"]);
     assert_eq!(
         values(&keys),
-        vec!["bio_prompt_facebook", "bio_prompt_instagram", "bio_prompt_tiktok", "bio_prompt_x"]
+        vec![
+            "bio_prompt_facebook",
+            "bio_prompt_instagram",
+            "bio_prompt_tiktok",
+            "bio_prompt_x"
+        ]
     );
     if db.backend == Backend::Sqlite {
-        assert!(!db.dir().join("test.db").exists(), "completion created the SQLite file");
+        assert!(
+            !db.dir().join("test.db").exists(),
+            "completion created the SQLite file"
+        );
     } else {
-        assert_eq!(db.tables().await, Vec::<String>::new(), "completion created tables");
+        assert_eq!(
+            db.tables().await,
+            Vec::<String>::new(),
+            "completion created tables"
+        );
     }
     db.run(&["upgrade"]).ok();
     db.run(&["settings", "set", "welcome_text", "hi"]).ok();
@@ -245,14 +345,20 @@ fn completion_without_a_reachable_database_falls_back_quickly() {
             started.elapsed()
         );
     }
-    assert!(!dir.path().join("missing.db").exists(), "completion created the SQLite file");
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "completion created the SQLite file"
+    );
     drop(listener);
 }
 
 #[test]
 fn subcommand_help_keeps_global_options_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let help = run_in(dir.path(), &["upgrade", "--help"]).ok().stdout.clone();
+    let help = run_in(dir.path(), &["upgrade", "--help"])
+        .ok()
+        .stdout
+        .clone();
     let own = help.find("\nOptions:").expect("own options");
     let global = help.find("\nGlobal options:").expect("global options");
     assert!(own < global, "{help}");
@@ -261,13 +367,27 @@ fn subcommand_help_keeps_global_options_apart() {
     assert!(own < dry_run && dry_run < global && global < url, "{help}");
     for sub in ["completions", "man"] {
         let help = run_in(dir.path(), &[sub, "--help"]).ok().stdout.clone();
-        for option in ["--database-url", "--app", "--schema", "--config", "--lock-timeout", "--wait"] {
-            assert!(!help.contains(option), "{sub} --help lists {option}:\n{help}");
+        for option in [
+            "--database-url",
+            "--app",
+            "--schema",
+            "--config",
+            "--lock-timeout",
+            "--wait",
+        ] {
+            assert!(
+                !help.contains(option),
+                "{sub} --help lists {option}:\n{help}"
+            );
         }
         assert!(help.contains("--json"), "{help}");
     }
     // Still accepted there, only not advertised.
-    run_in(dir.path(), &["completions", "bash", "--database-url", "sqlite://x.db"]).ok();
+    run_in(
+        dir.path(),
+        &["completions", "bash", "--database-url", "sqlite://x.db"],
+    )
+    .ok();
 }
 
 #[test]
@@ -289,7 +409,12 @@ fn man_page_is_rendered_from_the_cli_definitions() {
     for sub in SUBCOMMANDS {
         assert!(page.contains(&format!("dbtool\\-{sub}")), "no {sub}");
     }
-    for section in [".SH EXAMPLES\n.nf\n", ".SH ENVIRONMENT\n", ".SH FILES\n", ".SH \"EXIT STATUS\"\n"] {
+    for section in [
+        ".SH EXAMPLES\n.nf\n",
+        ".SH ENVIRONMENT\n",
+        ".SH FILES\n",
+        ".SH \"EXIT STATUS\"\n",
+    ] {
         assert!(page.contains(section), "no {section:?}:\n{page}");
     }
     // Examples keep their columns: no-fill, exactly as --help shows them.
@@ -300,8 +425,20 @@ fn man_page_is_rendered_from_the_cli_definitions() {
     let examples = &page[page.find(".SH EXAMPLES").unwrap()..];
     assert!(examples.find("\n.fi\n").unwrap() < examples.find(".SH ENVIRONMENT").unwrap());
     let env = &page[page.find(".SH ENVIRONMENT").unwrap()..page.find(".SH FILES").unwrap()];
-    for var in ["DATABASE_URL", "DBTOOL_APP", "DBTOOL_SCHEMA", "DBTOOL_CONFIG", "DBTOOL_LOCK_TIMEOUT", "DBTOOL_WAIT", "DBTOOL_WAIT_TIMEOUT", "NO_COLOR"] {
-        assert!(env.contains(&format!("\\fB{var}\\fR")), "{var} not in ENVIRONMENT:\n{env}");
+    for var in [
+        "DATABASE_URL",
+        "DBTOOL_APP",
+        "DBTOOL_SCHEMA",
+        "DBTOOL_CONFIG",
+        "DBTOOL_LOCK_TIMEOUT",
+        "DBTOOL_WAIT",
+        "DBTOOL_WAIT_TIMEOUT",
+        "NO_COLOR",
+    ] {
+        assert!(
+            env.contains(&format!("\\fB{var}\\fR")),
+            "{var} not in ENVIRONMENT:\n{env}"
+        );
     }
     let files = &page[page.find(".SH FILES").unwrap()..];
     for f in ["dbtool.toml", ".env", "dbtool.db"] {
@@ -309,10 +446,16 @@ fn man_page_is_rendered_from_the_cli_definitions() {
     }
     let status = &page[page.find(".SH \"EXIT STATUS\"").unwrap()..];
     for code in ["0", "2", "8", "130", "134", "143"] {
-        assert!(status.contains(&format!(".TP\n\\fB{code}\\fR\n")), "exit {code}:\n{status}");
+        assert!(
+            status.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit {code}:\n{status}"
+        );
     }
     assert!(!page.contains(".SH EXTRA"), "no reflowed after-help text");
-    assert!(!page.contains("dbtool\\-help(1)"), "no page for the help subcommand");
+    assert!(
+        !page.contains("dbtool\\-help(1)"),
+        "no page for the help subcommand"
+    );
 }
 
 #[test]
@@ -339,8 +482,14 @@ fn man_pages_into_a_directory() {
     assert!(upgrade.contains(".TH dbtool-upgrade 1"), "{upgrade}");
     assert!(upgrade.contains("dry"), "{upgrade}");
     assert!(upgrade.contains(".SH EXAMPLES\n.nf\n"), "{upgrade}");
-    assert!(upgrade.contains("\n  dbtool upgrade +1                apply the next migration only\n"), "{upgrade}");
-    assert!(upgrade.contains(".SH \"SEE ALSO\"\n\\fBdbtool\\fR(1)"), "{upgrade}");
+    assert!(
+        upgrade.contains("\n  dbtool upgrade +1                apply the next migration only\n"),
+        "{upgrade}"
+    );
+    assert!(
+        upgrade.contains(".SH \"SEE ALSO\"\n\\fBdbtool\\fR(1)"),
+        "{upgrade}"
+    );
     assert!(upgrade.contains(".SH \"GLOBAL OPTIONS\""), "{upgrade}");
 
     let r = run_in(dir.path(), &["man", "--out-dir", "no/such/dir"]);

@@ -100,12 +100,17 @@ fn status_warnings_go_to_stderr() {
     let r = db.run(&["status"]);
     r.ok();
     assert!(
-        r.stderr.contains("warning: this database holds neurachar migrations"),
+        r.stderr
+            .contains("warning: this database holds neurachar migrations"),
         "{}",
         r.stderr
     );
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
-    assert!(r.stdout.contains("2 pending"), "the result stays: {}", r.stdout);
+    assert!(
+        r.stdout.contains("2 pending"),
+        "the result stays: {}",
+        r.stdout
+    );
     // -q silences the warning, not the result.
     let r = db.run(&["-q", "status"]);
     assert_eq!(r.ok().stderr, "");
@@ -123,7 +128,8 @@ async fn unknown_alembic_revision_warns_on_stderr() {
     let r = db.run(&["status"]);
     r.ok();
     assert!(
-        r.stderr.contains("warning: alembic_version holds unknown revision 0123456789ab"),
+        r.stderr
+            .contains("warning: alembic_version holds unknown revision 0123456789ab"),
         "{}",
         r.stderr
     );
@@ -149,7 +155,8 @@ fn a_full_stdout_is_an_error() {
         r.expect_code(1);
         assert_one_error_line(&r);
         assert!(
-            r.stderr.contains("cannot write to standard output") && r.stderr.contains("No space left"),
+            r.stderr.contains("cannot write to standard output")
+                && r.stderr.contains("No space left"),
             "{args:?}: {}",
             r.stderr
         );
@@ -191,7 +198,10 @@ fn into_closed_pipe(db: &TestDb, args: &[&str]) -> (i32, String) {
         .output()
         .expect("bash");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let (rest, code) = stderr.trim_end().rsplit_once("exit=").expect("exit code line");
+    let (rest, code) = stderr
+        .trim_end()
+        .rsplit_once("exit=")
+        .expect("exit code line");
     (code.trim().parse().unwrap(), rest.to_owned())
 }
 
@@ -230,7 +240,10 @@ fn sigterm_while_waiting_prints_one_document() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = dbtool_bare(dir.path())
         .args(["--json", "--wait", "--wait-timeout", "30", "status"])
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing_listens_here")
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/nothing_listens_here",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -278,7 +291,10 @@ fn an_interrupted_run_prints_one_document() {
     let mut line = String::new();
     while !line.contains("f001_create_alpha") {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no step line on stderr");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no step line on stderr"
+        );
     }
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -296,7 +312,10 @@ fn an_interrupted_run_prints_one_document() {
     let doc = one_document(&r);
     assert_eq!(doc["error"]["kind"], "interrupted", "{}", r.stdout);
     assert!(
-        doc["error"]["message"].as_str().unwrap().contains("interrupted after 2 of 3"),
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted after 2 of 3"),
         "{}",
         r.stdout
     );
@@ -347,8 +366,17 @@ fn usage_errors_are_one_line() {
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
     }
     // What was wrong is named, with the usage.
-    let r = Run::from(dbtool_bare(dir.path()).args(["completions", "tcsh"]).output().unwrap());
-    assert!(r.stderr.contains("'tcsh'") && r.stderr.contains("possible values: bash"), "{}", r.stderr);
+    let r = Run::from(
+        dbtool_bare(dir.path())
+            .args(["completions", "tcsh"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        r.stderr.contains("'tcsh'") && r.stderr.contains("possible values: bash"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -358,8 +386,14 @@ fn echoed_values_have_their_control_bytes_escaped() {
     for (args, shown) in [
         (&["upgrade", "zz\x1b[31mred"][..], "zz\\x1b[31mred"),
         (&["downgrade", "+x\x07"][..], "+x\\x07"),
-        (&["settings", "get", "key\nsecond line"][..], "key\\nsecond line"),
-        (&["settings", "get", "k\x1b]0;title\x07"][..], "k\\x1b]0;title\\x07"),
+        (
+            &["settings", "get", "key\nsecond line"][..],
+            "key\\nsecond line",
+        ),
+        (
+            &["settings", "get", "k\x1b]0;title\x07"][..],
+            "k\\x1b]0;title\\x07",
+        ),
         (&["stamp", "a\rb"][..], "a\\rb"),
         (&["--json", "upgrade", "x\x1by"][..], "x\\x1by"),
     ] {
@@ -382,14 +416,19 @@ fn a_bare_number_names_the_revision_it_starts() {
     r.expect_code(2);
     assert_one_error_line(&r);
     assert!(
-        r.stderr.contains("write +25698 or -25698 for steps, or 25698f3f906f for the revision"),
+        r.stderr
+            .contains("write +25698 or -25698 for steps, or 25698f3f906f for the revision"),
         "{}",
         r.stderr
     );
     let r = db.run(&["downgrade", "9"]);
     r.expect_code(2);
     assert!(r.stderr.contains("+9 or -9"), "{}", r.stderr);
-    assert!(!r.stderr.contains("for the revision"), "no revision starts with 9: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("for the revision"),
+        "no revision starts with 9: {}",
+        r.stderr
+    );
     assert!(!db.dir().join("test.db").exists(), "nothing was created");
 }
 
@@ -400,11 +439,24 @@ async fn counts_and_articles_read_right() {
     let r = db.run(&["stamp", "--dry-run", "base"]);
     r.ok();
     assert!(!r.stdout.contains("would stamped"), "{}", r.stdout);
-    assert!(r.stdout.contains("would be stamped at base"), "{}", r.stdout);
-    db.exec("DELETE FROM settings WHERE key <> 'bio_prompt_x'").await;
+    assert!(
+        r.stdout.contains("would be stamped at base"),
+        "{}",
+        r.stdout
+    );
+    db.exec("DELETE FROM settings WHERE key <> 'bio_prompt_x'")
+        .await;
     let r = db.run(&["downgrade", "--dry-run"]);
-    assert!(r.ok().stdout.contains("drops table settings with 1 row\n"), "{}", r.stdout);
-    assert!(r.stdout.contains("would roll back 1 migration,"), "{}", r.stdout);
+    assert!(
+        r.ok().stdout.contains("drops table settings with 1 row\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("would roll back 1 migration,"),
+        "{}",
+        r.stdout
+    );
     let r = db.run(&["downgrade"]);
     r.expect_code(7);
     assert!(r.stderr.contains("settings (1 row)"), "{}", r.stderr);

@@ -58,13 +58,21 @@ fn in_terminal(db: &TestDb, width: u16, args: &[&str]) -> String {
             &format!("sh {}", sh_quote(&script.display().to_string())),
         ],
     );
-    assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let started = Instant::now();
     let shown = loop {
         let cap = tmux(&socket, &["capture-pane", "-p", "-J", "-S", "-", "-E", "-"]);
         let text = String::from_utf8_lossy(&cap.stdout).into_owned();
         if let Some(end) = text.find("__END__") {
-            let code = text[end..].split_whitespace().nth(1).unwrap_or("").to_owned();
+            let code = text[end..]
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_owned();
             assert_eq!(code, "0", "dbtool {args:?} failed in the terminal:\n{text}");
             break text[..end].to_owned();
         }
@@ -87,14 +95,21 @@ fn assert_fits(shown: &str, width: usize, identifiers: &[String]) {
             continue;
         }
         // Punctuation of the sentence may cling to it (`name,`).
-        let alone = line.trim().trim_matches(|c| matches!(c, '(' | ')' | ',' | ';' | '.'));
+        let alone = line
+            .trim()
+            .trim_matches(|c| matches!(c, '(' | ')' | ',' | ';' | '.'));
         assert!(
-            identifiers.iter().any(|id| alone == id && id.width() > width),
+            identifiers
+                .iter()
+                .any(|id| alone == id && id.width() > width),
             "line wider than {width} columns: {line:?}\n{shown}"
         );
     }
     for id in identifiers {
-        assert!(shown.contains(id.as_str()), "{id:?} split or missing at {width} columns:\n{shown}");
+        assert!(
+            shown.contains(id.as_str()),
+            "{id:?} split or missing at {width} columns:\n{shown}"
+        );
     }
 }
 
@@ -116,8 +131,14 @@ fn status_identifiers(db: &TestDb, app: &str) -> Vec<String> {
 }
 
 fn require_tmux() {
-    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
-    assert!(ok, "tmux is needed for the terminal tests: apt-get install tmux");
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "tmux is needed for the terminal tests: apt-get install tmux"
+    );
 }
 
 #[test]
@@ -144,9 +165,10 @@ fn status_and_history_fit_40_80_and_200_columns() {
     // 200 columns: the whole table side by side; 40: one block per migration.
     let wide = in_terminal(&db, 200, &["history"]);
     assert!(
-        wide.lines().any(|l| l.contains("m20260130_093115_initial_migration")
-            && l.contains("25698f3f906f")
-            && l.contains("Create the users table with a unique index on email")),
+        wide.lines()
+            .any(|l| l.contains("m20260130_093115_initial_migration")
+                && l.contains("25698f3f906f")
+                && l.contains("Create the users table with a unique index on email")),
         "{wide}"
     );
     let narrow = in_terminal(&db, 40, &["status"]);
@@ -160,14 +182,19 @@ fn neurachar_names_longer_than_the_terminal_stand_alone() {
     db.run(&["--app", "neurachar", "upgrade"]).ok();
     let ids = status_identifiers(&db, "neurachar");
     let longest = ids.iter().map(|i| i.width()).max().unwrap();
-    assert_eq!(longest, 41, "one name is wider than a 40-column terminal: {ids:?}");
+    assert_eq!(
+        longest, 41,
+        "one name is wider than a 40-column terminal: {ids:?}"
+    );
     for width in [30, 40, 80] {
         let shown = in_terminal(&db, width, &["--app", "neurachar", "status"]);
         assert_fits(&shown, width as usize, &ids);
     }
     let shown = in_terminal(&db, 30, &["--app", "neurachar", "status"]);
     assert!(
-        shown.lines().any(|l| l == "m20251212_000002_create_email_login_codes"),
+        shown
+            .lines()
+            .any(|l| l == "m20251212_000002_create_email_login_codes"),
         "alone on its line:\n{shown}"
     );
 }
@@ -177,8 +204,13 @@ fn settings_list_fits_40_and_80_columns() {
     require_tmux();
     let db = TestDb::new(Backend::Sqlite, "term_settings");
     db.run(&["upgrade"]).ok();
-    db.run(&["settings", "set", "bio_prompt_x", "a b c d e f g h i j k l m n o p q r s t u v w x y z"])
-        .ok();
+    db.run(&[
+        "settings",
+        "set",
+        "bio_prompt_x",
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    ])
+    .ok();
     let doc = db.run(&["--json", "settings", "list"]).ok().json();
     let mut ids = Vec::new();
     for s in doc["settings"].as_array().unwrap() {
@@ -197,8 +229,14 @@ fn settings_list_fits_40_and_80_columns() {
     }
     // At 40 columns the value is not squeezed into a word per line: one block per key.
     let narrow = in_terminal(&db, 40, &["settings", "list"]);
-    assert!(narrow.contains("key:        bio_prompt_facebook"), "{narrow}");
-    assert!(narrow.contains("value:      Write the Facebook"), "{narrow}");
+    assert!(
+        narrow.contains("key:        bio_prompt_facebook"),
+        "{narrow}"
+    );
+    assert!(
+        narrow.contains("value:      Write the Facebook"),
+        "{narrow}"
+    );
 }
 
 #[test]
@@ -213,10 +251,11 @@ fn other_tables_fit_narrow_terminals_too() {
     )
     .ok();
     let doc = db.run(&["--json", "users", "list"]).ok().json();
-    let created = chrono::DateTime::parse_from_rfc3339(doc["users"][0]["created_at"].as_str().unwrap())
-        .unwrap()
-        .format("%Y-%m-%d %H:%M:%S UTC")
-        .to_string();
+    let created =
+        chrono::DateTime::parse_from_rfc3339(doc["users"][0]["created_at"].as_str().unwrap())
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string();
     for width in [40, 80] {
         let shown = in_terminal(&db, width, &["config"]);
         assert_fits(
@@ -241,7 +280,8 @@ fn pipes_get_the_markdown_table_at_natural_width() {
         "| migration                              | alias        | state   | applied at              | description                                                  |"
     );
     assert!(lines[1].starts_with("|----------------------------------------|--------------|"));
-    assert!(lines[2].starts_with("| m20260130_093115_initial_migration     | 25698f3f906f | applied | "));
+    assert!(lines[2]
+        .starts_with("| m20260130_093115_initial_migration     | 25698f3f906f | applied | "));
     assert!(lines[2].ends_with("| Create the users table with a unique index on email          |"));
     assert!(!out.contains('┆'), "no box drawing through a pipe");
 }
