@@ -227,6 +227,13 @@ fn settings_list_fits_40_and_80_columns() {
             assert!(shown.contains(word), "{word} at {width}:\n{shown}");
         }
     }
+    // At 60 columns the identifiers fit side by side but leave no useful room for the
+    // value: it is left out (stderr says so), the keys and times stay whole.
+    let mid = in_terminal(&db, 60, &["settings", "list"]);
+    assert_fits(&mid, 60, &ids);
+    assert!(mid.contains("│ bio_prompt_facebook  ┆ "), "{mid}");
+    assert!(!mid.contains("Facebook"), "{mid}");
+    assert!(mid.contains("column value left out"), "{mid}");
     // At 40 columns the value is not squeezed into a word per line: one block per key.
     let narrow = in_terminal(&db, 40, &["settings", "list"]);
     assert!(
