@@ -6,13 +6,13 @@
 //! read-only and for at most about a second; nothing is ever created, and without a
 //! database the four default prompt keys are offered.
 
-use crate::app::App;
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::{Bash, CompleteEnv, Elvish, EnvCompleter, Fish, Powershell, Zsh};
+use migration::App;
 use serde::Serialize;
 use std::ffi::OsString;
 use std::time::Duration;

@@ -8,9 +8,9 @@ use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use migration::engine::state::Direction;
 use migration::Target;
-use clap_complete::ArgValueCandidates;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

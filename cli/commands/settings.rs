@@ -11,8 +11,8 @@ use crate::service::settings::{self as svc, Change, ImportSet, Key, SetOutcome, 
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use migration::App;
 use clap_complete::ArgValueCandidates;
+use migration::App;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -7,8 +7,8 @@ use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
-use migration::Target;
 use clap_complete::ArgValueCandidates;
+use migration::Target;
 use serde::Serialize;
 
 #[derive(Debug, Args)]

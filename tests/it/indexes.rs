@@ -94,7 +94,11 @@ async fn indexes_present_after_upgrade_and_gone_after_downgrade(db: TestDb) {
     // Only the index migration goes; no table is dropped, so no confirmation is needed.
     let r = db.run(&nc(&["downgrade"]));
     r.ok();
-    assert!(r.stderr.contains(&format!("rolled back {STEP}")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("rolled back {STEP}")),
+        "{}",
+        r.stderr
+    );
     for (table, name, _) in EXPECTED {
         assert!(
             index_named(&db, table, name).await.is_none(),

@@ -1,7 +1,6 @@
 //! Migration targets as typed values: parsed at the command-line boundary, resolved
 //! against an application's migration list in the service.
 
-use crate::output::escape_controls;
 use std::fmt;
 use std::str::FromStr;
 
@@ -35,10 +34,7 @@ impl FromStr for Target {
         }
         if let Some(rest) = s.strip_prefix('+').or_else(|| s.strip_prefix('-')) {
             let n: i32 = rest.parse().map_err(|_| {
-                format!(
-                    "'{}' is not a relative target: use +N or -N with a whole number, e.g. -1",
-                    escape_controls(s)
-                )
+                format!("'{s}' is not a relative target: use +N or -N with a whole number, e.g. -1")
             })?;
             if n == 0 {
                 return Err(format!(
@@ -57,9 +53,9 @@ impl FromStr for Target {
 /// A bare number could be steps or the start of a revision: the error names the
 /// revisions it starts (of any app, since the app is not known while parsing).
 fn bare_number(s: &str) -> String {
-    let mut apps = crate::app::App::REAL.to_vec();
+    let mut apps = crate::engine::app::App::REAL.to_vec();
     #[cfg(feature = "fixtures")]
-    apps.push(crate::app::App::Fixture);
+    apps.push(crate::engine::app::App::Fixture);
     let mut matches: Vec<&str> = apps
         .iter()
         .flat_map(|a| a.steps())
