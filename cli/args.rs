@@ -46,6 +46,7 @@ pub struct GlobalArgs {
         long,
         env = "DATABASE_URL",
         global = true,
+        help_heading = GLOBAL,
         hide_env_values = true,
         value_name = "URL"
     )]
@@ -57,6 +58,7 @@ pub struct GlobalArgs {
         env = "DBTOOL_APP",
         hide_env_values = true,
         global = true,
+        help_heading = GLOBAL,
         value_enum
     )]
     pub app: Option<AppArg>,
@@ -67,6 +69,7 @@ pub struct GlobalArgs {
         env = "DBTOOL_SCHEMA",
         hide_env_values = true,
         global = true,
+        help_heading = GLOBAL,
         value_name = "NAME"
     )]
     pub schema: Option<String>,
@@ -77,12 +80,13 @@ pub struct GlobalArgs {
         env = "DBTOOL_CONFIG",
         hide_env_values = true,
         global = true,
+        help_heading = GLOBAL,
         value_name = "PATH"
     )]
     pub config: Option<std::path::PathBuf>,
 
     /// Print one JSON document on stdout (errors too) instead of text
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
     /// Seconds to wait for another run's migration lock before giving up (exit 4) [default: 60]
@@ -91,12 +95,19 @@ pub struct GlobalArgs {
         env = "DBTOOL_LOCK_TIMEOUT",
         hide_env_values = true,
         global = true,
+        help_heading = GLOBAL,
         value_name = "SECONDS"
     )]
     pub lock_timeout: Option<u64>,
 
     /// Retry connecting until the server accepts connections (see --wait-timeout)
-    #[arg(long, env = "DBTOOL_WAIT", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "DBTOOL_WAIT",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL
+    )]
     pub wait: bool,
 
     /// Seconds --wait keeps retrying [default: 60]
@@ -105,16 +116,19 @@ pub struct GlobalArgs {
         env = "DBTOOL_WAIT_TIMEOUT",
         hide_env_values = true,
         global = true,
+        help_heading = GLOBAL,
         value_name = "SECONDS"
     )]
     pub wait_timeout: Option<u64>,
 
     /// More diagnostics on stderr (-v: steps, -vv: every SQL statement)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true,
+        help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// Print errors only
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true,
+        help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
 }
 
@@ -176,37 +190,144 @@ pub enum Command {
     Man(commands::man::ManArgs),
 }
 
+/// The heading global options are listed under in every `--help`, apart from the
+/// command's own options.
+const GLOBAL: &str = "Global options";
+
+/// The global options that say which database to use and how to reach it; `completions`
+/// and `man` never connect, so their help leaves these out (they are still accepted).
+const DATABASE_OPTIONS: [&str; 7] = [
+    "database_url",
+    "app",
+    "schema",
+    "config",
+    "lock_timeout",
+    "wait",
+    "wait_timeout",
+];
+
+/// The command-line definition as every consumer sees it (parsing, help, completion, man).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    // A subcommand that defines an argument itself does not get the global one (clap
+    // propagates globals at build time only where the id is free): hidden copies keep the
+    // options working there while `--help` leaves them out.
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| DATABASE_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    ["completions", "man"].into_iter().fold(cmd, |cmd, name| {
+        let hidden = hidden.clone();
+        cmd.mut_subcommand(name, move |sub| sub.args(hidden))
+    })
+}
+
 /// Parses the command line; on `--help`/`--version` or a usage error prints what clap
-/// prints (a JSON error document too with `--json`) and returns the exit code.
+/// prints and returns the exit code. A usage error is one `error: ...` line on stderr (with
+/// `--json` also the error document every other error prints); an argument can only be
+/// echoed with its control characters escaped.
 pub fn parse() -> Result<Cli, std::process::ExitCode> {
-    match parse_with_sources() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match parse_from(&args) {
         Ok(cli) => Ok(cli),
-        Err(e) => {
-            let usage = e.use_stderr();
-            if usage && std::env::args().any(|a| a == "--json") {
-                let msg = e.kind().to_string();
-                let detail = e.to_string();
-                let first = detail
-                    .lines()
-                    .next()
-                    .unwrap_or(&msg)
-                    .trim_start_matches("error: ");
-                println!(
-                    "{}",
-                    serde_json::json!({"error": {"kind": "usage", "code": 2, "message": first}})
-                );
-            }
-            let _ = e.print();
-            Err(std::process::ExitCode::from(if usage { 2 } else { 0 }))
-        }
+        Err(e) => Err(report(e, args.iter().any(|a| a == "--json"))),
     }
 }
 
-/// `Cli::try_parse`, plus where each global option came from (flag or environment).
-fn parse_with_sources() -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().try_get_matches()?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
+/// `Cli::try_parse_from`, plus where each global option came from (flag or environment).
+pub fn parse_from(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command()))?;
     cli.given = crate::config::Given::from_matches(&matches);
     Ok(cli)
+}
+
+fn report(mut e: clap::Error, json: bool) -> std::process::ExitCode {
+    use clap::error::{ContextValue, ErrorKind};
+    use std::process::ExitCode;
+    if !e.use_stderr() {
+        // --help and --version: clap's own rendering, on stdout.
+        return match e.print() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(err) => {
+                crate::output::report_early_error(
+                    crate::exit::Exit::Failure,
+                    &format!("cannot write to standard output: {err}"),
+                    false,
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let escaped: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| {
+            let value = match value {
+                ContextValue::String(v) => ContextValue::String(escape(v)),
+                ContextValue::Strings(vs) => {
+                    ContextValue::Strings(vs.iter().map(|v| escape(v)).collect())
+                }
+                _ => return None,
+            };
+            Some((kind, value))
+        })
+        .collect();
+    for (kind, value) in escaped {
+        e.insert(kind, value);
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // `dbtool settings`: the help is what the person needs; the error line follows it.
+        let _ = e.print();
+        let usage = e.to_string();
+        let name = usage
+            .lines()
+            .find_map(|l| l.strip_prefix("Usage: "))
+            .and_then(|u| u.split(" [").next())
+            .unwrap_or("dbtool")
+            .trim_end_matches(" <COMMAND>")
+            .to_owned();
+        crate::output::report_early_error(
+            crate::exit::Exit::Usage,
+            &format!("`{name}` needs a subcommand (listed above); see `{name} --help`"),
+            json,
+        );
+        return ExitCode::from(crate::exit::Exit::Usage.code());
+    }
+    crate::output::report_early_error(crate::exit::Exit::Usage, &one_line(&e.to_string()), json);
+    ExitCode::from(crate::exit::Exit::Usage.code())
+}
+
+fn escape(s: &str) -> String {
+    crate::output::escape_controls(s).into_owned()
+}
+
+/// clap's multi-line usage error as one line: the message (a value's newlines escaped),
+/// its tips, and the usage.
+fn one_line(rendered: &str) -> String {
+    let mut parts = rendered.trim_end().split("\n\n");
+    // Values were escaped before rendering: a newline here is clap's own layout.
+    let message = parts
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut line = message;
+    for part in parts {
+        for l in part.lines().map(str::trim) {
+            if let Some(tip) = l.strip_prefix("tip: ") {
+                line.push_str(&format!("; {tip}"));
+            } else if let Some(usage) = l.strip_prefix("Usage: ") {
+                line.push_str(&format!("; usage: {usage}"));
+            }
+        }
+    }
+    line.push_str("; see --help");
+    line
 }

@@ -203,10 +203,10 @@ impl Ctx {
                     engine::Direction::Down => "rolling back",
                 };
                 let done = f.report.done.len();
-                let before = if done > 0 {
-                    format!("{done} migration(s) before it completed and stay; ")
-                } else {
-                    String::new()
+                let before = match done {
+                    0 => String::new(),
+                    1 => "the migration before it completed and stays; ".to_owned(),
+                    n => format!("the {n} migrations before it completed and stay; "),
                 };
                 let cause = crate::dberror::one_line(&f.error);
                 let state = if f.rolled_back {
@@ -247,10 +247,10 @@ impl Ctx {
                 (
                     Exit::DdlLockTimeout,
                     format!(
-                        "{} could not get its table locks within {}s in {} attempt(s){by}; {left}; {}; end the blocking session or retry later (--ddl-lock-timeout, --ddl-retries)",
+                        "{} could not get its table locks within {}s in {}{by}; {left}; {}; end the blocking session or retry later (--ddl-lock-timeout, --ddl-retries)",
                         describe(f.step),
                         f.timeout.as_secs_f64(),
-                        f.attempts,
+                        crate::output::count(f.attempts, "attempt", "attempts"),
                         position(&f.report)
                     ),
                 )
@@ -260,9 +260,9 @@ impl Ctx {
                 (
                     exit,
                     format!(
-                        "interrupted after {} of {} migration(s); {}",
+                        "interrupted after {} of {}; {}",
                         r.done.len(),
-                        r.planned.len(),
+                        crate::output::count(r.planned.len(), "migration", "migrations"),
                         position(&r)
                     ),
                 )
@@ -285,13 +285,13 @@ impl Ctx {
         match t {
             TargetError::Unknown { target, app, short } => format!(
                 "unknown target '{}' for {app}: not a migration name or Alembic revision{}; see `{}` for the names",
-                crate::output::escape(&target),
+                crate::output::escape_controls(&target),
                 if short { " (a prefix needs at least 4 characters)" } else { "" },
                 self.hint("history")
             ),
             TargetError::Ambiguous { target, candidates } => format!(
                 "ambiguous target '{}': it matches {}; give more characters",
-                crate::output::escape(&target),
+                crate::output::escape_controls(&target),
                 candidates.join(", ")
             ),
             TargetError::OutOfRange {
@@ -303,8 +303,8 @@ impl Ctx {
             ),
             TargetError::WrongDirection { target, command } => format!(
                 "target '{}' is in the other direction: use `{}`",
-                crate::output::escape(&target),
-                self.hint(&format!("{command} {}", crate::output::escape(&target)))
+                crate::output::escape_controls(&target),
+                self.hint(&format!("{command} {}", crate::output::escape_controls(&target)))
             ),
         }
     }
@@ -320,7 +320,13 @@ fn names(steps: &[&'static StepInfo]) -> String {
 
 fn risk_list(risk: &[TableRows]) -> String {
     risk.iter()
-        .map(|r| format!("{} ({} rows)", r.table, r.rows))
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.table,
+                crate::output::count(r.rows, "row", "rows")
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -423,8 +429,8 @@ impl Hooks for Renderer<'_> {
                 adoption.migrations.join(", ")
             )),
             Event::Backfilled { migrations } => out.info(&format!(
-                "recorded the checksums of {} migration(s) applied before dbtool kept checksums",
-                migrations.len()
+                "recorded the checksums of {} applied before dbtool kept checksums",
+                crate::output::count(migrations.len(), "migration", "migrations")
             )),
             Event::Resuming { step, direction } => out.info(&format!(
                 "finishing {} ({}), left half-done by an interrupted run",

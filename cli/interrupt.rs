@@ -45,9 +45,9 @@ impl Interrupt {
     /// What aborting now does to the running step, for the abort message.
     pub fn abort_effect(&self) -> &'static str {
         if self.outside_transaction.load(Ordering::SeqCst) {
-            "aborted: the running step cannot roll back and the server may finish it; it is marked half-done, and the next run completes it"
+            "the running migration step cannot roll back and the server may still finish it; it is marked half-done and the next run completes it"
         } else {
-            "aborted: the connection is closed, so the server rolls back any unfinished migration and releases the lock"
+            "its database connection was closed, so the server rolls back any unfinished migration and releases the lock"
         }
     }
 

@@ -88,6 +88,20 @@ impl Ctx {
     }
 }
 
+/// What a signal that stopped the command at once did. A step that cannot roll back (a
+/// concurrent index build) may go on on the server: then it is half-done, not rolled back.
+fn aborted(exit: Exit, interrupt: &interrupt::Interrupt) -> String {
+    let signal = if exit == Exit::Terminated {
+        "terminated by SIGTERM"
+    } else {
+        "interrupted by SIGINT"
+    };
+    format!(
+        "{signal} before the command finished: it was stopped at once; {}",
+        interrupt.abort_effect()
+    )
+}
+
 /// Runs a parsed command line. Signals: see `interrupt`.
 pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
     logging::init(cli.global.verbose);
@@ -107,10 +121,9 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         let abort = interrupt::abort_signal(ctx.interrupt.clone(), |m| out.info(m));
         tokio::select! {
             r = commands::dispatch(&ctx, cli.command) => r,
-            exit = abort => {
-                out.info(ctx.interrupt.abort_effect());
-                Ok(exit)
-            }
+            // Reported as an error, so that it is one line on stderr and, with --json, the
+            // run's one document.
+            exit = abort => Err(exit::coded(exit, aborted(exit, &ctx.interrupt))),
         }
     })
 }

@@ -57,8 +57,8 @@ where
             };
             return writeln!(
                 w,
-                "sql: {sql} [{} row(s), {}]",
-                q.rows_affected.max(q.rows_returned),
+                "sql: {sql} [{}, {}]",
+                crate::output::count(q.rows_affected.max(q.rows_returned), "row", "rows"),
                 q.elapsed
             );
         }

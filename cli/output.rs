@@ -1,11 +1,17 @@
-//! The one place that writes to stdout and stderr: text tables (comfy-table) or JSON
-//! documents, colour rules, error rendering, and the redaction of secrets.
+//! The one place that writes to stdout and stderr: result lines, tables (see `table`) and
+//! JSON documents on stdout, progress, warnings and errors on stderr; colour rules, the
+//! escaping of control characters, the redaction of secrets, and what a failed write means.
+
+pub mod table;
 
 use crate::exit::{exit_of, Exit};
-use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+pub use table::Column;
 
 /// Strings that must never be printed (the database password), replaced by `***`.
 static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
@@ -65,15 +71,165 @@ pub struct Output {
     pub quiet: bool,
     pub color: bool,
     pub stdout_tty: bool,
+    /// Columns of the terminal on stdout, when it reports them.
+    pub width: Option<usize>,
 }
 
 /// A colour hint for a table cell; ignored without colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Tone {
+    #[default]
     Plain,
     Good,
     Warn,
     Bad,
+}
+
+/// The first write to stdout that failed; everything after it is dropped.
+static STDOUT_FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+/// Set once a JSON document is on stdout: a run prints at most one.
+static DOCUMENT_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Columns of the terminal `stream` is, when it is one that reports its size.
+fn terminal_width(stream: impl std::os::fd::AsFd + IsTerminal) -> Option<usize> {
+    if !stream.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(stream)
+        .map(|(w, _)| usize::from(w.0))
+        .filter(|&w| w > 0)
+}
+
+fn stderr_width() -> Option<usize> {
+    static W: OnceLock<Option<usize>> = OnceLock::new();
+    *W.get_or_init(|| terminal_width(std::io::stderr()))
+}
+
+/// A message for stderr, fitted to the terminal when stderr is one.
+fn stderr_line(s: &str) -> String {
+    match stderr_width() {
+        Some(w) => format!("{}\n", table::fit(s, w)),
+        None => format!("{s}\n"),
+    }
+}
+
+fn write_stdout(bytes: &[u8]) {
+    let mut failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.is_some() {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(bytes).and_then(|()| o.flush()) {
+        *failed = Some(e);
+    }
+}
+
+/// stderr is where errors are reported, so a failure to write there has nowhere to go:
+/// it is ignored (`eprintln!` would panic instead).
+fn write_stderr(s: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(s.as_bytes());
+    let _ = e.flush();
+}
+
+/// A question on stderr, without a newline (see `prompt`).
+pub fn ask(question: &str) {
+    write_stderr(&escape_controls(&redact(question)));
+}
+
+/// Control characters (and the Unicode controls that reorder text) written visibly, as
+/// `\n`, `\t`, `\x1b`, `\u{202e}`: an echoed value can neither span lines nor drive the
+/// terminal.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(|c| c.is_control() || bidi(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || bidi(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `1 migration`, `2 migrations`.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let word = if n == N::from(1) { one } else { many };
+    format!("{n} {word}")
+}
+
+/// `{"error": {"kind", "code", "message"}}`, in that order wherever an error is printed.
+fn error_document(exit: Exit, message: &str, details: Option<&serde_json::Value>) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        error: ErrorBody<'a>,
+    }
+    #[derive(Serialize)]
+    struct ErrorBody<'a> {
+        kind: &'a str,
+        code: u8,
+        message: &'a str,
+        /// What a failed run did (its report: the steps done, where the database is).
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        details: Option<&'a serde_json::Value>,
+    }
+    let doc = Doc {
+        error: ErrorBody {
+            kind: exit.kind(),
+            code: exit.code(),
+            message,
+            details,
+        },
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Prints one JSON document unless one was printed already.
+fn print_document(text: &str) {
+    if DOCUMENT_PRINTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    write_stdout(format!("{}\n", redact(text)).as_bytes());
+}
+
+/// An error before there is an `Output` (the command line): the `error: ...` line on
+/// stderr, and with `--json` the same error document as every other error.
+pub fn report_early_error(exit: Exit, message: &str, json: bool) {
+    let line = one_line(message);
+    if json {
+        print_document(&error_document(exit, &line, None));
+    }
+    write_stderr(&stderr_line(&format!("error: {line}")));
+}
+
+fn one_line(message: &str) -> String {
+    escape_controls(redact(message).trim_end()).into_owned()
+}
+
+/// The exit code once everything is written. A failed write to stdout turns success into
+/// exit 1 with one line on stderr; a reader that went away (`dbtool history | head -1`)
+/// is not an error: the command's own code stands and nothing is said.
+pub fn settle(exit: Exit) -> Exit {
+    write_stdout(b"");
+    let failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    match failed.as_ref() {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe && exit == Exit::Ok => {
+            write_stderr(&format!(
+                "error: cannot write to standard output: {e}; the output is incomplete\n"
+            ));
+            Exit::Failure
+        }
+        _ => exit,
+    }
 }
 
 impl Output {
@@ -81,36 +237,51 @@ impl Output {
         let stdout_tty = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let width = terminal_width(std::io::stdout());
         Output {
             json,
             quiet,
             color: stdout_tty && !no_color && !dumb && !json,
             stdout_tty,
+            width,
         }
     }
 
     /// A result line on stdout (human mode only; JSON mode prints one document instead).
+    /// Kept by `-q`: it is what the command was asked for. On a terminal it wraps between
+    /// words, so no identifier is split at the edge.
     pub fn line(&self, s: &str) {
         if self.json {
             return;
         }
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{}", redact(s));
+        let s = redact(s);
+        let text = match self.width {
+            Some(w) => table::fit(&s, w),
+            None => s,
+        };
+        write_stdout(format!("{text}\n").as_bytes());
+    }
+
+    /// A confirmation of what was done (`updated setting ...`, `now at ...`) on stdout;
+    /// `-q` silences it, and with `--json` the document says it.
+    pub fn done(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        self.line(s)
     }
 
     /// Raw result bytes on stdout, exactly as given (for `settings get`).
     pub fn raw(&self, s: &str) {
-        let mut o = std::io::stdout().lock();
-        let _ = o.write_all(redact(s).as_bytes());
-        let _ = o.flush();
+        write_stdout(redact(s).as_bytes());
     }
 
-    /// A diagnostic on stderr; silenced by `-q`.
+    /// Progress and chatter on stderr; silenced by `-q`.
     pub fn info(&self, s: &str) {
         if self.quiet {
             return;
         }
-        eprintln!("{}", redact(s));
+        write_stderr(&stderr_line(&one_line(s)));
     }
 
     /// A warning on stderr; `-q` means errors only, so it silences this too.
@@ -118,16 +289,15 @@ impl Output {
         if self.quiet {
             return;
         }
-        eprintln!("warning: {}", redact(s));
+        write_stderr(&stderr_line(&format!("warning: {}", one_line(s))));
     }
 
-    /// One JSON document on stdout.
+    /// One JSON document on stdout (only the first of a run is printed).
     pub fn json<T: Serialize>(&self, value: &T) {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| {
-            format!("{{\"error\":{{\"message\":\"cannot encode output: {e}\"}}}}")
+            error_document(Exit::Failure, &format!("cannot encode output: {e}"), None)
         });
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{}", redact(&text));
+        print_document(&text);
     }
 
     /// Emits `value` as JSON, or calls `human` to print it for people.
@@ -139,73 +309,39 @@ impl Output {
         }
     }
 
-    /// A table for people; `tones` colours whole cells where colour is on.
-    pub fn table(&self, header: &[&str], rows: Vec<Vec<(String, Tone)>>) {
+    /// A table for people: on a terminal fitted to its width (see `table`), through a
+    /// pipe the Markdown table at its natural width. `tones` colour cells where colour is on.
+    pub fn table(&self, columns: &[Column], rows: Vec<Vec<(String, Tone)>>) {
         if self.json {
             return;
         }
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header(header.iter().map(Cell::new));
         if !self.stdout_tty {
-            t.load_preset(presets::ASCII_MARKDOWN);
-            t.set_content_arrangement(ContentArrangement::Disabled);
-        } else if t.width().is_none_or(|w| w < 40) {
-            // A terminal that reports no (or a tiny) width would squeeze every cell to a
-            // column of single characters: lay the table out at its natural width instead.
-            t.set_content_arrangement(ContentArrangement::Disabled);
+            self.line(&table::markdown(columns, &rows));
+            return;
         }
-        let first_column_whole = !rows.is_empty();
-        for row in rows {
-            t.add_row(row.into_iter().map(|(text, tone)| {
-                let cell = Cell::new(text);
-                match (self.color, tone) {
-                    (true, Tone::Good) => cell.fg(Color::Green),
-                    (true, Tone::Warn) => cell.fg(Color::Yellow),
-                    (true, Tone::Bad) => cell.fg(Color::Red),
-                    _ => cell,
-                }
-            }));
+        let r = table::terminal(columns, &rows, self.width, self.color);
+        if !r.text.is_empty() {
+            // Already fitted: only an identifier wider than the terminal overflows.
+            write_stdout(format!("{}\n", redact(&r.text)).as_bytes());
         }
-        // The first column holds identifiers (migration names, keys, emails): never wrapped.
-        if first_column_whole {
-            if let Some(c) = t.column_mut(0) {
-                c.set_constraint(ColumnConstraint::ContentWidth);
-            }
+        if !r.hidden.is_empty() {
+            self.info(&format!(
+                "(column {} left out: the terminal is too narrow; widen it, or use --json for everything)",
+                r.hidden.join(", ")
+            ));
         }
-        self.line(&t.to_string());
     }
 
-    /// Prints an error: one line on stderr (the whole `{:#}` chain), and with `--json`
-    /// an `{"error": {...}}` document on stdout. Returns the exit code it asks for.
+    /// Prints an error: one line on stderr (the whole `{:#}` chain, control characters
+    /// escaped), and with `--json` an `{"error": {...}}` document on stdout unless the run
+    /// printed its document already. Returns the exit code it asks for.
     pub fn error(&self, err: &anyhow::Error) -> Exit {
         let exit = exit_of(err);
-        let message = redact(&format!("{err:#}"));
-        let one_line = message.replace('\n', " ");
+        let line = one_line(&format!("{err:#}"));
         if self.json {
-            #[derive(Serialize)]
-            struct Doc<'a> {
-                error: ErrorBody<'a>,
-            }
-            #[derive(Serialize)]
-            struct ErrorBody<'a> {
-                kind: &'a str,
-                code: u8,
-                message: &'a str,
-                #[serde(flatten, skip_serializing_if = "Option::is_none")]
-                details: Option<&'a serde_json::Value>,
-            }
-            self.json(&Doc {
-                error: ErrorBody {
-                    kind: exit.kind(),
-                    code: exit.code(),
-                    message: &one_line,
-                    details: crate::exit::details_of(err),
-                },
-            });
+            print_document(&error_document(exit, &line, crate::exit::details_of(err)));
         }
-        eprintln!("error: {one_line}");
+        write_stderr(&stderr_line(&format!("error: {line}")));
         exit
     }
 }
@@ -214,27 +350,45 @@ impl Output {
 /// process then aborts; see the exit-code table).
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let msg = redact(&info.to_string()).replace('\n', " ");
-        eprintln!("error: internal error, a bug in dbtool (please report it): {msg}");
+        let msg = one_line(&info.to_string());
+        write_stderr(&format!(
+            "error: internal error, a bug in dbtool (please report it): {msg}\n"
+        ));
     }));
-}
-
-/// A value as it may be echoed in a message: control characters escaped (`\n`, `\x1b`).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A time as people read it in tables: UTC, to the second.
 pub fn human_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain"), "plain");
+        assert_eq!(escape_controls("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(escape_controls("\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(escape_controls("\u{7f}\u{85}"), "\\x7f\\x85");
+        assert_eq!(escape_controls("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(escape_controls("héllo ⏎"), "héllo ⏎");
+    }
+
+    #[test]
+    fn error_documents_keep_their_key_order() {
+        let doc = error_document(Exit::Usage, "bad", None);
+        let kind = doc.find("\"kind\"").unwrap();
+        let code = doc.find("\"code\"").unwrap();
+        let message = doc.find("\"message\"").unwrap();
+        assert!(kind < code && code < message, "{doc}");
+    }
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1, "row", "rows"), "1 row");
+        assert_eq!(count(0, "row", "rows"), "0 rows");
+        assert_eq!(count(2, "migration", "migrations"), "2 migrations");
+    }
 }

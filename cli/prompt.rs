@@ -1,7 +1,7 @@
 //! Questions to a person at a terminal. Never asks when stdin is not a terminal.
 
 use anyhow::{Context, Result};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 /// True when a person can answer: stdin and stderr are terminals.
 pub fn interactive() -> bool {
@@ -11,8 +11,7 @@ pub fn interactive() -> bool {
 /// Asks on stderr and reads one line from stdin without blocking the runtime (so Ctrl-C
 /// still works while waiting). True only for "y" or "yes".
 pub async fn confirm(question: &str) -> Result<bool> {
-    eprint!("{} [y/N] ", crate::output::redact(question));
-    let _ = std::io::stderr().flush();
+    crate::output::ask(&format!("{question} [y/N] "));
     let line = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
         std::io::stdin().read_line(&mut s).map(|_| s)

@@ -4,7 +4,7 @@
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
-use crate::output::Tone;
+use crate::output::{count, Column, Tone};
 use crate::service::neurachar::{self as svc, CharacterRow};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
@@ -114,12 +114,22 @@ async fn list(ctx: &Ctx, public_only: bool) -> Result<Exit> {
                 ]
             })
             .collect();
-        o.table(&["id", "name", "public", "creator", "tags"], rows);
-        o.line(&format!(
-            "{} {}character(s)",
-            view.characters.len(),
-            if public_only { "public " } else { "" }
-        ));
+        o.table(
+            &[
+                Column::id("id"),
+                Column::text("name"),
+                Column::id("public"),
+                Column::id("creator"),
+                Column::text("tags"),
+            ],
+            rows,
+        );
+        let what = if public_only {
+            ("public character", "public characters")
+        } else {
+            ("character", "characters")
+        };
+        o.line(&count(view.characters.len(), what.0, what.1));
     });
     Ok(Exit::Ok)
 }
@@ -137,7 +147,7 @@ async fn set_public(ctx: &Ctx, id: Uuid, public: bool) -> Result<Exit> {
     };
     ctx.out.emit(&p, |o| {
         let state = if public { "public" } else { "private" };
-        o.line(&if !p.changed {
+        o.done(&if !p.changed {
             format!(
                 "character '{}' ({id}) is already {state}; nothing changed",
                 p.name

@@ -79,12 +79,12 @@ async fn delete(ctx: &Ctx, id: Uuid, yes: bool) -> Result<Exit> {
     };
     if !yes {
         let what = format!(
-            "chat {id} of {} with {} ({} message(s), started {})",
+            "chat {id} of {} with {} ({}, started {})",
             chat.user_email.as_deref().unwrap_or("an unknown user"),
             chat.character_name
                 .as_deref()
                 .unwrap_or("an unknown character"),
-            chat.messages,
+            crate::output::count(chat.messages, "message", "messages"),
             human_time(&chat.created_at)
         );
         if !crate::prompt::interactive() {
@@ -113,14 +113,15 @@ async fn delete(ctx: &Ctx, id: Uuid, yes: bool) -> Result<Exit> {
     };
     if done.messages_deleted_explicitly > 0 {
         ctx.out.warn(&format!(
-            "the ON DELETE CASCADE was not in force (SQLite foreign_keys off?): deleted {} message(s) of the chat explicitly",
-            done.messages_deleted_explicitly
+            "the ON DELETE CASCADE was not in force (SQLite foreign_keys off?): deleted {} of the chat explicitly",
+            crate::output::count(done.messages_deleted_explicitly, "message", "messages")
         ));
     }
     ctx.out.emit(&view, |o| {
-        o.line(&format!(
-            "deleted chat {id} and its {} message(s) ({} through the ON DELETE CASCADE)",
-            view.messages_deleted, done.messages_cascaded
+        o.done(&format!(
+            "deleted chat {id} and its {} ({} through the ON DELETE CASCADE)",
+            crate::output::count(view.messages_deleted, "message", "messages"),
+            done.messages_cascaded
         ))
     });
     Ok(Exit::Ok)

@@ -8,7 +8,7 @@
 
 use crate::context::{self, Access, ConnectSettings, DbLocation};
 use crate::exit::{coded, Exit};
-use crate::output::Tone;
+use crate::output::{count, Column, Tone};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -138,11 +138,15 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
     };
     ctx.out.emit(&view, |o| {
         if view.clean {
-            o.line(&format!(
-                "{}: the schema matches the {} applied migration(s) ({} table(s)); no drift",
+            o.done(&format!(
+                "{}: the schema matches the {} ({}); no drift",
                 app,
-                view.applied.len(),
-                expected.tables.len()
+                count(
+                    view.applied.len(),
+                    "applied migration",
+                    "applied migrations"
+                ),
+                count(expected.tables.len(), "table", "tables")
             ));
             return;
         }
@@ -163,7 +167,12 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
                 })
                 .collect()
         };
-        let header = ["object", "expected", "actual", "kind"];
+        let header = [
+            Column::id("object"),
+            Column::text("expected"),
+            Column::text("actual"),
+            Column::id("kind"),
+        ];
         if !view.differences.is_empty() {
             o.line("Differences from the applied migrations:");
             o.table(&header, rows(&view.differences));
@@ -173,10 +182,10 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
             o.table(&header, rows(&view.extra));
         }
         o.line(&format!(
-            "{}: drift: {} difference(s) from the migrations, {} extra object(s)",
+            "{}: drift: {} from the migrations, {}",
             app,
-            view.differences.len(),
-            view.extra.len()
+            count(view.differences.len(), "difference", "differences"),
+            count(view.extra.len(), "extra object", "extra objects")
         ));
     });
     Ok(if view.clean { Exit::Ok } else { Exit::Drift })

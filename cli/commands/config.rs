@@ -3,7 +3,7 @@
 
 use crate::config::{show_path, Setting, Source};
 use crate::exit::Exit;
-use crate::output::Tone;
+use crate::output::{Column, Tone};
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
@@ -104,7 +104,14 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
                 s.wait_timeout.source,
             ),
         ];
-        o.table(&["setting", "value", "source"], rows);
+        o.table(
+            &[
+                Column::id("setting"),
+                Column::id("value"),
+                Column::id("source"),
+            ],
+            rows,
+        );
         o.line(&format!(
             "config file: {}",
             view.config_file

@@ -94,11 +94,11 @@ pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
             })?;
             view.output = Some(path.display().to_string());
             ctx.out.emit(&view, |o| {
-                o.line(&format!(
-                    "wrote {} ({} table(s), {} bytes)",
+                o.done(&format!(
+                    "wrote {} ({}, {})",
                     path.display(),
-                    view.tables,
-                    text.len()
+                    crate::output::count(view.tables, "table", "tables"),
+                    crate::output::count(text.len(), "byte", "bytes")
                 ))
             });
         }

@@ -2,11 +2,13 @@
 //! Dropping tables that hold rows needs confirmation: a question on a terminal, `--yes`
 //! otherwise.
 
+use crate::commands::completions;
 use crate::commands::migrate::{self, RunFlags};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use migration::engine::Direction;
 use migration::Target;
 
@@ -22,7 +24,7 @@ Examples:
                                    print the SQL that rolls everything back, without any database")]
 pub struct DowngradeArgs {
     /// -1 (default), -N, base, or a migration name or Alembic revision (or a unique prefix of at least 4 characters) to keep as the last applied one
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, add = ArgValueCandidates::new(completions::targets))]
     pub target: Option<Target>,
     /// Print the plan, with the rows that would be lost, and change nothing
     #[arg(long)]

@@ -144,14 +144,14 @@ async fn purge(ctx: &Ctx, older_than: Option<Age>, dry_run: bool) -> Result<Exit
             .map(|t| format!(", created before {}", crate::output::human_time(&t)))
             .unwrap_or_default();
         let detail = format!("{} used, {} expired{age}", count.used, count.expired);
-        o.line(&if dry_run {
-            format!(
-                "would purge {} login code(s) ({detail}); dry run: nothing was deleted",
-                count.purged
-            )
+        let codes = crate::output::count(count.purged, "login code", "login codes");
+        if dry_run {
+            o.line(&format!(
+                "would purge {codes} ({detail}); dry run: nothing was deleted"
+            ))
         } else {
-            format!("purged {} login code(s) ({detail})", count.purged)
-        })
+            o.done(&format!("purged {codes} ({detail})"))
+        }
     });
     Ok(Exit::Ok)
 }

@@ -2,6 +2,7 @@
 //! (or, with `--dry-run`, the engine's read-only preview).
 
 use crate::exit::Exit;
+use crate::output::count;
 use crate::Ctx;
 use anyhow::Result;
 use migration::engine::{describe, Command, Direction, Preview, Report, TableRows};
@@ -186,14 +187,18 @@ fn show_preview(ctx: &Ctx, direction: Direction, p: &Preview) {
             Direction::Down => "roll back",
         };
         o.line(&format!(
-            "would {verb} {} migration(s), in this order:",
-            plan.steps.len()
+            "would {verb} {}, in this order:",
+            count(plan.steps.len(), "migration", "migrations")
         ));
         for (i, s) in plan.steps.iter().enumerate() {
             o.line(&format!("  {}. {}  {}", i + 1, describe(s), s.description));
         }
         for r in &p.risk {
-            o.line(&format!("  drops table {} with {} row(s)", r.table, r.rows));
+            o.line(&format!(
+                "  drops table {} with {}",
+                r.table,
+                count(r.rows, "row", "rows")
+            ));
         }
         o.line("(dry run: nothing was changed)");
     });

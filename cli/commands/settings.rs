@@ -6,16 +6,18 @@
 //! default prompt nor stored needs `--create` (and the error suggests the key meant), an
 //! empty or whitespace-only value needs `--allow-empty`, and NUL bytes are refused.
 
+use crate::commands::completions;
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
-use crate::output::{human_time, Tone};
+use crate::output::{count, human_time, Column, Tone};
 use crate::service::settings::{
     self as svc, Change, ImportSet, Key, Refusal, Setting, ValueProblem,
 };
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
+use clap_complete::ArgValueCandidates;
 use migration::App;
 use serde::Serialize;
 use std::io::Read;
@@ -58,6 +60,7 @@ Examples:
 Exit code 8 when the key does not exist and no --default is given.")]
     Get {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
         /// Print this instead of failing when the key does not exist
         #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
@@ -92,6 +95,7 @@ Examples:
 Exit code 8 when the key does not exist, 7 when not confirmed.")]
     Unset {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
         /// Delete without asking
         #[arg(long, short = 'y')]
@@ -113,6 +117,7 @@ not stored needs --create and starts empty. Saving an empty or whitespace-only t
 --allow-empty; text with a NUL byte is not saved.")]
     Edit {
         /// The setting's key
+        #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
         key: Key,
         /// Create the key if it is neither stored nor a default prompt
         #[arg(long)]
@@ -159,6 +164,7 @@ otherwise nothing is imported (a dry run refuses the same way).")]
 #[derive(Debug, Args)]
 pub struct SetArgs {
     /// The setting's key
+    #[arg(add = ArgValueCandidates::new(completions::setting_keys))]
     pub key: Key,
     /// The value; - reads it from standard input
     #[arg(allow_hyphen_values = true, required_unless_present = "file")]
@@ -369,10 +375,10 @@ async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
         updated_at: s.updated_at,
     };
     ctx.out.emit(&view, |o| {
-        let bytes = s.value.len();
-        o.line(&match change {
-            Change::Created => format!("created setting '{}' ({bytes} bytes)", a.key),
-            Change::Updated => format!("updated setting '{}' ({bytes} bytes)", a.key),
+        let bytes = count(s.value.len(), "byte", "bytes");
+        o.done(&match change {
+            Change::Created => format!("created setting '{}' ({bytes})", a.key),
+            Change::Updated => format!("updated setting '{}' ({bytes})", a.key),
             Change::Unchanged => format!("setting '{}' already has this value; unchanged", a.key),
         })
     });
@@ -416,8 +422,15 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
                 ]
             })
             .collect();
-        o.table(&["key", "value", "updated at"], rows);
-        o.line(&format!("{} setting(s)", view.settings.len()));
+        o.table(
+            &[
+                Column::id("key"),
+                Column::text("value"),
+                Column::id("updated at"),
+            ],
+            rows,
+        );
+        o.line(&count(view.settings.len(), "setting", "settings"));
     });
     Ok(Exit::Ok)
 }
@@ -455,7 +468,7 @@ async fn unset(ctx: &Ctx, key: Key, yes: bool) -> Result<Exit> {
         deleted: true,
     };
     ctx.out
-        .emit(&view, |o| o.line(&format!("deleted setting '{key}'")));
+        .emit(&view, |o| o.done(&format!("deleted setting '{key}'")));
     Ok(Exit::Ok)
 }
 
@@ -681,10 +694,10 @@ async fn edit(ctx: &Ctx, key: Key, create: bool, allow_empty: bool) -> Result<Ex
         change,
     };
     ctx.out.emit(&view, |o| {
-        o.line(&format!(
-            "{} setting '{key}' ({} bytes)",
+        o.done(&format!(
+            "{} setting '{key}' ({})",
             change.as_str(),
-            edited.len()
+            count(edited.len(), "byte", "bytes")
         ))
     });
     Ok(Exit::Ok)
@@ -752,8 +765,12 @@ async fn import(
                 vec![(c.key.clone(), Tone::Plain), (verb.to_owned(), tone)]
             })
             .collect();
-        o.table(&["key", "change"], rows);
-        o.line(&format!(
+        // The dry run's table is its result; after a real import it confirms what was done.
+        let say = |s: &str| if dry_run { o.line(s) } else { o.done(s) };
+        if dry_run || !o.quiet {
+            o.table(&[Column::id("key"), Column::id("change")], rows);
+        }
+        say(&format!(
             "{}{} created, {} updated, {} unchanged{}",
             if dry_run { "would be: " } else { "" },
             view.created,

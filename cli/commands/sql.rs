@@ -20,7 +20,8 @@ pub struct SqlArgs {
         long,
         value_name = "[FROM:]TARGET",
         allow_hyphen_values = true,
-        conflicts_with_all = ["target", "dry_run"]
+        conflicts_with_all = ["target", "dry_run"],
+        add = clap_complete::ArgValueCandidates::new(crate::commands::completions::targets)
     )]
     pub sql: Option<SqlRange>,
     /// SQL dialect for --sql [default: the backend of the database URL]

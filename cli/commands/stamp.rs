@@ -2,10 +2,12 @@
 //! migration. Only dbtool's bookkeeping changes; the migrations recorded as applied are
 //! verified first (their tables, columns, indexes and keys must exist), unless `--force`.
 
+use crate::commands::completions;
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use migration::engine::{describe, Command};
 use migration::{App, Target};
 use serde::Serialize;
@@ -19,7 +21,7 @@ Examples:
   dbtool stamp d8cf --force        record it although objects are missing (check shows them)")]
 pub struct StampArgs {
     /// head, base, a migration name or Alembic revision (or a unique prefix of at least 4 characters), +N or -N
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, add = ArgValueCandidates::new(completions::targets))]
     pub target: Target,
     /// Print what would be recorded or removed, and change nothing
     #[arg(long)]
@@ -98,25 +100,27 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             .unwrap_or_else(|| n.to_owned())
     };
     ctx.out.emit(&view, |o| {
+        // A dry run's plan is what was asked for; after a real stamp it is a confirmation.
+        let say = |s: &str| if view.dry_run { o.line(s) } else { o.done(s) };
         for s in &view.recorded {
-            o.line(&format!("{would}record {}", show(s)));
+            say(&format!("{would}record {}", show(s)));
         }
         for s in &view.removed {
-            o.line(&format!("{would}remove {}", show(s)));
+            say(&format!("{would}remove {}", show(s)));
         }
         let at = view.at.map(show).unwrap_or_else(|| "base".into());
         if view.recorded.is_empty() && view.removed.is_empty() {
-            o.line(&format!(
+            say(&format!(
                 "{}: already stamped at {at}; nothing to do",
                 view.app
             ));
         } else if view.dry_run {
-            o.line(&format!(
-                "{}: would be stamped at {at}; nothing was changed",
+            say(&format!(
+                "{}: would be stamped at {at}; nothing was changed (dry run)",
                 view.app
             ));
         } else {
-            o.line(&format!(
+            say(&format!(
                 "{}: stamped at {at}; no migration was run",
                 view.app
             ));

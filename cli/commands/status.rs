@@ -4,7 +4,7 @@
 //! attention, each with its own exit code. The view is shared with `history`.
 
 use crate::exit::Exit;
-use crate::output::{human_time, Tone};
+use crate::output::{count, human_time, Column, Tone};
 use crate::Ctx;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -142,7 +142,7 @@ fn problem_view(ctx: &Ctx, p: &Problem) -> ProblemView {
             pending.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
             ctx.hint("upgrade --out-of-order")
         ),
-        Problem::Pending { count } => format!("{count} migration(s) pending"),
+        Problem::Pending { count: n } => format!("{} pending", count(*n, "migration", "migrations")),
     };
     ProblemView {
         kind: exit.kind(),
@@ -210,8 +210,8 @@ pub fn print_status(ctx: &Ctx, st: &Status, descriptions: bool) {
                 revision,
                 migrations,
             }) => ctx.out.info(&format!(
-                "alembic_version is at {revision}: the next write command records {} migration(s) as applied",
-                migrations.len()
+                "alembic_version is at {revision}: the next write command records {} as applied",
+                count(migrations.len(), "migration", "migrations")
             )),
             Some(Alembic::Unknown { revision }) => ctx.out.warn(&format!(
                 "alembic_version holds unknown revision {revision}; upgrade and downgrade will refuse to run"
@@ -223,9 +223,14 @@ pub fn print_status(ctx: &Ctx, st: &Status, descriptions: bool) {
         }
     }
     ctx.out.emit(&view, |o| {
-        let mut header = vec!["migration", "alias", "state", "applied at"];
+        let mut header = vec![
+            Column::id("migration"),
+            Column::id("alias"),
+            Column::id("state"),
+            Column::id("applied at"),
+        ];
         if descriptions {
-            header.push("description");
+            header.push(Column::text("description"));
         }
         let rows = view
             .migrations
@@ -262,6 +267,7 @@ pub fn print_status(ctx: &Ctx, st: &Status, descriptions: bool) {
             .current()
             .map(describe)
             .unwrap_or_else(|| "base (nothing applied)".into());
-        o.line(&format!("{}: at {at}, {} pending", st.app, view.pending));
+        // The position last: nothing clings to a name that may fill a narrow terminal.
+        o.line(&format!("{}: {} pending, at {at}", st.app, view.pending));
     });
 }

@@ -1,10 +1,12 @@
 //! `dbtool upgrade [TARGET]`: apply pending migrations up to TARGET (default head).
 
+use crate::commands::completions;
 use crate::commands::migrate::{self, RunFlags};
 use crate::exit::Exit;
 use crate::Ctx;
 use anyhow::Result;
 use clap::Args;
+use clap_complete::ArgValueCandidates;
 use migration::engine::Direction;
 use migration::Target;
 
@@ -21,7 +23,7 @@ Examples:
                                    the whole schema as a psql script, without any database")]
 pub struct UpgradeArgs {
     /// head (default), a migration name or Alembic revision (or a unique prefix of at least 4 characters), or +N
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, add = ArgValueCandidates::new(completions::targets))]
     pub target: Option<Target>,
     /// Print the plan and change nothing
     #[arg(long)]

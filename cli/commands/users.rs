@@ -6,7 +6,7 @@
 use crate::commands::connect_admin;
 use crate::context::Access;
 use crate::exit::{coded, Exit};
-use crate::output::{human_time, Tone};
+use crate::output::{count, human_time, Column, Tone};
 use crate::service::users::{self as svc, AddOutcome, AvatarUser, Email, Lookup, Password};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
@@ -299,7 +299,7 @@ async fn add(ctx: &Ctx, email: Email, pw: NewPassword, inactive: bool) -> Result
             changed: true,
         },
         |o| {
-            o.line(&format!(
+            o.done(&format!(
                 "created user {} (id {}, {})",
                 user.email,
                 user.id,
@@ -339,7 +339,7 @@ async fn passwd(ctx: &Ctx, email: &str, pw: NewPassword) -> Result<Exit> {
         .await
         .context("saving the new password")?;
     ctx.out.emit(&view, |o| {
-        o.line(&format!("changed the password of {shown}"))
+        o.done(&format!("changed the password of {shown}"))
     });
     Ok(Exit::Ok)
 }
@@ -358,7 +358,7 @@ async fn set_active(ctx: &Ctx, email: &str, active: bool) -> Result<Exit> {
         changed,
     };
     ctx.out.emit(&view, |o| {
-        o.line(&if changed {
+        o.done(&if changed {
             format!("{verb} user {}", user.email)
         } else {
             format!("user {} is already {state}; nothing changed", user.email)
@@ -411,7 +411,7 @@ async fn check_password(ctx: &Ctx, email: &str, from_stdin: bool) -> Result<Exit
         " (the account is deactivated, so it cannot log in)"
     };
     ctx.out.emit(&view, |o| {
-        o.line(&if matches {
+        o.done(&if matches {
             format!("password matches for {}{inactive}", user.email)
         } else {
             format!("password does NOT match for {}", user.email)
@@ -459,8 +459,17 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
                         ]
                     })
                     .collect();
-                o.table(&["id", "email", "active", "created", "last login"], rows);
-                o.line(&format!("{} account(s)", view.users.len()));
+                o.table(
+                    &[
+                        Column::id("id"),
+                        Column::id("email"),
+                        Column::id("active"),
+                        Column::id("created"),
+                        Column::id("last login"),
+                    ],
+                    rows,
+                );
+                o.line(&count(view.users.len(), "account", "accounts"));
             });
         }
         App::Neurachar => {
@@ -489,16 +498,16 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
                     .collect();
                 o.table(
                     &[
-                        "id",
-                        "email",
-                        "username",
-                        "provider",
-                        "created",
-                        "last login",
+                        Column::id("id"),
+                        Column::id("email"),
+                        Column::id("username"),
+                        Column::id("provider"),
+                        Column::id("created"),
+                        Column::id("last login"),
                     ],
                     rows,
                 );
-                o.line(&format!("{} account(s)", view.users.len()));
+                o.line(&count(view.users.len(), "account", "accounts"));
             });
         }
         #[allow(unreachable_patterns)]

@@ -123,8 +123,8 @@ pub fn markdown(d: &DocInput) -> String {
     } else {
         let _ = writeln!(
             o,
-            "The database currently contains the following {} table(s):\n",
-            tables.len()
+            "The database currently contains the following {}:\n",
+            crate::output::count(tables.len(), "table", "tables")
         );
         for (i, t) in tables.iter().enumerate() {
             let what = match migration::describe_table(app, &t.name) {
@@ -342,13 +342,16 @@ fn status(o: &mut String, d: &DocInput, tables: usize) {
     );
     let state = if !ov.unknown.is_empty() {
         format!(
-            "Records {} migration(s) unknown to this build of dbtool",
-            ov.unknown.len()
+            "Records {} unknown to this build of dbtool",
+            crate::output::count(ov.unknown.len(), "migration", "migrations")
         )
     } else if ov.pending() == 0 {
         "Up to date".to_owned()
     } else {
-        format!("{} migration(s) pending", ov.pending())
+        format!(
+            "{} pending",
+            crate::output::count(ov.pending(), "migration", "migrations")
+        )
     };
     let _ = writeln!(o, "- **Database State**: {state}");
 }

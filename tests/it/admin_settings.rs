@@ -503,7 +503,7 @@ async fn settings_list_previews_and_json(db: TestDb) {
     let out = &r.ok().stdout;
     let line = out.lines().find(|l| l.contains("multi")).unwrap();
     assert!(line.contains("alpha ⏎ beta ⏎ gamma (3 lines)"), "{out}");
-    assert!(out.contains("5 setting(s)"), "{out}");
+    assert!(out.contains("5 settings"), "{out}");
     assert!(
         !out.contains("persona's name"),
         "values are previews only: {out}"

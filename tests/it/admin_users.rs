@@ -379,7 +379,7 @@ async fn users_activate_deactivate_and_list(db: TestDb) {
     let r = db.run(&["users", "list"]);
     let out = &r.ok().stdout;
     assert!(
-        out.contains("last login") && out.contains("2 account(s)"),
+        out.contains("last login") && out.contains("2 accounts"),
         "{out}"
     );
     let dan = out.lines().find(|l| l.contains("dan@example.com")).unwrap();

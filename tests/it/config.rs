@@ -524,8 +524,11 @@ async fn verbose_shows_steps_and_sql_but_never_the_password() {
     let url = pg_url_with_password(&db, "Pw-do-not-print-77");
     let env = [("DATABASE_URL", url.as_str())];
 
+    // Without -v stderr has the step line (progress) and nothing else.
     let quiet = run_in(db.dir(), &env, &["upgrade", "+1"]);
-    assert!(quiet.ok().stderr.is_empty(), "{}", quiet.stderr);
+    let lines: Vec<&str> = quiet.ok().stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", quiet.stderr);
+    assert!(lines[0].starts_with("applied "), "{}", quiet.stderr);
 
     let v = run_in(db.dir(), &env, &["-v", "upgrade", "+1"]);
     v.ok();

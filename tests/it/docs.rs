@@ -206,7 +206,7 @@ async fn docs_are_deterministic(db: TestDb) {
     assert_ne!(after.stdout, first.stdout);
     assert!(after
         .stdout
-        .contains("- **Database State**: 1 migration(s) pending"));
+        .contains("- **Database State**: 1 migration pending"));
     assert!(
         value_row(&after.stdout).starts_with("| `value` | text |"),
         "{}",
@@ -217,6 +217,6 @@ async fn docs_are_deterministic(db: TestDb) {
     after.ok();
     assert!(after
         .stdout
-        .contains("- **Database State**: 2 migration(s) pending"));
+        .contains("- **Database State**: 2 migrations pending"));
     assert!(!after.stdout.contains("\n### settings\n"));
 }

@@ -84,9 +84,9 @@ async fn indexes_present_after_upgrade_and_gone_after_downgrade(db: TestDb) {
     let r = db.run(&nc(&["upgrade"]));
     r.ok();
     assert!(
-        r.stdout.contains(&format!("applied     {STEP}")),
+        r.stderr.contains(&format!("applied     {STEP}")),
         "{}",
-        r.stdout
+        r.stderr
     );
     assert_all_present(&db).await;
     assert_eq!(recorded(&db).await.len(), 6);
@@ -94,7 +94,11 @@ async fn indexes_present_after_upgrade_and_gone_after_downgrade(db: TestDb) {
     // Only the index migration goes; no table is dropped, so no confirmation is needed.
     let r = db.run(&nc(&["downgrade"]));
     r.ok();
-    assert!(r.stdout.contains(STEP), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(&format!("rolled back {STEP}")),
+        "{}",
+        r.stderr
+    );
     for (table, name, _) in EXPECTED {
         assert!(
             index_named(&db, table, name).await.is_none(),

@@ -13,3 +13,5 @@ mod safety;
 mod schema;
 mod shell;
 mod sql;
+mod streams;
+mod terminal;

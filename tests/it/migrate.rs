@@ -75,15 +75,18 @@ async fn upgrade_status_downgrade(db: TestDb) {
         assert_eq!(db.tables().await, Vec::<String>::new());
     }
 
+    // Step lines are progress: stderr. stdout carries the result.
     let r = db.run(&["upgrade"]);
     r.ok();
-    assert_eq!(r.stdout.matches("applied ").count(), 3, "{}", r.stdout);
-    assert!(r.stdout.contains(A1) && r.stdout.contains(A2) && r.stdout.contains(A3));
+    assert_eq!(r.stderr.matches("applied ").count(), 3, "{}", r.stderr);
+    assert!(r.stderr.contains(A1) && r.stderr.contains(A2) && r.stderr.contains(A3));
     assert!(
-        r.stdout.contains(" ms"),
+        r.stderr.contains(" ms"),
         "each line carries its time: {}",
-        r.stdout
+        r.stderr
     );
+    assert!(!r.stdout.contains("applied "), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("now at {A3}")), "{}", r.stdout);
     assert_eq!(recorded(&db).await, vec![A1, A2, A3]);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM settings").await,
@@ -109,9 +112,9 @@ async fn upgrade_status_downgrade(db: TestDb) {
     let r = db.run(&["downgrade", "--yes"]);
     r.ok();
     assert!(
-        r.stdout.contains(&format!("rolled back {A2}")),
+        r.stderr.contains(&format!("rolled back {A2}")),
         "{}",
-        r.stdout
+        r.stderr
     );
     assert_eq!(recorded(&db).await, vec![A1]);
     assert!(!db.tables().await.contains(&"settings".to_string()));
@@ -287,7 +290,7 @@ async fn legacy_stamp_then_upgrade(db: TestDb) {
     db.run(&["stamp", "25698f3f906f"]).ok();
     let r = db.run(&["upgrade"]);
     r.ok();
-    assert!(r.stdout.contains(A2) && !r.stdout.contains(&format!("applied     {A1}")));
+    assert!(r.stderr.contains(A2) && !r.stderr.contains(&format!("applied     {A1}")));
     assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
     assert_eq!(
         db.strings("SELECT email FROM users").await,
@@ -364,9 +367,16 @@ async fn alembic_unknown_revision_changes_nothing(db: TestDb) {
     r.expect_code(1);
     assert!(r.stderr.contains("0123456789ab"), "{}", r.stderr);
     assert_eq!(db.tables().await, before, "nothing changes");
+    // status shows the database and warns about the revision, on stderr.
     let r = db.run(&["status"]);
     r.ok();
-    assert!(r.stdout.contains("0123456789ab"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("warning: alembic_version holds unknown revision 0123456789ab"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
 }
 
 async fn other_apps_database_is_refused(db: TestDb) {

@@ -36,27 +36,40 @@ fn spawn_fixture(db: &TestDb, args: &[&str], sleep_ms: u64) -> Child {
         .expect("spawn dbtool")
 }
 
-/// Reads the child's stdout until a line contains `needle`; returns the lines read.
-fn wait_for_line(child: &mut Child, needle: &str) -> Vec<String> {
-    let out = child.stdout.take().expect("piped stdout");
+/// Reads the child's stderr (where step lines go) until a line contains `needle`. The rest
+/// is read in the background (so the child never blocks on a full pipe) and handed to
+/// [`finish_watched`], which returns the whole stderr.
+fn wait_for_line(child: &mut Child, needle: &str) -> Watched {
+    let out = child.stderr.take().expect("piped stderr");
     let mut reader = BufReader::new(out);
-    let mut lines = Vec::new();
+    let mut lines = String::new();
     let mut line = String::new();
     while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        lines.push(line.clone());
+        lines.push_str(&line);
         if line.contains(needle) {
-            // keep draining in the background so the child never blocks on a full pipe
-            std::thread::spawn(move || {
+            let rest = std::thread::spawn(move || {
                 let mut rest = String::new();
-                while reader.read_line(&mut rest).unwrap_or(0) > 0 {
-                    rest.clear();
-                }
+                let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+                rest
             });
-            return lines;
+            return Watched { lines, rest };
         }
         line.clear();
     }
     panic!("the child ended without printing {needle:?}; got {lines:?}");
+}
+
+/// stderr of a child being watched by [`wait_for_line`].
+struct Watched {
+    lines: String,
+    rest: std::thread::JoinHandle<String>,
+}
+
+/// Waits for a watched child; its `stderr` is everything it wrote there.
+fn finish_watched(child: Child, watched: Watched) -> Run {
+    let mut r = finish(child);
+    r.stderr = watched.lines + &watched.rest.join().expect("stderr reader");
+    r
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -103,7 +116,7 @@ async fn concurrent_upgrades_apply_each_migration_once(db: TestDb) {
     }
     let applied_lines: usize = runs
         .iter()
-        .map(|r| r.stdout.matches("applied ").count())
+        .map(|r| r.stderr.matches("applied ").count())
         .sum();
     assert_eq!(
         applied_lines, 6,
@@ -120,7 +133,7 @@ async fn concurrent_upgrades_apply_each_migration_once(db: TestDb) {
 
 async fn lock_timeout_names_the_holder(db: TestDb) {
     let mut holder = spawn_fixture(&db, &["upgrade"], 6000);
-    wait_for_line(&mut holder, F1);
+    let watched = wait_for_line(&mut holder, F1);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let r = db.run(&["--app", "fixture", "--lock-timeout", "1", "upgrade"]);
@@ -142,7 +155,7 @@ async fn lock_timeout_names_the_holder(db: TestDb) {
     let started = Instant::now();
     db.run(&["--app", "fixture", "status"]).ok();
     assert!(started.elapsed() < Duration::from_secs(3));
-    finish(holder).ok();
+    finish_watched(holder, watched).ok();
     assert_eq!(recorded(&db).await.len(), 3);
 }
 
@@ -162,7 +175,15 @@ async fn failing_migration_rolls_back(db: TestDb) {
         "carries the database's message: {}",
         r.stderr
     );
-    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    // The step lines of the migrations that succeeded, then one error line.
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", r.stderr);
+    assert!(r.stderr.trim_end().ends_with(errors[0]), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
     assert_eq!(recorded(&db).await, vec![F1, F2], "earlier migrations stay");
     if db.backend == Backend::MySql {
         // DDL cannot be rolled back: the report says so, and the next run detects it.
@@ -205,9 +226,9 @@ async fn sigkill_mid_migration_leaves_consistent_state(db: TestDb) {
 
 async fn sigint_stops_between_migrations(db: TestDb) {
     let mut child = spawn_fixture(&db, &["upgrade"], 1500);
-    wait_for_line(&mut child, F1);
+    let watched = wait_for_line(&mut child, F1);
     signal(&child, "-INT");
-    let r = finish(child);
+    let r = finish_watched(child, watched);
     r.expect_code(130);
     assert!(
         r.stderr.contains("stopping after the current migration"),
@@ -226,17 +247,22 @@ async fn sigint_stops_between_migrations(db: TestDb) {
 
 async fn second_signal_aborts_at_once(db: TestDb) {
     let mut child = spawn_fixture(&db, &["upgrade"], 30_000);
-    wait_for_line(&mut child, F1);
+    let watched = wait_for_line(&mut child, F1);
     let started = Instant::now();
     signal(&child, "-INT");
     std::thread::sleep(Duration::from_millis(200));
     signal(&child, "-TERM");
-    let r = finish(child);
+    let r = finish_watched(child, watched);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "aborted at once"
     );
     r.expect_code(143);
+    assert!(
+        r.stderr.contains("error: terminated by SIGTERM"),
+        "one error line says why: {}",
+        r.stderr
+    );
     assert!(!recorded(&db).await.contains(&F2.to_string()));
     if db.backend == Backend::MySql {
         db.exec("DROP TABLE IF EXISTS beta").await;

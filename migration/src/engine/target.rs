@@ -44,12 +44,33 @@ impl FromStr for Target {
             return Ok(Target::Relative(if s.starts_with('-') { -n } else { n }));
         }
         if s.chars().all(|c| c.is_ascii_digit()) && s.len() < 12 {
-            return Err(format!(
-                "'{s}' is ambiguous: write +{s} or -{s} for relative steps, or a migration name or revision"
-            ));
+            return Err(bare_number(s));
         }
         Ok(Target::Name(s.to_owned()))
     }
+}
+
+/// A bare number could be steps or the start of a revision: the error names the
+/// revisions it starts (of any app, since the app is not known while parsing).
+fn bare_number(s: &str) -> String {
+    let mut apps = crate::engine::app::App::REAL.to_vec();
+    #[cfg(feature = "fixtures")]
+    apps.push(crate::engine::app::App::Fixture);
+    let mut matches: Vec<&str> = apps
+        .iter()
+        .flat_map(|a| a.steps())
+        .flat_map(|step| [Some(step.name), step.alias])
+        .flatten()
+        .filter(|id| id.starts_with(s))
+        .collect();
+    matches.sort();
+    matches.dedup();
+    let revision = match matches.as_slice() {
+        [] => "a migration name or revision".to_owned(),
+        [one] => format!("{one} for the revision"),
+        many => format!("one of {} for a revision", many.join(", ")),
+    };
+    format!("'{s}' is ambiguous: write +{s} or -{s} for steps, or {revision}")
 }
 
 impl fmt::Display for Target {
@@ -82,6 +103,10 @@ mod tests {
     #[test]
     fn rejects_bare_numbers_and_zero() {
         assert!("1".parse::<Target>().unwrap_err().contains("ambiguous"));
+        assert_eq!(
+            "25698".parse::<Target>().unwrap_err(),
+            "'25698' is ambiguous: write +25698 or -25698 for steps, or 25698f3f906f for the revision"
+        );
         assert!("+0".parse::<Target>().is_err());
         assert!("-x".parse::<Target>().is_err());
         assert!("".parse::<Target>().is_err());
