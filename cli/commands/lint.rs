@@ -15,7 +15,6 @@ use migration::engine::state::{read_state, DbState, Overview, Plan};
 use migration::Target;
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -96,7 +95,7 @@ struct LintView {
     fail_on: Severity,
     failed: bool,
     statements: usize,
-    counts: BTreeMap<Severity, usize>,
+    counts: lint::Counts,
     findings: Vec<Finding>,
 }
 
@@ -133,7 +132,7 @@ pub async fn run(ctx: &Ctx, args: LintArgs) -> Result<Exit> {
         fail_on: args.fail_on.severity(),
         failed: false,
         statements: 0,
-        counts: BTreeMap::new(),
+        counts: lint::Counts::default(),
         findings: Vec::new(),
     };
 
@@ -367,7 +366,6 @@ fn show(o: &crate::output::Output, ctx: &Ctx, v: &LintView) {
         (None, Some(r)) => format!("no table sizes ({r}): existing tables count as large"),
         (None, None) => "no table sizes".to_owned(),
     };
-    let n = |s: Severity| v.counts.get(&s).copied().unwrap_or(0);
     let verdict = if v.failed {
         format!("fails --fail-on {}", v.fail_on.as_str())
     } else {
@@ -379,9 +377,9 @@ fn show(o: &crate::output::Output, ctx: &Ctx, v: &LintView) {
         format!(
             "{} finding(s): {} error(s), {} warning(s), {} info",
             v.findings.len(),
-            n(Severity::Error),
-            n(Severity::Warning),
-            n(Severity::Info)
+            v.counts.error,
+            v.counts.warning,
+            v.counts.info
         )
     };
     o.line(&format!(

@@ -272,10 +272,52 @@ pub fn tables_to_size(statements: &[Input], dialect: DbBackend) -> BTreeSet<Stri
 }
 
 /// The number of findings of each severity.
-pub fn counts(findings: &[Finding]) -> BTreeMap<Severity, usize> {
-    let mut m = BTreeMap::new();
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub error: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+pub fn counts(findings: &[Finding]) -> Counts {
+    let mut c = Counts::default();
     for f in findings {
-        *m.entry(f.severity).or_insert(0) += 1;
+        match f.severity {
+            Severity::Error => c.error += 1,
+            Severity::Warning => c.warning += 1,
+            Severity::Info => c.info += 1,
+        }
     }
-    m
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_documents_every_rule() {
+        let readme = include_str!("../../../README.md");
+        for r in RULES {
+            assert!(
+                readme.contains(&format!("| `{}` |", r.id)),
+                "README's lint table lacks {}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_match_names_ignoring_case() {
+        let s = Sizes::live(BTreeMap::from([(
+            "Users".to_owned(),
+            TableSize {
+                rows: 5,
+                source: SizeSource::AtLeast,
+            },
+        )]));
+        assert_eq!(s.get("users").map(|t| t.display()), Some(">=5".into()));
+        assert_eq!(s.get("other"), None);
+        assert!(!Sizes::offline().live);
+    }
 }
