@@ -287,7 +287,7 @@ impl Linter<'_> {
     /// Created by these statements (and not already in the database with rows): nobody
     /// else uses it yet, so nothing about it is risky.
     fn is_new(&self, table: &str) -> bool {
-        self.created.contains(table) && !self.size(table).is_some_and(|s| s.rows > 0)
+        self.created.contains(table) && self.size(table).is_none_or(|s| s.rows == 0)
     }
 
     /// The usual scale: unknown size counts as large (error), empty is a note, below the
@@ -405,7 +405,7 @@ impl Linter<'_> {
                 // CONCURRENTLY) takes an ACCESS EXCLUSIVE lock on a table we cannot name.
                 let t = table.as_ref().map(|n| table_name(n, d));
                 if !t.as_ref().is_some_and(|t| self.is_new(t)) {
-                    self.require_timeout(i, t.as_deref().unwrap_or("its table"));
+                    self.require_timeout(i, t.as_deref());
                 }
             }
             Statement::Truncate(tr) => {
@@ -432,7 +432,7 @@ impl Linter<'_> {
         if self.is_new(table) {
             return;
         }
-        self.require_timeout(i, table);
+        self.require_timeout(i, Some(table));
         if let Some(tx) = &mut self.tx {
             if !tx.ddl.iter().any(|t| t == table) {
                 tx.ddl.push(table.to_owned());
@@ -440,7 +440,7 @@ impl Linter<'_> {
         }
     }
 
-    fn require_timeout(&mut self, i: usize, table: &str) {
+    fn require_timeout(&mut self, i: usize, table: Option<&str>) {
         if !self.cfg.script || self.timeout.is_some() || self.timeout_reported {
             return;
         }
@@ -452,12 +452,13 @@ impl Linter<'_> {
             _ => return,
         };
         self.timeout_reported = true;
+        let on = table.unwrap_or("its table");
         self.push(
             i,
             "require-timeout-settings",
             Severity::Warning,
-            (table != "its table").then_some(table),
-            format!("no {setting} is set before this DDL: it waits for its lock on {table} without limit, and every later query on {table} queues behind it (reported once per script)"),
+            table,
+            format!("no {setting} is set before this DDL: it waits for its lock on {on} without limit, and every later query on {on} queues behind it (reported once per script)"),
             format!("put `{example}` at the top of the script and retry when it times out"),
         );
     }

@@ -568,3 +568,27 @@ fn only_existing_tables_are_sized() {
     let t: Vec<String> = tables_to_size(&inputs, PG).into_iter().collect();
     assert_eq!(t, ["t", "u", "w"]);
 }
+
+#[test]
+fn dropping_an_index_needs_a_lock_timeout_too() {
+    let f = lint_script(
+        "DROP INDEX ix_t_a;",
+        &Config::new(PG, true),
+        &Sizes::offline(),
+    );
+    assert_eq!(rules(&f), vec![("require-timeout-settings", Warning)]);
+    assert_eq!(f[0].table, None);
+    assert!(f[0].why.contains("its table"), "{}", f[0].why);
+    let f = lint_script(
+        "DROP INDEX ix ON t;",
+        &Config::new(MY, true),
+        &Sizes::offline(),
+    );
+    assert_eq!(f[0].table.as_deref(), Some("t"));
+    assert!(lint_script(
+        "DROP INDEX CONCURRENTLY ix;",
+        &Config::new(PG, true),
+        &Sizes::offline()
+    )
+    .is_empty());
+}
