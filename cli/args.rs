@@ -182,6 +182,8 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Write Markdown documentation of the live schema
     Docs(commands::docs::DocsArgs),
+    /// Find operations that are risky on a live database (pending migrations or an SQL file)
+    Lint(commands::lint::LintArgs),
     /// Show the effective configuration and where each value comes from
     Config(commands::config::ConfigArgs),
     /// Print a shell completion script

@@ -10,6 +10,7 @@ pub mod config;
 pub mod docs;
 pub mod downgrade;
 pub mod history;
+pub mod lint;
 pub mod login_codes;
 pub mod man;
 pub mod migrate;
@@ -43,6 +44,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Chats(a) => chats::run(ctx, a).await,
         Command::Check(a) => check::run(ctx, a).await,
         Command::Docs(a) => docs::run(ctx, a).await,
+        Command::Lint(a) => lint::run(ctx, a).await,
         Command::Config(a) => config::run(ctx, a).await,
         Command::Completions(a) => completions::run(ctx, a).await,
         Command::Man(a) => man::run(ctx, a).await,

@@ -1,6 +1,7 @@
 //! Markdown documentation of a live schema, in the spirit of the applications' hand-kept
-//! schema documents: database, tables with their columns, indexes, constraints and foreign
-//! keys, relationships, migration history and status. Descriptions come only from
+//! schema documents: database, a Mermaid `erDiagram` of the tables and their keys (GitHub
+//! renders it), tables with their columns, indexes, constraints and foreign keys,
+//! relationships, migration history and status. Descriptions come only from
 //! `migration::describe_table` / `describe_column`, so there is no second copy to keep.
 //!
 //! The output depends on nothing but its input (no "generated at"), so the same database
@@ -139,6 +140,8 @@ pub fn markdown(d: &DocInput) -> String {
     }
 
     if !tables.is_empty() {
+        o.push_str("\n## Diagram\n\n");
+        o.push_str(&er_diagram(&tables));
         o.push_str("\n---\n\n## Tables\n");
         for t in &tables {
             table_section(&mut o, app, t);
@@ -285,6 +288,147 @@ fn relationship(child: &Table, f: &ForeignKey) -> String {
     s
 }
 
+/// A Mermaid entity-relationship diagram of `tables`, fenced as ```` ```mermaid ````: one
+/// entity per table with every column (type, `PK`/`FK`/`UK`), one relationship per foreign
+/// key, parent first. The parent side is `||` (exactly one) when the key columns are NOT NULL,
+/// `|o` otherwise; the child side `o|` when they are unique in the child, `o{` otherwise. The
+/// label names the key columns and any referential action other than NO ACTION.
+pub fn er_diagram(tables: &[&Table]) -> String {
+    let mut o = String::from("```mermaid\nerDiagram\n");
+    for t in tables {
+        let _ = writeln!(o, "    {} {{", mermaid_entity(&t.name));
+        for c in &t.columns {
+            let mut keys = Vec::new();
+            if t.primary_key
+                .as_ref()
+                .is_some_and(|p| p.columns.contains(&c.name))
+            {
+                keys.push("PK");
+            }
+            if t.foreign_keys.iter().any(|f| f.columns.contains(&c.name)) {
+                keys.push("FK");
+            }
+            if t.indexes
+                .iter()
+                .any(|i| i.unique && i.columns.len() == 1 && i.columns[0] == c.name)
+            {
+                keys.push("UK");
+            }
+            let keys = if keys.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", keys.join(", "))
+            };
+            let _ = writeln!(
+                o,
+                "        {} {}{keys}",
+                mermaid_word(&c.data_type),
+                mermaid_word(&c.name)
+            );
+        }
+        o.push_str("    }\n");
+    }
+    let mut lines: Vec<(String, String, String)> = Vec::new();
+    for t in tables {
+        for f in &t.foreign_keys {
+            lines.push((f.ref_table.clone(), t.name.clone(), er_relationship(t, f)));
+        }
+    }
+    lines.sort();
+    for (_, _, l) in lines {
+        let _ = writeln!(o, "    {l}");
+    }
+    o.push_str("```\n");
+    o
+}
+
+fn er_relationship(child: &Table, f: &ForeignKey) -> String {
+    let required = f
+        .columns
+        .iter()
+        .all(|k| child.columns.iter().any(|c| &c.name == k && !c.nullable));
+    let unique = child
+        .primary_key
+        .as_ref()
+        .is_some_and(|p| p.columns == f.columns)
+        || child
+            .indexes
+            .iter()
+            .any(|i| i.unique && i.columns == f.columns);
+    let parent_side = if required { "||" } else { "|o" };
+    let child_side = if unique { "o|" } else { "o{" };
+    let mut actions = Vec::new();
+    if f.on_delete != "NO ACTION" {
+        actions.push(format!("ON DELETE {}", f.on_delete));
+    }
+    if f.on_update != "NO ACTION" {
+        actions.push(format!("ON UPDATE {}", f.on_update));
+    }
+    let mut label = f.columns.join(", ");
+    if !actions.is_empty() {
+        let _ = write!(label, " ({})", actions.join(", "));
+    }
+    format!(
+        "{} {parent_side}--{child_side} {} : \"{}\"",
+        mermaid_entity(&f.ref_table),
+        mermaid_entity(&child.name),
+        label.replace('"', "'")
+    )
+}
+
+/// An entity name as Mermaid reads it: plain identifiers as they are, anything else (or a
+/// word the grammar reserves) in double quotes.
+fn mermaid_entity(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let reserved = matches!(
+        name.to_ascii_lowercase().as_str(),
+        "end"
+            | "one"
+            | "many"
+            | "to"
+            | "only"
+            | "zero"
+            | "optionally"
+            | "erdiagram"
+            | "style"
+            | "class"
+            | "classdef"
+            | "subgraph"
+            | "direction"
+    );
+    if plain && !reserved {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace(['"', '%', '\\'], "_"))
+    }
+}
+
+/// A type or column name as one Mermaid attribute word: letters, digits, `_`, `-`, `(`, `)`,
+/// `[`, `]`; anything else (spaces, commas) becomes `_`, and a word must not start with a
+/// digit or be one of the key markers.
+fn mermaid_word(s: &str) -> String {
+    let mut w: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-()[]".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        || matches!(w.to_ascii_uppercase().as_str(), "PK" | "FK" | "UK")
+    {
+        w.insert(0, '_');
+    }
+    w
+}
+
 fn history(o: &mut String, d: &DocInput) {
     o.push_str("\n## Migration History\n\n");
     o.push_str("| # | Migration | Alembic revision | State | Applied at (UTC) | Description |\n");
@@ -359,6 +503,19 @@ fn status(o: &mut String, d: &DocInput, tables: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mermaid_words_and_entities() {
+        assert_eq!(mermaid_word("varchar(255)"), "varchar(255)");
+        assert_eq!(mermaid_word("double precision"), "double_precision");
+        assert_eq!(mermaid_word("numeric(10,2)"), "numeric(10_2)");
+        assert_eq!(mermaid_word("integer[]"), "integer[]");
+        assert_eq!(mermaid_word("pk"), "_pk");
+        assert_eq!(mermaid_word("2fa"), "_2fa");
+        assert_eq!(mermaid_entity("chats"), "chats");
+        assert_eq!(mermaid_entity("end"), "\"end\"");
+        assert_eq!(mermaid_entity("my table"), "\"my table\"");
+    }
 
     #[test]
     fn escapes_cells_and_code() {

@@ -1,11 +1,16 @@
 //! `dbtool docs`: the generated Markdown covers every table and column of the applications'
 //! own schema documents (the seeds), takes its descriptions from the migrations, shows the
-//! history and status, and is byte-for-byte the same on every run.
+//! history and status, draws a Mermaid erDiagram of every table, key and foreign key (checked
+//! line by line), and is byte-for-byte the same on every run.
 
 use crate::common::{Backend, TestDb};
 use crate::on_all_backends;
 
-on_all_backends!(docs_cover_the_seed_documents, docs_are_deterministic);
+on_all_backends!(
+    docs_cover_the_seed_documents,
+    docs_are_deterministic,
+    docs_draw_an_er_diagram
+);
 
 /// `(table, columns)` as a seed document lists them.
 type SeedTable = (&'static str, &'static [&'static str]);
@@ -219,4 +224,138 @@ async fn docs_are_deterministic(db: TestDb) {
         .stdout
         .contains("- **Database State**: 2 migrations pending"));
     assert!(!after.stdout.contains("\n### settings\n"));
+}
+
+/// The key markers the diagram must show, `(app, table, column, markers)`; every other column
+/// of the seeds has none.
+const KEYS: &[(&str, &str, &str, &str)] = &[
+    ("avatar", "users", "id", "PK"),
+    ("avatar", "users", "email", "UK"),
+    ("avatar", "settings", "id", "PK"),
+    ("avatar", "settings", "key", "UK"),
+    ("neurachar", "users", "id", "PK"),
+    ("neurachar", "users", "email", "UK"),
+    ("neurachar", "email_login_codes", "id", "PK"),
+    ("neurachar", "characters", "id", "PK"),
+    ("neurachar", "characters", "creator_id", "FK"),
+    ("neurachar", "chats", "chat_id", "PK"),
+    ("neurachar", "chats", "user_id", "FK"),
+    ("neurachar", "chats", "character_id", "FK"),
+    ("neurachar", "messages", "id", "PK"),
+    ("neurachar", "messages", "chat_id", "FK"),
+];
+
+/// One relationship line per foreign key, parent first: `||` when the key is NOT NULL, `|o`
+/// when it is nullable (characters.creator_id), many children each; the cascade in the label.
+const RELATIONSHIPS: &[(&str, &[&str])] = &[
+    ("avatar", &[]),
+    (
+        "neurachar",
+        &[
+            "characters ||--o{ chats : \"character_id\"",
+            "chats ||--o{ messages : \"chat_id (ON DELETE CASCADE)\"",
+            "users |o--o{ characters : \"creator_id\"",
+            "users ||--o{ chats : \"user_id\"",
+        ],
+    ),
+];
+
+/// An entity of the diagram: its name and `(type, column, markers)` per attribute line.
+type Entity = (String, Vec<(String, String, String)>);
+
+/// Reads the ```` ```mermaid ```` block of `doc` line by line; every line must be the
+/// header, an entity opening or closing, an attribute or a relationship.
+fn diagram(doc: &str) -> (Vec<Entity>, Vec<String>) {
+    let mut lines = doc.lines().skip_while(|l| *l != "```mermaid");
+    assert_eq!(lines.next(), Some("```mermaid"), "no mermaid block:\n{doc}");
+    assert_eq!(lines.next(), Some("erDiagram"));
+    let mut entities: Vec<Entity> = Vec::new();
+    let mut relationships = Vec::new();
+    let mut open = false;
+    for l in lines.by_ref() {
+        if l == "```" {
+            assert!(!open, "unclosed entity block");
+            return (entities, relationships);
+        }
+        if open {
+            if l == "    }" {
+                open = false;
+                continue;
+            }
+            let attr = l
+                .strip_prefix("        ")
+                .unwrap_or_else(|| panic!("not an attribute line: {l:?}"));
+            let mut words = attr.splitn(3, ' ');
+            let ty = words.next().unwrap_or_default().to_owned();
+            let name = words
+                .next()
+                .unwrap_or_else(|| panic!("no name: {l:?}"))
+                .to_owned();
+            let keys = words.next().unwrap_or_default().to_owned();
+            assert!(
+                keys.split(", ")
+                    .all(|k| ["", "PK", "FK", "UK"].contains(&k)),
+                "{l:?}"
+            );
+            entities.last_mut().unwrap().1.push((ty, name, keys));
+            continue;
+        }
+        let body = l
+            .strip_prefix("    ")
+            .unwrap_or_else(|| panic!("unexpected line: {l:?}"));
+        if let Some(name) = body.strip_suffix(" {") {
+            assert!(!name.contains(' '), "{l:?}");
+            entities.push((name.to_owned(), Vec::new()));
+            open = true;
+        } else {
+            let parts: Vec<&str> = body.splitn(5, ' ').collect();
+            assert!(
+                parts.len() == 5
+                    && ["||--o{", "|o--o{", "||--o|", "|o--o|"].contains(&parts[1])
+                    && parts[3] == ":"
+                    && parts[4].starts_with('"')
+                    && parts[4].ends_with('"'),
+                "not a relationship line: {l:?}"
+            );
+            relationships.push(body.to_owned());
+        }
+    }
+    panic!("the mermaid block is not closed:\n{doc}");
+}
+
+async fn docs_draw_an_er_diagram(db: TestDb) {
+    for (app, tables) in SEEDS {
+        let db = TestDb::new(db.backend, &format!("docs_er_{app}"));
+        db.run(&["--app", app, "upgrade"]).ok();
+        let r = db.run(&["--app", app, "docs"]);
+        r.ok();
+        let doc = &r.stdout;
+        let (entities, relationships) = diagram(doc);
+        let names: Vec<&str> = entities.iter().map(|(n, _)| n.as_str()).collect();
+        let expected: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
+        assert_eq!(names, expected, "one entity per table, in creation order");
+        for ((table, columns), (_, attrs)) in tables.iter().zip(&entities) {
+            let got: Vec<&str> = attrs.iter().map(|(_, c, _)| c.as_str()).collect();
+            assert_eq!(got, *columns, "{app}.{table}: every column, in order");
+            let s = section(doc, table);
+            for (ty, column, keys) in attrs {
+                // The type is the one the table section shows for the column.
+                let row = s
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| `{column}` |")))
+                    .unwrap_or_else(|| panic!("no row for {column}"));
+                assert!(
+                    row.starts_with(&format!("| `{column}` | {ty} |")),
+                    "{row} vs {ty}"
+                );
+                let want = KEYS
+                    .iter()
+                    .find(|(a, t, c, _)| a == app && t == table && c == column)
+                    .map_or("", |k| k.3);
+                assert_eq!(keys, want, "{app}.{table}.{column}");
+            }
+        }
+        let want = RELATIONSHIPS.iter().find(|(a, _)| a == app).unwrap().1;
+        assert_eq!(relationships, want, "{app} on {:?}", db.backend);
+    }
 }

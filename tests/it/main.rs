@@ -8,6 +8,7 @@ mod config;
 mod docs;
 mod hygiene;
 mod indexes;
+mod lint;
 mod migrate;
 mod safety;
 mod schema;
