@@ -2,16 +2,15 @@
 //! script, with the live table sizes where the database is reachable (read-only). Exit 19
 //! when a finding at or above `--fail-on` exists.
 
-use crate::commands::migrate_error;
 use crate::commands::sql::Dialect;
 use crate::exit::{coded, Exit};
-use crate::output::Tone;
+use crate::output::{Column, Tone};
 use crate::service::lint::{self, sizes, Config, Finding, Input, Severity, Sizes, Step};
 use crate::Ctx;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use migration::engine::offline::backend_name;
-use migration::engine::state::{read_state, DbState, Overview, Plan};
+use migration::engine::{DbState, Overview, Plan};
 use migration::Target;
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
@@ -168,33 +167,44 @@ pub async fn run(ctx: &Ctx, args: LintArgs) -> Result<Exit> {
             (inputs, db)
         }
         None => {
-            view.app = Some(ctx.app);
-            let (overview, db) = match &unusable {
-                Some(_) => (Overview::new(ctx.app, &DbState::default()), None),
+            let (app, plan, db) = match &unusable {
+                Some(_) => {
+                    let ov = Overview::new(ctx.app, &DbState::default());
+                    let plan = ov
+                        .plan_upgrade(&Target::Head)
+                        .map_err(|e| ctx.fail(e.into()))?;
+                    (ctx.app, plan, None)
+                }
                 None => {
                     let db = ctx.connect_read().await.context(
                         "reading which migrations are pending (use --offline to lint every migration as on an empty database)",
                     )?;
-                    let state = match &db {
-                        Some(db) => read_state(db)
-                            .await
-                            .context("reading the migration state")?,
+                    match db {
+                        Some(db) => {
+                            let engine = ctx.engine(&db, ctx.engine_options()).await?;
+                            let preview = engine
+                                .preview(&migration::engine::Command::Upgrade(Target::Head))
+                                .await
+                                .map_err(|e| ctx.fail(e))?;
+                            let plan = preview.plan.expect("an upgrade preview has a plan");
+                            (preview.app, plan, Some(db))
+                        }
                         None => {
                             view.offline_reason = Some(format!(
                                 "{} does not exist yet: every migration is pending",
                                 ctx.loc.display
                             ));
-                            DbState::default()
+                            let ov = Overview::new(ctx.app, &DbState::default());
+                            let plan = ov
+                                .plan_upgrade(&Target::Head)
+                                .map_err(|e| ctx.fail(e.into()))?;
+                            (ctx.app, plan, None)
                         }
-                    };
-                    (Overview::new(ctx.app, &state), db)
+                    }
                 }
             };
-            overview.check_writable().map_err(migrate_error)?;
-            let plan = overview
-                .plan_upgrade(&Target::Head)
-                .map_err(migrate_error)?;
-            let steps = pending_steps(ctx, dialect, &plan).await?;
+            view.app = Some(app);
+            let steps = pending_steps(app, dialect, &plan).await?;
             view.migrations = Some(plan.steps.iter().map(|s| s.name).collect());
             view.statements = steps.iter().map(|s| s.statements.len()).sum();
             (lint::step_inputs(&steps), db)
@@ -237,20 +247,24 @@ pub async fn run(ctx: &Ctx, args: LintArgs) -> Result<Exit> {
 
 /// The statements each pending migration would run, as `upgrade --sql` captures them
 /// offline. The one place that knows where that capture lives.
-async fn pending_steps(ctx: &Ctx, dialect: DbBackend, plan: &Plan) -> Result<Vec<Step>> {
-    let schema = ctx.settings.schema.as_deref();
-    let script = migration::engine::offline::script(ctx.app, dialect, plan, &[], schema, 0)
-        .await
-        .context("capturing the pending migrations' SQL")?;
-    Ok(script
-        .blocks
-        .into_iter()
-        .map(|b| Step {
-            name: b.name.to_owned(),
-            transactional: b.transactional && dialect != DbBackend::MySql,
-            statements: b.statements,
-        })
-        .collect())
+async fn pending_steps(app: migration::App, dialect: DbBackend, plan: &Plan) -> Result<Vec<Step>> {
+    let objects = app.objects();
+    let mut out = Vec::new();
+    for info in &plan.steps {
+        let Some(obj) = objects.iter().find(|o| o.info().name == info.name) else {
+            continue;
+        };
+        let statements =
+            migration::engine::offline::capture_step(obj.as_ref(), dialect, plan.direction)
+                .await
+                .context("capturing the pending migrations' SQL")?;
+        out.push(Step {
+            name: info.name.to_owned(),
+            transactional: obj.use_transaction() != Some(false) && dialect != DbBackend::MySql,
+            statements,
+        });
+    }
+    Ok(out)
 }
 
 async fn read_sizes(db: &DatabaseConnection, inputs: &[Input], config: &Config) -> Result<Sizes> {
@@ -349,14 +363,14 @@ fn show(o: &crate::output::Output, ctx: &Ctx, v: &LintView) {
             .collect();
         o.table(
             &[
-                "rule",
-                "severity",
-                "where",
-                "table",
-                "rows",
-                "statement",
-                "why it is risky",
-                "instead",
+                Column::id("rule"),
+                Column::id("severity"),
+                Column::id("where"),
+                Column::id("table"),
+                Column::id("rows"),
+                Column::text("statement"),
+                Column::text("why it is risky"),
+                Column::text("instead"),
             ],
             rows,
         );
