@@ -60,9 +60,9 @@ Examples:
 }
 
 pub async fn run(ctx: &Ctx, args: CharactersArgs) -> Result<Exit> {
-    if ctx.app != App::Neurachar {
+    if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
         return Err(coded(
-            Exit::Usage,
+            Exit::WrongApp,
             format!(
                 "`dbtool characters` is for NeuraChar: the {} schema has no characters; use --app neurachar",
                 ctx.app

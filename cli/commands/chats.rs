@@ -45,9 +45,9 @@ or the question was answered no).")]
 }
 
 pub async fn run(ctx: &Ctx, args: ChatsArgs) -> Result<Exit> {
-    if ctx.app != App::Neurachar {
+    if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
         return Err(coded(
-            Exit::Usage,
+            Exit::WrongApp,
             format!(
                 "`dbtool chats` is for NeuraChar: the {} schema has no chats; use --app neurachar",
                 ctx.app

@@ -96,9 +96,9 @@ impl std::str::FromStr for Age {
 }
 
 pub async fn run(ctx: &Ctx, args: LoginCodesArgs) -> Result<Exit> {
-    if ctx.app != App::Neurachar {
+    if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
         return Err(coded(
-            Exit::Usage,
+            Exit::WrongApp,
             format!(
                 "`dbtool login-codes` is for NeuraChar: the {} schema has no email login codes; use --app neurachar",
                 ctx.app

@@ -138,6 +138,28 @@ pub async fn connect_admin_app(
     Err(coded(Exit::Pending, msg))
 }
 
+/// [`connect_admin`] for a command that only `app` has (Avatar's passwords): a database of
+/// the other app is refused even when it has a table of the same name.
+pub async fn connect_admin_for(
+    ctx: &Ctx,
+    access: Access,
+    table: &str,
+    app: App,
+) -> Result<DatabaseConnection> {
+    let (db, found) = connect_admin_app(ctx, access, table).await?;
+    if found != app {
+        return Err(coded(
+            Exit::WrongApp,
+            format!(
+                "this is a {found} database; the command is for {} databases: point at one, or run `{}`",
+                app.title(),
+                ctx.hint_for(found, "status")
+            ),
+        ));
+    }
+    Ok(db)
+}
+
 /// Refuses a command meant for `app` when another app was named explicitly.
 pub fn require_app(ctx: &Ctx, app: App, what: &str) -> Result<()> {
     match ctx.app_given() {

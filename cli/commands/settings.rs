@@ -181,9 +181,9 @@ pub struct SetArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: SettingsArgs) -> Result<Exit> {
-    if ctx.app != App::Avatar {
+    if ctx.app_given().is_some_and(|a| a != App::Avatar) {
         return Err(coded(
-            Exit::Usage,
+            Exit::WrongApp,
             format!(
                 "{} has no settings: `dbtool settings` manages the Avatar bio prompts (run it without --app {}, or with --app avatar)",
                 if ctx.app == App::Neurachar { "NeuraChar" } else { ctx.app.name() },

@@ -3,7 +3,7 @@
 //! prompt without echo on a terminal, or the first line of standard input with
 //! `--password-stdin`. Hashes are bcrypt `$2b$`, as Flask-Bcrypt / Python `bcrypt` use.
 
-use crate::commands::connect_admin;
+use crate::commands::{connect_admin_app, connect_admin_for};
 use crate::context::Access;
 use crate::exit::{coded, Exit};
 use crate::output::{count, human_time, Column, Tone};
@@ -151,11 +151,11 @@ pub async fn run(ctx: &Ctx, args: UsersArgs) -> Result<Exit> {
 
 /// NeuraChar accounts have neither passwords nor an active flag.
 fn avatar_only(ctx: &Ctx, sub: &str) -> Result<()> {
-    if ctx.app == App::Avatar {
+    if ctx.app_given().is_none_or(|a| a == App::Avatar) {
         return Ok(());
     }
     Err(coded(
-        Exit::Usage,
+        Exit::WrongApp,
         format!(
             "`users {sub}` manages Avatar accounts; {} accounts have no password and sign in with email codes (only `users list` works with --app {})",
             if ctx.app == App::Neurachar { "NeuraChar" } else { ctx.app.name() },
@@ -274,7 +274,7 @@ struct UserView {
 }
 
 async fn add(ctx: &Ctx, email: Email, pw: NewPassword, inactive: bool) -> Result<Exit> {
-    let db = connect_admin(ctx, Access::Write, TABLE).await?;
+    let db = connect_admin_for(ctx, Access::Write, TABLE, App::Avatar).await?;
     // Refuse a duplicate before asking for a password; the insert checks again.
     match svc::find_avatar(&db, email.as_str())
         .await
@@ -326,7 +326,7 @@ fn duplicate(email: &Email, existing: &str) -> anyhow::Error {
 }
 
 async fn passwd(ctx: &Ctx, email: &str, pw: NewPassword) -> Result<Exit> {
-    let db = connect_admin(ctx, Access::Write, TABLE).await?;
+    let db = connect_admin_for(ctx, Access::Write, TABLE, App::Avatar).await?;
     let user = lookup(&db, email).await?;
     let shown = user.email.clone();
     let password = new_password(&shown, pw.password_stdin).await?;
@@ -345,7 +345,7 @@ async fn passwd(ctx: &Ctx, email: &str, pw: NewPassword) -> Result<Exit> {
 }
 
 async fn set_active(ctx: &Ctx, email: &str, active: bool) -> Result<Exit> {
-    let db = connect_admin(ctx, Access::Write, TABLE).await?;
+    let db = connect_admin_for(ctx, Access::Write, TABLE, App::Avatar).await?;
     let user = lookup(&db, email).await?;
     let changed = user.is_active != active;
     let user = svc::set_active(&db, user, active)
@@ -375,7 +375,7 @@ struct CheckView<'a> {
 }
 
 async fn check_password(ctx: &Ctx, email: &str, from_stdin: bool) -> Result<Exit> {
-    let db = connect_admin(ctx, Access::ReadOnly, TABLE).await?;
+    let db = connect_admin_for(ctx, Access::ReadOnly, TABLE, App::Avatar).await?;
     let user = lookup(&db, email).await?;
     let password = if from_stdin {
         password_from_stdin().await?
@@ -431,14 +431,15 @@ fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 async fn list(ctx: &Ctx) -> Result<Exit> {
-    match ctx.app {
+    // Both apps have accounts: the database says whose they are.
+    let (db, app) = connect_admin_app(ctx, Access::ReadOnly, TABLE).await?;
+    match app {
         App::Avatar => {
-            let db = connect_admin(ctx, Access::ReadOnly, TABLE).await?;
             let users = svc::list_avatar(&db)
                 .await
                 .context("reading the accounts")?;
             let view = ListView {
-                app: ctx.app,
+                app,
                 users,
             };
             ctx.out.emit(&view, |o| {
@@ -473,12 +474,11 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
             });
         }
         App::Neurachar => {
-            let db = connect_admin(ctx, Access::ReadOnly, TABLE).await?;
             let users = svc::list_neurachar(&db)
                 .await
                 .context("reading the accounts")?;
             let view = ListView {
-                app: ctx.app,
+                app,
                 users,
             };
             ctx.out.emit(&view, |o| {

@@ -62,14 +62,7 @@ fn get(db: &TestDb, key: &str) -> Run {
 /// The run's stderr, which must be exactly one `error: ...` line; that line.
 #[track_caller]
 fn one_error_line(r: &Run) -> &str {
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && lines[0].starts_with("error: "),
-        "one error line expected:\n{}",
-        r.stderr
-    );
-    assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
-    lines[0]
+    r.error_line()
 }
 
 async fn settings_round_trip_through_argument_file_and_stdin(db: TestDb) {
@@ -436,14 +429,15 @@ async fn settings_unset_needs_yes(db: TestDb) {
 }
 
 async fn settings_refuse_wrong_app_bad_keys_and_unmigrated_database(db: TestDb) {
-    // Nothing migrated: says which upgrade to run.
+    // Nothing migrated: says which upgrade to run (exit 3: a migration is pending; a SQLite
+    // file that does not exist yet is no database at all: 6).
     let r = db.run(&["settings", "list"]);
-    r.expect_code(1);
+    r.expect_code(if db.backend == Backend::Sqlite { 6 } else { 3 });
     assert!(r.stderr.contains("`dbtool upgrade`"), "{}", r.stderr);
     // Only the users migration: still no settings table.
     db.run(&["upgrade", "+1"]).ok();
     let r = db.run(&["settings", "set", "k", "v"]);
-    r.expect_code(1);
+    r.expect_code(3);
     assert!(
         r.stderr.contains("d8cfd3cb4083") && r.stderr.contains("`dbtool upgrade`"),
         "{}",
@@ -452,7 +446,7 @@ async fn settings_refuse_wrong_app_bad_keys_and_unmigrated_database(db: TestDb) 
     db.run(&["upgrade"]).ok();
 
     let r = db.run(&["--app", "neurachar", "settings", "get", "bio_prompt_x"]);
-    r.expect_code(2);
+    r.expect_code(11);
     assert!(
         r.stderr.contains("NeuraChar has no settings"),
         "{}",

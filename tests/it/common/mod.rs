@@ -309,6 +309,24 @@ impl Run {
     pub fn ok(&self) -> &Run {
         self.expect_code(0)
     }
+    /// The one `error:` line on stderr, which comes last (progress lines may precede it);
+    /// stdout stays empty.
+    #[track_caller]
+    pub fn error_line(&self) -> &str {
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert!(
+            errors.len() == 1 && self.stderr.trim_end().lines().last() == Some(errors[0]),
+            "one error line, last, expected:\n{}",
+            self.stderr
+        );
+        assert!(self.stdout.is_empty(), "nothing on stdout: {}", self.stdout);
+        errors[0]
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
