@@ -190,10 +190,24 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
     }
 }
 
-/// `Cli::try_parse`, plus where each global option came from (flag or environment).
+/// The command line as parsed. The global options' environment variables are read by
+/// `config` (so that a bad value names the variable and where it was set, and all sources
+/// share one set of spellings), not by clap; `--help` still names them.
+pub fn parse_command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().mut_args(|a| {
+        let Some(var) = a.get_env().map(|v| v.to_string_lossy().into_owned()) else {
+            return a;
+        };
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        a.env(None).help(format!("{help} [env: {var}]"))
+    })
+}
+
+/// `Cli::try_parse`, plus which global options were given as flags.
 fn parse_with_sources() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().try_get_matches()?;
+    let matches = parse_command().try_get_matches()?;
     let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))?;
     cli.given = crate::config::Given::from_matches(&matches);
     Ok(cli)

@@ -1,29 +1,40 @@
 //! The one place that writes to stdout and stderr: text tables (comfy-table) or JSON
 //! documents, colour rules, error rendering, and the redaction of secrets.
 
-use crate::exit::{exit_of, Exit};
+use crate::exit::Exit;
 use comfy_table::{presets, Cell, Color, ColumnConstraint, ContentArrangement, Table};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
-/// Strings that must never be printed (the database password), replaced by `***`.
+/// Strings that must never be printed (database passwords), replaced by `***`.
 static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
 
-/// Registers a secret; every later line written through this module has it masked.
+/// Registers a secret; every later line written through this module has it masked, in each
+/// form it may take in a URL or a driver message: as given, percent-decoded (also with `+`
+/// as a space, as in a query string) and percent-encoded.
 pub fn add_secret(secret: &str) {
     if secret.is_empty() {
         return;
     }
     let m = SECRETS.get_or_init(|| Mutex::new(Vec::new()));
     let mut v = m.lock().unwrap_or_else(|p| p.into_inner());
-    v.push(secret.to_owned());
-    // Percent-encoded and decoded forms both appear in URLs and driver messages.
+    let mut forms = vec![secret.to_owned()];
     if let Ok(decoded) = percent_decode(secret) {
-        if decoded != secret {
-            v.push(decoded);
+        forms.push(crate::libpq::encode(&decoded));
+        forms.push(decoded);
+    }
+    if let Ok(decoded) = percent_decode(&secret.replace('+', " ")) {
+        forms.push(decoded);
+    }
+    forms.push(crate::libpq::encode(secret));
+    for f in forms {
+        if !f.is_empty() && !v.contains(&f) {
+            v.push(f);
         }
     }
+    // Longer forms first, so that a form containing another is masked whole.
+    v.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
@@ -180,9 +191,8 @@ impl Output {
     /// Prints an error: one line on stderr (the whole `{:#}` chain), and with `--json`
     /// an `{"error": {...}}` document on stdout. Returns the exit code it asks for.
     pub fn error(&self, err: &anyhow::Error) -> Exit {
-        let exit = exit_of(err);
-        let message = redact(&format!("{err:#}"));
-        let one_line = message.replace('\n', " ");
+        let (message, exit) = crate::dberror::render(err);
+        let one_line = redact(&message).replace(['\n', '\r'], " ");
         if self.json {
             #[derive(Serialize)]
             struct Doc<'a> {

@@ -42,15 +42,7 @@ struct CheckView {
 }
 
 pub async fn run(ctx: &Ctx, _args: CheckArgs) -> Result<Exit> {
-    let Some(db) = ctx.connect_read().await? else {
-        return Err(coded(
-            Exit::Connection,
-            format!(
-                "database {} does not exist, so there is nothing to check; create it with `dbtool upgrade`",
-                ctx.loc.display
-            ),
-        ));
-    };
+    let db = ctx.connect_existing("check").await?;
     let result = check(ctx, &db).await;
     db.close().await.ok();
     result

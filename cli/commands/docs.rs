@@ -36,15 +36,7 @@ struct DocsView {
 }
 
 pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
-    let Some(db) = ctx.connect_read().await? else {
-        return Err(coded(
-            Exit::Connection,
-            format!(
-                "database {} does not exist, so there is nothing to document; create it with `dbtool upgrade`",
-                ctx.loc.display
-            ),
-        ));
-    };
+    let db = ctx.connect_existing("document").await?;
     let state = read_state(&db)
         .await
         .context("reading the migration history")?;

@@ -74,6 +74,12 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
         | MigrateError::OutOfRange { .. }
         | MigrateError::WrongDirection { .. } => Exit::Usage,
         MigrateError::Lock(crate::service::lock::LockError::Timeout { .. }) => Exit::LockTimeout,
+        MigrateError::WrongApp { .. } => Exit::WrongApp,
+        MigrateError::UnknownRecorded { .. } => Exit::UnknownRecorded,
+        MigrateError::Db(db) | MigrateError::Lock(crate::service::lock::LockError::Db(db)) => {
+            let d = crate::dberror::describe(db);
+            return coded(d.exit, d.message);
+        }
         _ => Exit::Failure,
     };
     coded(exit, e.to_string())
@@ -329,13 +335,13 @@ pub fn finish_run(
             format!(
                 "{verb} {} failed: {}; it runs outside a transaction (on PostgreSQL it builds indexes CONCURRENTLY), so it may be partly done and its tracking row is unchanged, but it completes when run again: {before}fix the cause and run the command again",
                 describe(f.step),
-                f.error,
+                crate::dberror::describe(&f.error).message,
             )
         } else if f.partial {
             format!(
                 "{verb} {} failed: {}; MySQL/MariaDB cannot roll back DDL, so it may be partly done: {before}check its tables ({}), drop what it left and run the command again, or `dbtool stamp {}` if it completed",
                 describe(f.step),
-                f.error,
+                crate::dberror::describe(&f.error).message,
                 f.step.creates_tables.join(", "),
                 short_name(f.step)
             )
@@ -343,7 +349,7 @@ pub fn finish_run(
             format!(
                 "{verb} {} failed and was rolled back: {}; {before}the database is at {}",
                 describe(f.step),
-                f.error,
+                crate::dberror::describe(&f.error).message,
                 now.map(describe).unwrap_or_else(|| "base".into())
             )
         };
@@ -387,7 +393,10 @@ pub async fn read_overview(ctx: &Ctx) -> Result<crate::service::migrations::Over
     use crate::service::migrations::{read_state, DbState, Overview};
     let state = match ctx.connect_read().await? {
         Some(db) => {
-            let s = read_state(&db).await?;
+            let s = read_state(&db)
+                .await
+                .map_err(anyhow::Error::new)
+                .map_err(|e| e.context("reading the migration state (table seaql_migrations)"))?;
             db.close().await.ok();
             s
         }
@@ -415,29 +424,30 @@ pub async fn connect_admin(
     use crate::service::migrations::{read_state, Overview};
     use anyhow::Context as _;
     let upgrade = dbtool_cmd(ctx, "upgrade");
-    let missing = || {
-        coded(
-            Exit::Failure,
-            format!(
-                "the database {} does not exist yet; create it with `{upgrade}`",
-                ctx.loc.display
-            ),
-        )
-    };
-    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
-        return Err(missing());
-    }
     let db = match access {
-        crate::context::Access::Write => ctx.connect_write().await?,
-        crate::context::Access::ReadOnly => ctx.connect_read().await?.ok_or_else(missing)?,
+        crate::context::Access::Write => {
+            if let Some(f) = ctx.loc.sqlite_file.as_ref().filter(|f| !f.exists()) {
+                return Err(coded(
+                    Exit::Connection,
+                    format!(
+                        "the SQLite database {} does not exist yet; nothing was created; create it with `{upgrade}`, or fix the path",
+                        crate::config::show_path(f)
+                    ),
+                ));
+            }
+            let db = ctx.connect_write().await?;
+            ctx.require_schema(&db, "change").await?;
+            db
+        }
+        crate::context::Access::ReadOnly => ctx.connect_existing("read").await?,
     };
     let state = read_state(&db)
         .await
-        .context("reading the migration state")?;
+        .context("reading the migration state (table seaql_migrations)")?;
     let ov = Overview::new(ctx.app, &state);
     if let Some((other, _)) = &ov.foreign {
         return Err(coded(
-            Exit::Usage,
+            Exit::WrongApp,
             format!(
                 "this database holds {other} migrations, not {} ones; run the command with --app {other}",
                 ctx.app
@@ -474,7 +484,7 @@ pub async fn connect_admin(
             describe(step)
         )
     };
-    Err(coded(Exit::Failure, msg))
+    Err(coded(Exit::Pending, msg))
 }
 
 /// The document `status` and `history` print.

@@ -251,7 +251,12 @@ pub fn bin() -> PathBuf {
 pub fn dbtool_bare(cwd: &Path) -> Command {
     let mut c = Command::new(bin());
     for (k, _) in std::env::vars() {
-        if k.starts_with("DBTOOL_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+        // libpq's variables too: dbtool follows them (PGHOST, PGPASSWORD, PGSERVICE, ...).
+        if k.starts_with("DBTOOL_")
+            || k.starts_with("DATABASE_URL")
+            || k.starts_with("PG")
+            || k == "RUST_LOG"
+        {
             c.env_remove(k);
         }
     }
