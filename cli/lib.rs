@@ -94,20 +94,33 @@ impl Ctx {
         context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
     }
 
-    /// A read-only connection to a database that must exist already: a missing SQLite file
-    /// is "cannot connect" (exit 6) and is not created; so is a missing `--schema`.
-    /// `what` completes "there is nothing to ...".
-    pub async fn connect_existing(&self, what: &str) -> Result<DatabaseConnection> {
-        if let Some(f) = self.loc.sqlite_file.as_ref().filter(|f| !f.exists()) {
-            return Err(exit::coded(
+    /// A connection for a write command that needs the database to exist already (a
+    /// downgrade, a stamp, an administration command): a missing SQLite file is "cannot
+    /// connect" (exit 6) and is not created.
+    pub async fn connect_write_existing(&self, what: &str) -> Result<DatabaseConnection> {
+        self.require_sqlite_file(what)?;
+        self.connect_write().await
+    }
+
+    fn require_sqlite_file(&self, what: &str) -> Result<()> {
+        match self.loc.sqlite_file.as_ref().filter(|f| !f.exists()) {
+            Some(f) => Err(exit::coded(
                 Exit::Connection,
                 format!(
                     "the SQLite database {} does not exist, so there is nothing to {what}; nothing was created; create it with `{}`, or fix the path",
                     config::show_path(f),
                     commands::dbtool_cmd(self, "upgrade")
                 ),
-            ));
+            )),
+            None => Ok(()),
         }
+    }
+
+    /// A read-only connection to a database that must exist already: a missing SQLite file
+    /// is "cannot connect" (exit 6) and is not created; so is a missing `--schema`.
+    /// `what` completes "there is nothing to ...".
+    pub async fn connect_existing(&self, what: &str) -> Result<DatabaseConnection> {
+        self.require_sqlite_file(what)?;
         let db = self
             .connect_read()
             .await?

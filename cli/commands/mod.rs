@@ -88,7 +88,10 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
 /// `upgrade` / `downgrade`: lock, re-read the state, plan, guard (tables that already exist
 /// going up; rows that would be dropped going down, unless `yes`), apply step by step, report.
 pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool) -> Result<Exit> {
-    let db = ctx.connect_write().await?;
+    let db = match direction {
+        Direction::Up => ctx.connect_write().await?,
+        Direction::Down => ctx.connect_write_existing("roll back").await?,
+    };
     let mut session = open_session(ctx, &db).await?;
     session.overview.check_writable().map_err(migrate_error)?;
     let plan = match direction {
@@ -426,16 +429,7 @@ pub async fn connect_admin(
     let upgrade = dbtool_cmd(ctx, "upgrade");
     let db = match access {
         crate::context::Access::Write => {
-            if let Some(f) = ctx.loc.sqlite_file.as_ref().filter(|f| !f.exists()) {
-                return Err(coded(
-                    Exit::Connection,
-                    format!(
-                        "the SQLite database {} does not exist yet; nothing was created; create it with `{upgrade}`, or fix the path",
-                        crate::config::show_path(f)
-                    ),
-                ));
-            }
-            let db = ctx.connect_write().await?;
+            let db = ctx.connect_write_existing("change").await?;
             ctx.require_schema(&db, "change").await?;
             db
         }
