@@ -171,23 +171,78 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
         Ok(cli) => Ok(cli),
         Err(e) => {
             let usage = e.use_stderr();
-            if usage && std::env::args().any(|a| a == "--json") {
-                let msg = e.kind().to_string();
-                let detail = e.to_string();
-                let first = detail
-                    .lines()
-                    .next()
-                    .unwrap_or(&msg)
-                    .trim_start_matches("error: ");
-                println!(
-                    "{}",
-                    serde_json::json!({"error": {"kind": "usage", "code": 2, "message": first}})
-                );
+            if !usage {
+                // --help, --version: clap's own output, as it is.
+                let _ = e.print();
+                return Err(std::process::ExitCode::from(0));
             }
-            let _ = e.print();
-            Err(std::process::ExitCode::from(if usage { 2 } else { 0 }))
+            let line = crate::output::redact(&one_line(&e));
+            if std::env::args().any(|a| a == "--json") {
+                // The same keys, in the same order, as every other error document.
+                #[derive(serde::Serialize)]
+                struct Body<'a> {
+                    kind: &'a str,
+                    code: u8,
+                    message: &'a str,
+                }
+                #[derive(serde::Serialize)]
+                struct Doc<'a> {
+                    error: Body<'a>,
+                }
+                let doc = Doc {
+                    error: Body {
+                        kind: "usage",
+                        code: 2,
+                        message: &line,
+                    },
+                };
+                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+            }
+            eprintln!("error: {line}");
+            Err(std::process::ExitCode::from(2))
         }
     }
+}
+
+/// clap's multi-line usage error as one line: the message, possible values and tips, the
+/// usage, and where to read more.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut msg = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ")
+        .trim_end_matches(':')
+        .to_owned();
+    let mut usage = None;
+    let mut extra = Vec::new();
+    for l in lines {
+        if let Some(u) = l.strip_prefix("Usage: ") {
+            usage = Some(u.to_owned());
+        } else if l.starts_with("For more information") {
+        } else if l.starts_with("tip:") || l.starts_with('[') {
+            extra.push(
+                l.trim_start_matches("tip: ")
+                    .trim_matches(['[', ']'])
+                    .to_owned(),
+            );
+        } else {
+            msg.push_str(if msg.ends_with("provided") {
+                ": "
+            } else {
+                ", "
+            });
+            msg.push_str(l);
+        }
+    }
+    if !extra.is_empty() {
+        msg = format!("{msg} ({})", extra.join("; "));
+    }
+    if let Some(u) = usage {
+        msg = format!("{msg}; usage: {u}");
+    }
+    format!("{msg}; see --help")
 }
 
 /// The command line as parsed. The global options' environment variables are read by

@@ -370,6 +370,9 @@ pub fn special_char_hint(raw: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     pub schema: Option<String>,
+    /// A write connection creates a missing `schema` (`upgrade`); commands that need an
+    /// existing database (`downgrade`, `stamp`, administration) leave it missing.
+    pub create_schema: bool,
     pub wait: Option<Duration>,
     pub verbose: u8,
 }
@@ -509,7 +512,7 @@ fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bo
             } else {
                 ""
             };
-            out.info(&format!(
+            out.warn(&format!(
                 "no SQLite database at {shown}{why}: reading it as empty; nothing was created (`dbtool upgrade` creates it)"
             ));
             return Ok(false);
@@ -674,9 +677,12 @@ pub async fn connect(
                     "connected in {:.1} ms",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
-                if let (DbBackend::Postgres, Access::Write, Some(schema)) =
-                    (loc.backend, access, &settings.schema)
-                {
+                if let (DbBackend::Postgres, Access::Write, Some(schema), true) = (
+                    loc.backend,
+                    access,
+                    &settings.schema,
+                    settings.create_schema,
+                ) {
                     ensure_schema(&db, schema).await?;
                 }
                 return Ok(Some(db));

@@ -65,6 +65,7 @@ impl Ctx {
             out,
             app: c.app.value,
             settings: ConnectSettings {
+                create_schema: true,
                 schema: c
                     .schema
                     .value
@@ -99,7 +100,15 @@ impl Ctx {
     /// connect" (exit 6) and is not created.
     pub async fn connect_write_existing(&self, what: &str) -> Result<DatabaseConnection> {
         self.require_sqlite_file(what)?;
-        self.connect_write().await
+        let settings = ConnectSettings {
+            create_schema: false,
+            ..self.settings.clone()
+        };
+        let db = context::connect(&self.loc, Access::Write, &settings, &self.out)
+            .await?
+            .context("no connection was opened")?;
+        self.require_schema(&db, what).await?;
+        Ok(db)
     }
 
     fn require_sqlite_file(&self, what: &str) -> Result<()> {

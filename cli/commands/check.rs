@@ -160,6 +160,7 @@ async fn expected_schema(
         let loc = DbLocation::parse(Some(&url))?;
         let settings = ConnectSettings {
             schema: None,
+            create_schema: false,
             wait: None,
             verbose: ctx.settings.verbose,
         };

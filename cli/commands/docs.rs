@@ -79,10 +79,11 @@ pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| {
                 coded(
-                    Exit::Failure,
+                    Exit::Usage,
                     format!(
-                        "cannot write {}: {e}; check that the directory exists and is writable",
-                        path.display()
+                        "cannot write --output {}: {}; check that the directory exists and is writable",
+                        path.display(),
+                        crate::config::io_reason(&e)
                     ),
                 )
             })?;

@@ -89,7 +89,16 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
 /// going up; rows that would be dropped going down, unless `yes`), apply step by step, report.
 pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool) -> Result<Exit> {
     let db = match direction {
-        Direction::Up => ctx.connect_write().await?,
+        Direction::Up => {
+            if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+                // A new SQLite file starts empty: a target that cannot be planned from
+                // there is refused before the file is created.
+                Overview::new(ctx.app, &DbState::default())
+                    .plan_upgrade(target)
+                    .map_err(migrate_error)?;
+            }
+            ctx.connect_write().await?
+        }
         Direction::Down => ctx.connect_write_existing("roll back").await?,
     };
     let mut session = open_session(ctx, &db).await?;
@@ -428,11 +437,7 @@ pub async fn connect_admin(
     use anyhow::Context as _;
     let upgrade = dbtool_cmd(ctx, "upgrade");
     let db = match access {
-        crate::context::Access::Write => {
-            let db = ctx.connect_write_existing("change").await?;
-            ctx.require_schema(&db, "change").await?;
-            db
-        }
+        crate::context::Access::Write => ctx.connect_write_existing("change").await?,
         crate::context::Access::ReadOnly => ctx.connect_existing("read").await?,
     };
     let state = read_state(&db)

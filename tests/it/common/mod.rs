@@ -2,6 +2,7 @@
 //! afterwards), and a way to run the real `dbtool` binary against it.
 #![allow(dead_code)]
 
+pub mod badinput;
 pub mod introspect;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
