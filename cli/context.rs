@@ -610,9 +610,7 @@ pub async fn connect(
     // deadline itself, so the full --wait-timeout is used.
     let mut may_retry = |why: &str| {
         let now = Instant::now();
-        let Some(deadline) = deadline.filter(|d| now < *d) else {
-            return None;
-        };
+        let deadline = deadline.filter(|d| now < *d)?;
         if !said_waiting {
             out.info(&format!(
                 "waiting for the database at {} to accept connections ({why}; for up to {}s)",

@@ -494,10 +494,10 @@ pub fn render(err: &anyhow::Error) -> (String, Exit) {
                 RuntimeErr::SqlxError(s) => describe_sqlx_in(s, parts.last().map(String::as_str)),
                 other => Described::new(clean(&other.to_string()), None, Exit::Failure),
             })
-        } else if let Some(s) = cause.downcast_ref::<sqlx::Error>() {
-            Some(describe_sqlx_in(s, parts.last().map(String::as_str)))
         } else {
-            None
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .map(|s| describe_sqlx_in(s, parts.last().map(String::as_str)))
         };
         if let Some(d) = described {
             // A wrapper before it (thiserror's `transparent`) printed the raw text already.

@@ -73,27 +73,22 @@ pub fn complete(url: &url::Url) -> Result<Completed, String> {
 
     let mut out = url.clone();
     let url_host = url.host_str().filter(|h| !h.is_empty()).map(str::to_owned);
-    let host = match url_host.clone().or_else(|| q("host")) {
+    let host = match url_host.or_else(|| q("host")) {
         Some(h) => Some(h),
-        None => fill("host", "PGHOST", &mut notes).map(|h| {
-            if h.starts_with('/') {
+        None => match fill("host", "PGHOST", &mut notes) {
+            Some(h) if h.starts_with('/') => {
                 push_query(&mut out, "host", &h);
-            } else {
-                let _ = out.set_host(Some(&h));
+                Some(h)
             }
-            h
-        }),
+            Some(h) => {
+                out.set_host(Some(&h)).map_err(|_| {
+                    format!("the host '{h}' from the service or PGHOST is not a valid host name")
+                })?;
+                Some(h)
+            }
+            None => None,
+        },
     };
-    if let Some(h) = &host {
-        if !h.starts_with('/') && url_host.is_none() && q("host").is_none() {
-            // set_host refuses what is no host name; say so instead of connecting elsewhere.
-            if out.host_str() != Some(h.as_str()) {
-                return Err(format!(
-                    "the host '{h}' from the service or PGHOST is not a valid host name"
-                ));
-            }
-        }
-    }
     let has_host = out.host_str().is_some_and(|h| !h.is_empty());
     let port = match url.port().map(|p| p.to_string()).or_else(|| q("port")) {
         Some(p) => Some(p),
