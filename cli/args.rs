@@ -176,6 +176,11 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
                 let _ = e.print();
                 return Err(std::process::ExitCode::from(0));
             }
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // `dbtool` or `dbtool settings` alone: the help is the useful answer.
+                let _ = e.print();
+                return Err(std::process::ExitCode::from(2));
+            }
             let line = crate::output::redact(&one_line(&e));
             if std::env::args().any(|a| a == "--json") {
                 // The same keys, in the same order, as every other error document.

@@ -709,10 +709,10 @@ async fn ensure_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
     db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
         .await
         .map_err(|e| {
-            let d = dberror::describe(&e);
+            let d = dberror::describe_in(&e, Some("creating the schema"));
             coded(
                 d.exit,
-                format!("cannot create schema {quoted}: {}; create it first (CREATE SCHEMA {quoted}) or use a user that may", d.message),
+                format!("cannot create schema {quoted}: {}", d.message),
             )
         })?;
     Ok(())

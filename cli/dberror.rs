@@ -194,6 +194,7 @@ fn privilege_for(doing: &str) -> Option<&'static str> {
 /// What PostgreSQL's "permission denied for table settings" means and how to fix it.
 fn pg_privilege_hint(message: &str, doing: Option<&str>) -> String {
     let user = db_user();
+    let creating = doing.is_some_and(|d| d.to_ascii_lowercase().contains("creat"));
     if let Some(rest) = message.strip_prefix("permission denied for ") {
         let (kind, name) = rest.split_once(' ').unwrap_or((rest, ""));
         let (privilege, on) = match kind {
@@ -203,12 +204,14 @@ fn pg_privilege_hint(message: &str, doing: Option<&str>) -> String {
                     .unwrap_or("the needed privileges (SELECT, INSERT, UPDATE, DELETE)"),
                 name.to_owned(),
             ),
+            "schema" if creating => ("CREATE", format!("SCHEMA {name}")),
             "schema" => (
                 "USAGE (and CREATE to create tables)",
                 format!("SCHEMA {name}"),
             ),
             "sequence" => ("USAGE", format!("SEQUENCE {name}")),
-            "database" => ("CONNECT (and CREATE)", format!("DATABASE {name}")),
+            "database" if creating => ("CREATE", format!("DATABASE {name}")),
+            "database" => ("CONNECT", format!("DATABASE {name}")),
             _ => ("the needed privileges", format!("{kind} {name}")),
         };
         let grant = privilege

@@ -96,7 +96,7 @@ impl Ctx {
     }
 
     /// A connection for a write command that needs the database to exist already (a
-    /// downgrade, a stamp, an administration command): a missing SQLite file is "cannot
+    /// downgrade, an administration command): a missing SQLite file is "cannot
     /// connect" (exit 6) and is not created.
     pub async fn connect_write_existing(&self, what: &str) -> Result<DatabaseConnection> {
         self.require_sqlite_file(what)?;

@@ -3,6 +3,7 @@
 
 use crate::commands::{adopt, describe, migrate_error, open_session};
 use crate::exit::Exit;
+use crate::service::migrations::{DbState, Overview};
 use crate::target::Target;
 use crate::Ctx;
 use anyhow::Result;
@@ -34,7 +35,14 @@ struct StampView {
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
-    let db = ctx.connect_write_existing("stamp").await?;
+    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+        // A new SQLite file starts empty: a target that cannot be planned from there is
+        // refused before the file is created.
+        Overview::new(ctx.app, &DbState::default())
+            .plan_stamp(&args.target)
+            .map_err(migrate_error)?;
+    }
+    let db = ctx.connect_write().await?;
     let mut session = open_session(ctx, &db).await?;
     session.overview.check_writable().map_err(migrate_error)?;
     if !args.dry_run {

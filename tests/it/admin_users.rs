@@ -427,7 +427,7 @@ async fn users_neurachar_list(db: TestDb) {
     // The avatar default on a NeuraChar database points at --app neurachar.
     let r = db.run(&["users", "list"]);
     assert!(
-        r.expect_code(2).stderr.contains("--app neurachar"),
+        r.expect_code(11).stderr.contains("--app neurachar"),
         "{}",
         r.stderr
     );

@@ -48,6 +48,8 @@ fn configuration_cases() -> Vec<Case> {
         case("password with #", &["status"]).url("postgres://postgres:Pw-S3cret#1@127.0.0.1:5432/db").names(&["%23"]),
         case("password with ?", &["upgrade"]).url("postgres://postgres:Pw-S3cret?1@127.0.0.1:5432/db").names(&["%3F"]),
         case("password with /", &["settings", "list"]).url("postgres://postgres:Pw/S3cret@127.0.0.1:5432/db").names(&["%2F"]).secret("Pw/S3cret"),
+        case("password with @, login fails", &["status"]).url("postgres://nosuchrole_at:Pw@S3cret@127.0.0.1:5432/postgres").code(6).names(&["%40", "nosuchrole_at"]).secret("Pw@S3cret").only(&[PG]),
+        case("password with @ for MySQL, login fails", &["status"]).url("mysql://root:Pw@S3cret@127.0.0.1:3306/mysql").code(6).names(&["%40", "Access denied"]).secret("Pw@S3cret").only(&[MY]),
         case("fragment in URL", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db#x").names(&["fragment"]),
         case("mysql without database", &["status"]).url("mysql://root:Pw-S3cret@127.0.0.1:3306").names(&["names no database"]),
         case("mysql with / only", &["upgrade"]).url("mysql://root@127.0.0.1:3306/").names(&["names no database"]),
@@ -74,7 +76,7 @@ fn configuration_cases() -> Vec<Case> {
         case("check, no file", &["check"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
         case("docs, no file", &["docs"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
         case("downgrade, no file", &["downgrade", "--yes"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
-        case("stamp, no file", &["stamp", "head"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
+        case("stamp unknown target, no file", &["stamp", "nosuch"]).url("sqlite://{dir}/missing.db").names(&["nosuch"]),
         case("users list, no file", &["users", "list"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
         case("characters, no file", &["--app", "neurachar", "characters", "list"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db", "--app neurachar upgrade"]),
         case("chats delete, no file", &["--app", "neurachar", "chats", "delete", NO_ID, "--yes"]).url("sqlite://{dir}/missing.db").code(6).names(&["missing.db"]),
@@ -405,6 +407,13 @@ async fn avatar_database(db: TestDb) {
         .code(8)
         .names(&["nobody@example.com"]),
         // Documentation.
+        case(
+            "NUL byte in a value",
+            &["settings", "set", "bio_prompt_x", "--file", "{dir}/nul.txt"],
+        )
+        .file("nul.txt", "before\0after")
+        .names(&["NUL"])
+        .only(&[PG]),
         case(
             "docs into a missing directory",
             &["docs", "--output", "{dir}/nodir/schema.md"],
@@ -842,11 +851,11 @@ async fn restricted_access(db: TestDb) {
         .names(&["read-only", "r--r--r--"])
         .only(&[LITE]),
         case(
-            "stamp --schema missing",
+            "stamp --schema missing, no right to create it",
             &["--schema", "nosuch", "stamp", "head"],
         )
-        .code(6)
-        .names(&["nosuch"])
+        .code(22)
+        .names(&["nosuch", "CREATE"])
         .only(&[PG]),
         case(
             "downgrade --schema missing",
