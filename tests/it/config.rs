@@ -944,3 +944,22 @@ fn sqlite_reads_that_create_nothing() {
         "the refused downgrade changed nothing"
     );
 }
+
+/// A `dbname=` parameter names the database as libpq has it (it wins over the path), and
+/// `check` builds its scratch schema elsewhere, never in the checked database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbname_parameter_is_the_database_and_check_leaves_it_alone() {
+    let db = TestDb::new(Backend::Postgres, "dbname_param");
+    let url = db.url.replacen(
+        &format!("/{}", db.name),
+        &format!("/postgres?dbname={}", db.name),
+        1,
+    );
+    let env = [("DATABASE_URL", url.as_str())];
+    run_in(db.dir(), &env, &["upgrade"]).ok();
+    assert_eq!(db.tables().await, ["seaql_migrations", "settings", "users"]);
+    let before = crate::common::badinput::snapshot(&db).await;
+    let r = run_in(db.dir(), &env, &["check"]);
+    assert!(r.ok().stdout.contains("no drift"), "{}", r.stdout);
+    assert_eq!(crate::common::badinput::snapshot(&db).await, before);
+}
