@@ -883,7 +883,12 @@ async fn connect_error(
             "is the server running and the host/port right? Use --wait to wait for it".to_owned()
         }
         ConnFailure::Auth => {
-            let mut h = "check the user name and password (in the URL, or PGUSER/PGPASSWORD/~/.pgpass for PostgreSQL)".to_owned();
+            let mut h = if loc.backend == DbBackend::Postgres {
+                "check the user name and password (in the URL, or PGUSER / PGPASSWORD / ~/.pgpass)"
+                    .to_owned()
+            } else {
+                "check the user name and password in the URL".to_owned()
+            };
             if let Some(s) = &loc.encoding_hint {
                 h = format!("{h}; {s}");
             }
