@@ -238,11 +238,25 @@ pub fn parse() -> Result<Cli, std::process::ExitCode> {
     }
 }
 
-/// `Cli::try_parse_from`, plus where each global option came from (flag or environment).
+/// The command line as parsed: the global options' environment variables are read by
+/// `config` (so that a bad value names the variable and where it was set, and every source
+/// shares one set of spellings), not by clap; `--help` still names them. The man page reads
+/// them from [`command`].
+pub fn parse_command() -> clap::Command {
+    command().mut_args(|a| {
+        let Some(var) = a.get_env().map(|v| v.to_string_lossy().into_owned()) else {
+            return a;
+        };
+        let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        a.env(None).help(format!("{help} [env: {var}]"))
+    })
+}
+
+/// `Cli::try_parse_from`, plus which global options were given as flags.
 pub fn parse_from(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let matches = command().try_get_matches_from(args)?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command()))?;
+    let matches = parse_command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut parse_command()))?;
     cli.given = crate::config::Given::from_matches(&matches);
     Ok(cli)
 }

@@ -1,7 +1,9 @@
 //! Layered configuration, lowest to highest precedence: built-in defaults, `dbtool.toml`
 //! (or `--config PATH`), `.env` in the working directory, environment variables, flags.
-//! clap already handles the top two layers; `Given` records which options it filled, and
-//! `Config::resolve` fills the rest from `.env` and the file, remembering every value's source.
+//! clap parses the flags only (see `args::parse_command`); the environment, `.env` and the
+//! file are read here, so that a bad value names the variable and where it came from.
+//! `DATABASE_URL_FILE` is `DATABASE_URL` read from a file, at the same layer; with no URL at
+//! all, libpq's `PGHOST` / `PGDATABASE` / `PGSERVICE` select PostgreSQL (see `libpq`).
 
 use crate::args::{AppArg, GlobalArgs};
 use crate::exit::{coded, Exit};
@@ -21,6 +23,9 @@ pub const DOTENV_NAME: &str = ".env";
 pub const DEFAULT_LOCK_TIMEOUT: u64 = 60;
 pub const DEFAULT_WAIT_TIMEOUT: u64 = 60;
 
+/// `DATABASE_URL` from a file (a secret mounted as a file, as in Kubernetes).
+pub const URL_FILE_VAR: &str = "DATABASE_URL_FILE";
+
 /// Where an effective value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Source {
@@ -34,6 +39,15 @@ pub enum Source {
     Env,
     #[serde(rename = "flag")]
     Flag,
+    /// The file named by `DATABASE_URL_FILE` in the environment.
+    #[serde(rename = "env DATABASE_URL_FILE")]
+    UrlFileEnv,
+    /// The file named by `DATABASE_URL_FILE` in `.env`.
+    #[serde(rename = ".env DATABASE_URL_FILE")]
+    UrlFileDotEnv,
+    /// No URL configured; built from libpq's variables (`PGHOST`, `PGDATABASE`, `PGSERVICE`).
+    #[serde(rename = "libpq env")]
+    Libpq,
 }
 
 impl Source {
@@ -44,6 +58,9 @@ impl Source {
             Source::DotEnv => DOTENV_NAME,
             Source::Env => "env",
             Source::Flag => "flag",
+            Source::UrlFileEnv => "env DATABASE_URL_FILE",
+            Source::UrlFileDotEnv => ".env DATABASE_URL_FILE",
+            Source::Libpq => "libpq env",
         }
     }
 }
@@ -54,7 +71,7 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// Which global options clap filled, and from where (flag or environment variable).
+/// Which global options were given as flags.
 #[derive(Debug, Clone, Default)]
 pub struct Given {
     pub database_url: Option<Source>,
@@ -106,6 +123,11 @@ impl<T> Setting<T> {
 pub struct Config {
     /// The raw URL (password included); show it only through `DbLocation::display`.
     pub database_url: Setting<Option<String>>,
+    /// Where the URL came from, for messages: `--database-url`, `DATABASE_URL in ./.env
+    /// (line 3)`, ...
+    pub database_url_origin: String,
+    /// The file the URL was read from (`DATABASE_URL_FILE`), if any.
+    pub database_url_file: Option<PathBuf>,
     pub app: Setting<App>,
     pub schema: Setting<Option<String>>,
     pub lock_timeout: Setting<u64>,
@@ -115,7 +137,19 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// The `.env` file that was read, if any.
     pub dotenv: Option<PathBuf>,
+    /// Things worth a warning (a shadowed `DATABASE_URL_FILE`), printed once by the caller.
+    pub warnings: Vec<String>,
     pub verbose: u8,
+}
+
+/// A boolean as written in `dbtool.toml`: `true`, or a spelling also accepted in `.env`
+/// and the environment (`"yes"`, `1`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum BoolLike {
+    Bool(bool),
+    Int(i64),
+    Text(String),
 }
 
 /// The keys a `dbtool.toml` may hold (every global option that makes sense in a file).
@@ -126,7 +160,7 @@ struct FileConfig {
     app: Option<String>,
     schema: Option<String>,
     lock_timeout: Option<u64>,
-    wait: Option<bool>,
+    wait: Option<BoolLike>,
     wait_timeout: Option<u64>,
 }
 
@@ -151,12 +185,43 @@ pub const ENV_VARS: [(&str, &str); 6] = [
 
 const CONFIG_VAR: &str = "DBTOOL_CONFIG";
 
+/// dbtool's own variables: the only lines of `.env` it parses.
+fn is_own_var(k: &str) -> bool {
+    k == CONFIG_VAR || k == URL_FILE_VAR || ENV_VARS.iter().any(|(_, v)| *v == k)
+}
+
+/// One raw value and where it was found, for parsing and error messages.
+struct Raw {
+    value: String,
+    source: Source,
+    /// `DBTOOL_WAIT (environment)`, `DBTOOL_WAIT in ./.env (line 4)`, ...
+    origin: String,
+}
+
+/// The process environment's value of one of dbtool's variables.
+fn env_raw(var: &str) -> Result<Option<Raw>> {
+    match std::env::var(var) {
+        Ok(value) => Ok(Some(Raw {
+            value,
+            source: Source::Env,
+            origin: format!("{var} (environment)"),
+        })),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(coded(
+            Exit::Usage,
+            format!("the environment variable {var} is not valid UTF-8; fix or unset it"),
+        )),
+    }
+}
+
 impl Config {
     /// Built-in defaults only: for commands that must work whatever the configuration
     /// (completions, man page).
     pub fn defaults(g: &GlobalArgs) -> Config {
         Config {
             database_url: Setting::new(None, Source::Default),
+            database_url_origin: "the default".into(),
+            database_url_file: None,
             app: Setting::new(App::Avatar, Source::Default),
             schema: Setting::new(None, Source::Default),
             lock_timeout: Setting::new(DEFAULT_LOCK_TIMEOUT, Source::Default),
@@ -164,74 +229,105 @@ impl Config {
             wait_timeout: Setting::new(DEFAULT_WAIT_TIMEOUT, Source::Default),
             file: None,
             dotenv: None,
+            warnings: Vec::new(),
             verbose: g.verbose,
         }
     }
 
-    /// Layers flags and environment (already parsed by clap) over `.env`, the configuration
-    /// file and the defaults. Relative paths are taken from the working directory.
+    /// Layers flags over the environment, `.env`, the configuration file and the defaults.
+    /// Relative paths are taken from the working directory.
     pub fn resolve(g: &GlobalArgs, given: &Given) -> Result<Config> {
         let dotenv = DotEnv::read(Path::new(DOTENV_NAME))?;
-        let (file_path, explicit) = match (&g.config, dotenv.get(CONFIG_VAR)) {
-            (Some(p), _) => (p.clone(), true),
-            (_, Some(p)) => (PathBuf::from(p), true),
-            _ => (PathBuf::from(FILE_NAME), false),
+        let layers = Layers { dotenv: &dotenv };
+        let (file_path, explicit) = match &g.config {
+            Some(p) => (p.clone(), true),
+            None => match layers.raw(CONFIG_VAR)? {
+                Some(r) if r.value.trim().is_empty() => {
+                    return Err(coded(
+                        Exit::Usage,
+                        format!(
+                            "{} is empty; name a configuration file or unset it",
+                            r.origin
+                        ),
+                    ))
+                }
+                Some(r) => (PathBuf::from(r.value), true),
+                None => (PathBuf::from(FILE_NAME), false),
+            },
         };
-        let file = read_file(&file_path, explicit)?;
-        let (fc, file) = match file {
-            Some(fc) => (fc, Some(file_path.clone())),
-            None => (FileConfig::default(), None),
-        };
+        let fc = read_file(&file_path, explicit)?;
+        let file = fc.is_some().then(|| file_path.clone());
+        let fc = fc.unwrap_or_default();
+        let file_label = show_path(&file_path);
+        let in_file =
+            |key: &str, msg: String| coded(Exit::Usage, format!("{file_label}: key {key}: {msg}"));
 
-        let database_url = match given.database_url {
-            Some(src) => Setting::new(g.database_url.clone(), src),
-            None => layer(
-                dotenv.value("DATABASE_URL", |v| Ok(Some(v.to_owned())))?,
-                fc.database_url.map(Some),
-                None,
-            ),
-        };
+        let mut warnings = Vec::new();
+        let url = resolve_url(g, given, &layers, &fc, &file_label, &mut warnings)?;
+
         let app = match (given.app, g.app) {
             (Some(src), Some(a)) => Setting::new(App::from(a), src),
-            _ => layer(
-                dotenv.value("DBTOOL_APP", parse_app)?,
+            _ => layers.pick(
+                "DBTOOL_APP",
+                parse_app,
                 fc.app
                     .as_deref()
-                    .map(|v| parse_app(v).map_err(|e| in_file(&file_path, "app", e)))
+                    .map(|v| parse_app(v).map_err(|e| in_file("app", e)))
                     .transpose()?,
                 App::Avatar,
-            ),
+            )?,
         };
         let schema = match given.schema {
-            Some(src) => Setting::new(g.schema.clone(), src),
-            None => layer(
-                dotenv.value("DBTOOL_SCHEMA", |v| Ok(Some(v.to_owned())))?,
-                fc.schema.map(Some),
-                None,
-            ),
+            Some(src) => {
+                if let Some(p) = g.schema.as_deref().and_then(schema_problem) {
+                    return Err(coded(Exit::Usage, format!("invalid --schema: {p}")));
+                }
+                Setting::new(g.schema.clone(), src)
+            }
+            None => {
+                if let Some(p) = fc.schema.as_deref().and_then(schema_problem) {
+                    return Err(in_file("schema", p));
+                }
+                layers.pick(
+                    "DBTOOL_SCHEMA",
+                    |v| match schema_problem(v) {
+                        Some(p) => Err(p),
+                        None => Ok(Some(v.to_owned())),
+                    },
+                    fc.schema.map(Some),
+                    None,
+                )?
+            }
         };
-        if let Some(name) = &schema.value {
-            check_schema_name(name, schema.source)?;
-        }
         let lock_timeout = match (given.lock_timeout, g.lock_timeout) {
             (Some(src), Some(v)) => Setting::new(v, src),
-            _ => layer(
-                dotenv.value("DBTOOL_LOCK_TIMEOUT", parse_seconds)?,
+            _ => layers.pick(
+                "DBTOOL_LOCK_TIMEOUT",
+                parse_seconds,
                 fc.lock_timeout,
                 DEFAULT_LOCK_TIMEOUT,
-            ),
+            )?,
+        };
+        let file_wait = match fc.wait {
+            None => None,
+            Some(BoolLike::Bool(b)) => Some(b),
+            Some(BoolLike::Int(i)) => {
+                Some(parse_bool(&i.to_string()).map_err(|e| in_file("wait", e))?)
+            }
+            Some(BoolLike::Text(t)) => Some(parse_bool(&t).map_err(|e| in_file("wait", e))?),
         };
         let wait = match given.wait {
-            Some(src) => Setting::new(g.wait, src),
-            None => layer(dotenv.value("DBTOOL_WAIT", parse_bool)?, fc.wait, false),
+            Some(src) if g.wait => Setting::new(true, src),
+            _ => layers.pick("DBTOOL_WAIT", parse_bool, file_wait, false)?,
         };
         let wait_timeout = match (given.wait_timeout, g.wait_timeout) {
             (Some(src), Some(v)) => Setting::new(v, src),
-            _ => layer(
-                dotenv.value("DBTOOL_WAIT_TIMEOUT", parse_seconds)?,
+            _ => layers.pick(
+                "DBTOOL_WAIT_TIMEOUT",
+                parse_seconds,
                 fc.wait_timeout,
                 DEFAULT_WAIT_TIMEOUT,
-            ),
+            )?,
         };
         let shown = |p: &Option<PathBuf>| p.as_deref().map(show_path);
         tracing::debug!(
@@ -240,7 +336,9 @@ impl Config {
             shown(&dotenv.path).unwrap_or_else(|| "none".into())
         );
         Ok(Config {
-            database_url,
+            database_url: url.setting,
+            database_url_origin: url.origin,
+            database_url_file: url.file,
             app,
             schema,
             lock_timeout,
@@ -248,17 +346,178 @@ impl Config {
             wait_timeout,
             file,
             dotenv: dotenv.path,
+            warnings,
             verbose: g.verbose,
         })
     }
 }
 
-/// The highest of `.env`, file and default.
-fn layer<T>(dotenv: Option<T>, file: Option<T>, default: T) -> Setting<T> {
-    match (dotenv, file) {
-        (Some(v), _) => Setting::new(v, Source::DotEnv),
-        (None, Some(v)) => Setting::new(v, Source::File),
-        (None, None) => Setting::new(default, Source::Default),
+/// The environment over `.env`, for one variable at a time.
+struct Layers<'a> {
+    dotenv: &'a DotEnv,
+}
+
+impl Layers<'_> {
+    /// The highest raw value of `var`: environment, then `.env`.
+    fn raw(&self, var: &str) -> Result<Option<Raw>> {
+        if let Some(r) = env_raw(var)? {
+            return Ok(Some(r));
+        }
+        Ok(self.dotenv.raw(var))
+    }
+
+    /// The highest of environment, `.env`, file and default; a value that does not parse
+    /// names the variable and where it was set.
+    fn pick<T>(
+        &self,
+        var: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+        file: Option<T>,
+        default: T,
+    ) -> Result<Setting<T>> {
+        if let Some(r) = self.raw(var)? {
+            let v = parse(&r.value)
+                .map_err(|e| coded(Exit::Usage, format!("invalid {}: {e}", r.origin)))?;
+            return Ok(Setting::new(v, r.source));
+        }
+        Ok(match file {
+            Some(v) => Setting::new(v, Source::File),
+            None => Setting::new(default, Source::Default),
+        })
+    }
+}
+
+/// The database URL, its source and where it came from, before it is parsed.
+struct UrlSetting {
+    setting: Setting<Option<String>>,
+    origin: String,
+    file: Option<PathBuf>,
+}
+
+/// `--database-url` > `DATABASE_URL` / `DATABASE_URL_FILE` in the environment > the same in
+/// `.env` > `database_url` in the file > libpq's variables > the default SQLite file. An
+/// explicit empty value is an error: it would otherwise silently mean `./dbtool.db`.
+fn resolve_url(
+    g: &GlobalArgs,
+    given: &Given,
+    layers: &Layers,
+    fc: &FileConfig,
+    file_label: &str,
+    warnings: &mut Vec<String>,
+) -> Result<UrlSetting> {
+    let empty = |origin: &str| {
+        coded(
+            Exit::Usage,
+            format!(
+                "{origin} is empty; give a database URL (postgres://user@host/dbname, mysql://user@host/dbname or sqlite://path/to/file.db), or remove it to use ./dbtool.db"
+            ),
+        )
+    };
+    let done = |value: String, source: Source, origin: String, file: Option<PathBuf>| {
+        if value.trim().is_empty() {
+            return Err(empty(&origin));
+        }
+        Ok(UrlSetting {
+            setting: Setting::new(Some(value), source),
+            origin,
+            file,
+        })
+    };
+    if let (Some(src), Some(v)) = (given.database_url, &g.database_url) {
+        return done(v.clone(), src, "--database-url".into(), None);
+    }
+    // Within one layer DATABASE_URL wins over DATABASE_URL_FILE.
+    let from_env = (env_raw("DATABASE_URL")?, env_raw(URL_FILE_VAR)?);
+    let from_dotenv = (
+        layers.dotenv.raw("DATABASE_URL"),
+        layers.dotenv.raw(URL_FILE_VAR),
+    );
+    for (url, url_file, file_source) in [
+        (from_env.0, from_env.1, Source::UrlFileEnv),
+        (from_dotenv.0, from_dotenv.1, Source::UrlFileDotEnv),
+    ] {
+        match (url, url_file) {
+            (Some(u), shadowed) => {
+                if let Some(f) = shadowed {
+                    warnings.push(format!(
+                        "{} is ignored: DATABASE_URL is set there too, and wins",
+                        f.origin
+                    ));
+                }
+                return done(u.value, u.source, u.origin, None);
+            }
+            (None, Some(f)) => {
+                let path = PathBuf::from(f.value.trim());
+                if f.value.trim().is_empty() {
+                    return Err(coded(
+                        Exit::Usage,
+                        format!(
+                            "{} is empty; name the file that holds the database URL, or unset it",
+                            f.origin
+                        ),
+                    ));
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    coded(
+                        Exit::Usage,
+                        format!(
+                            "{} names {}, which cannot be read: {}; mount or create the file, or unset {URL_FILE_VAR}",
+                            f.origin,
+                            show_path(&path),
+                            io_reason(&e)
+                        ),
+                    )
+                })?;
+                // A mounted secret usually ends with a newline; a URL never does.
+                let url = text.trim().to_owned();
+                let origin = format!("the file {} ({})", show_path(&path), f.origin);
+                if url.contains('\n') {
+                    return Err(coded(
+                        Exit::Usage,
+                        format!(
+                            "{origin} holds more than one line; it must hold only the database URL"
+                        ),
+                    ));
+                }
+                return done(url, file_source, origin, Some(path));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(v) = &fc.database_url {
+        return done(
+            v.clone(),
+            Source::File,
+            format!("database_url in {file_label}"),
+            None,
+        );
+    }
+    if crate::libpq::selects_postgres() {
+        return Ok(UrlSetting {
+            setting: Setting::new(None, Source::Libpq),
+            origin: "libpq's environment variables".into(),
+            file: None,
+        });
+    }
+    Ok(UrlSetting {
+        setting: Setting::new(None, Source::Default),
+        origin: "the default".into(),
+        file: None,
+    })
+}
+
+/// The reason of an I/O error without Rust's `(os error N)` suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_owned(),
+                None => s,
+            }
+        }
     }
 }
 
@@ -279,93 +538,82 @@ fn parse_app(v: &str) -> Result<App, String> {
 fn parse_seconds(v: &str) -> Result<u64, String> {
     v.trim()
         .parse()
-        .map_err(|_| format!("'{v}' is not a whole number of seconds"))
+        .map_err(|_| format!("'{v}' is not a whole number of seconds (e.g. 60)"))
 }
 
-fn parse_bool(v: &str) -> Result<bool, String> {
+/// The one set of spellings for a boolean, in the environment, `.env` and `dbtool.toml`.
+/// Empty means false, as an unset variable does.
+pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!("'{v}' is not a boolean; use true or false")),
-    }
-}
-
-fn in_file(path: &Path, key: &str, msg: String) -> anyhow::Error {
-    coded(Exit::Usage, format!("{}: key {key}: {msg}", path.display()))
-}
-
-/// PostgreSQL truncates longer identifiers silently, which would put the tables elsewhere.
-fn check_schema_name(name: &str, source: Source) -> Result<()> {
-    let problem = if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > 63 {
-        Some("is longer than 63 bytes (PostgreSQL's limit)")
-    } else if name.contains('\0') {
-        Some("contains a NUL character")
-    } else {
-        None
-    };
-    match problem {
-        Some(p) => Err(coded(
-            Exit::Usage,
-            format!(
-                "schema name '{name}' (from {source}) {p}; give a valid PostgreSQL schema name"
-            ),
+        "1" | "true" | "yes" | "y" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "n" | "off" => Ok(false),
+        _ => Err(format!(
+            "'{v}' is not a boolean; use true or false (also yes/no, on/off, 1/0)"
         )),
-        None => Ok(()),
     }
 }
 
-/// The settings of a `.env` file that concern dbtool (other keys are other tools' business).
+/// What is wrong with a schema name, if anything. PostgreSQL truncates longer identifiers
+/// silently, which would put the tables elsewhere.
+fn schema_problem(name: &str) -> Option<String> {
+    let problem = if name.is_empty() {
+        "is empty"
+    } else if name.len() > 63 {
+        "is longer than 63 bytes (PostgreSQL's limit)"
+    } else if name.contains('\0') {
+        "contains a NUL character"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "schema name '{}' {problem}; give a valid PostgreSQL schema name",
+        name.escape_debug()
+    ))
+}
+
+/// dbtool's own settings from a `.env` file. Only its own variables are parsed, with
+/// shell-like quoting: lines of other tools (whatever their syntax) are left alone, and the
+/// last definition of a variable wins, as in shells and docker compose.
 struct DotEnv {
     path: Option<PathBuf>,
-    vars: HashMap<String, String>,
+    /// Value and line number of each of dbtool's variables.
+    vars: HashMap<String, (String, usize)>,
 }
 
 impl DotEnv {
     /// Reads `.env` without touching the process environment; a missing file is no error.
     fn read(path: &Path) -> Result<DotEnv> {
-        let mut vars = HashMap::new();
-        let iter = match dotenvy::from_path_iter(path) {
-            Ok(it) => it,
-            Err(e) if e.not_found() => return Ok(DotEnv { path: None, vars }),
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(DotEnv {
+                    path: None,
+                    vars: HashMap::new(),
+                })
+            }
             Err(e) => {
                 return Err(coded(
                     Exit::Usage,
-                    format!("cannot read {}: {e}", path.display()),
+                    format!("cannot read {}: {}", show_path(path), io_reason(&e)),
                 ))
             }
         };
-        let wanted = |k: &str| k == CONFIG_VAR || ENV_VARS.iter().any(|(_, v)| *v == k);
-        for item in iter {
-            let (k, v) = item.map_err(|e| dotenv_error(path, e))?;
-            // Like dotenvy's own loader: the first definition of a name wins.
-            if wanted(&k) && !vars.contains_key(&k) {
-                vars.insert(k, v);
-            }
-        }
+        let text = String::from_utf8_lossy(&bytes);
+        let vars = parse_dotenv(&text, &|k| std::env::var(k).ok())
+            .map_err(|e| coded(Exit::Usage, format!("{}: {e}", show_path(path))))?;
         Ok(DotEnv {
             path: Some(path.to_path_buf()),
             vars,
         })
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str)
-    }
-
-    /// The parsed value of `key`, if the file sets it.
-    fn value<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>> {
-        self.get(key)
-            .map(|v| {
-                parse(v).map_err(|e| {
-                    coded(
-                        Exit::Usage,
-                        format!("{key} in {}: {e}", self.display_path()),
-                    )
-                })
-            })
-            .transpose()
+    fn raw(&self, var: &str) -> Option<Raw> {
+        let (value, line) = self.vars.get(var)?;
+        Some(Raw {
+            value: value.clone(),
+            source: Source::DotEnv,
+            origin: format!("{var} in {} (line {line})", self.display_path()),
+        })
     }
 
     fn display_path(&self) -> String {
@@ -376,16 +624,167 @@ impl DotEnv {
     }
 }
 
-/// A line that does not parse may hold a password, so only its key is quoted.
-fn dotenv_error(path: &Path, e: dotenvy::Error) -> anyhow::Error {
-    let detail = match &e {
-        dotenvy::Error::LineParse(line, at) => {
-            let key = line.split('=').next().unwrap_or("").trim();
-            format!("cannot parse the line for `{key}` (at character {at}); check its quoting")
+/// Parses the lines of a `.env` text that set one of dbtool's variables. `lookup` gives
+/// the process environment for `$NAME` / `${NAME}` (it comes first, as in dotenvy and docker
+/// compose), then earlier lines of the file. An error names the variable and line, never
+/// the value (it may hold a password).
+fn parse_dotenv(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<HashMap<String, (String, usize)>, String> {
+    let mut ours = HashMap::new();
+    // Every line that parses, for substitution; other tools' lines that do not are skipped.
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let l = line.trim_start_matches('\u{feff}').trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
         }
-        other => other.to_string(),
-    };
-    coded(Exit::Usage, format!("{}: {detail}", show_path(path)))
+        let l = l
+            .strip_prefix("export")
+            .filter(|rest| rest.starts_with([' ', '\t']))
+            .map(str::trim_start)
+            .unwrap_or(l);
+        let Some(eq) = l.find('=') else {
+            continue;
+        };
+        let key = l[..eq].trim();
+        let value = {
+            let lookup_all = |k: &str| lookup(k).or_else(|| seen.get(k).cloned());
+            parse_value(&l[eq + 1..], &lookup_all)
+        };
+        if is_own_var(key) {
+            let v = value.map_err(|e| format!("line {line_no} ({key}): {e}"))?;
+            seen.insert(key.to_owned(), v.clone());
+            ours.insert(key.to_owned(), (v, line_no));
+        } else if let Ok(v) = value {
+            seen.insert(key.to_owned(), v);
+        }
+    }
+    Ok(ours)
+}
+
+/// One value: `'single'` (literal), `"double"` (with `\` escapes and `$` substitution) or
+/// bare (substitution, `\` escapes, a ` #` starts a comment); quoted and bare parts may
+/// follow each other as in a shell.
+fn parse_value(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = raw.trim().chars().peekable();
+    // `#` starts a comment only at the start of a word, as in a shell.
+    let mut last_was_space = raw.starts_with([' ', '\t']);
+    // Trailing blanks of a bare part are not part of the value.
+    let mut bare_blank_run = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                bare_blank_run = 0;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => out.push(c),
+                        None => return Err("unterminated single quote; close it with '".into()),
+                    }
+                }
+            }
+            '"' => {
+                bare_blank_run = 0;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some('n') => out.push('\n'),
+                            Some(c @ ('"' | '\\' | '$' | '`')) => out.push(c),
+                            Some(c) => {
+                                out.push('\\');
+                                out.push(c);
+                            }
+                            None => {
+                                return Err("unterminated double quote; close it with \"".into())
+                            }
+                        },
+                        Some('$') => substitute(&mut chars, &mut out, lookup)?,
+                        Some(c) => out.push(c),
+                        None => return Err("unterminated double quote; close it with \"".into()),
+                    }
+                }
+            }
+            '#' if last_was_space => break,
+            '\\' => {
+                bare_blank_run = 0;
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '$' => {
+                bare_blank_run = 0;
+                substitute(&mut chars, &mut out, lookup)?
+            }
+            c if c.is_whitespace() => {
+                bare_blank_run += 1;
+                out.push(c);
+            }
+            c => {
+                bare_blank_run = 0;
+                out.push(c);
+            }
+        }
+        last_was_space = c.is_whitespace();
+    }
+    out.truncate(out.len() - trailing_bytes(&out, bare_blank_run));
+    Ok(out)
+}
+
+/// The byte length of the last `n` characters of `s`.
+fn trailing_bytes(s: &str, n: usize) -> usize {
+    s.chars().rev().take(n).map(char::len_utf8).sum()
+}
+
+/// `$NAME` or `${NAME}` (the `$` already read); an unset name is empty, as in a shell. A `$`
+/// not followed by a name stays as it is.
+fn substitute(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    out: &mut String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    let is_name = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
+    if chars.peek() == Some(&'{') {
+        chars.next();
+        let mut name = String::new();
+        loop {
+            match chars.next() {
+                Some('}') => break,
+                Some(c) => name.push(c),
+                None => return Err("unterminated ${...}; close it with }".into()),
+            }
+        }
+        // ${NAME:-default}, as docker compose has it.
+        let (name, default) = match name.split_once(":-") {
+            Some((n, d)) => (n.to_owned(), Some(d.to_owned())),
+            None => (name, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| is_name(&c)) {
+            return Err(format!("${{{name}}} is not a variable name"));
+        }
+        match (lookup(&name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(&d),
+            (None, None) => out.push_str(&lookup(&name).unwrap_or_default()),
+        }
+        return Ok(());
+    }
+    match chars.peek() {
+        Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
+            let mut name = String::new();
+            while let Some(c) = chars.peek().copied().filter(is_name) {
+                name.push(c);
+                chars.next();
+            }
+            out.push_str(&lookup(&name).unwrap_or_default());
+        }
+        _ => out.push('$'),
+    }
+    Ok(())
 }
 
 /// Reads and checks the configuration file. None when the implicit `dbtool.toml` is absent.
@@ -405,7 +804,11 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>> {
         Err(e) => {
             return Err(coded(
                 Exit::Usage,
-                format!("cannot read configuration file {}: {e}", path.display()),
+                format!(
+                    "cannot read configuration file {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ),
             ))
         }
     };
@@ -439,13 +842,13 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
 
 /// One line instead of toml's multi-line report: the line number, the line and the message.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim();
+    let msg = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {
             let start = span.start.min(text.len());
             let line_no = text[..start].matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-            let line = if line.starts_with("database_url") {
+            let line = if line.contains("database_url") || line.contains("://") {
                 // Never echo a URL that may carry a password.
                 "database_url = …"
             } else {
@@ -453,7 +856,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
             };
             format!("line {line_no} (`{line}`): {msg}")
         }
-        None => msg.to_owned(),
+        None => msg,
     }
 }
 
@@ -475,7 +878,7 @@ mod tests {
         let fc = parse_file("app = \"neurachar\"\nlock_timeout = 5\nwait = true\n").unwrap();
         assert_eq!(fc.app.as_deref(), Some("neurachar"));
         assert_eq!(fc.lock_timeout, Some(5));
-        assert_eq!(fc.wait, Some(true));
+        assert!(matches!(fc.wait, Some(BoolLike::Bool(true))));
         let err = parse_file("colour = 1\napp = \"avatar\"\ndatbase_url = \"x\"\n").unwrap_err();
         assert!(
             err.contains("`colour`") && err.contains("`datbase_url`"),
@@ -483,7 +886,7 @@ mod tests {
         );
         let err = parse_file("lock_timeout = \"soon\"\n").unwrap_err();
         assert!(err.starts_with("line 1"), "{err}");
-        let err = parse_file("database_url = \"postgres://u:pw@h/d\"\nwait = 3\n").unwrap_err();
+        let err = parse_file("database_url = \"postgres://u:pw@h/d\"\nwait = [3]\n").unwrap_err();
         assert!(err.contains("line 2") && !err.contains("pw"), "{err}");
     }
 
@@ -496,5 +899,33 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert_eq!(parse_app("NeuraChar"), Ok(App::Neurachar));
         assert!(parse_app("blog").unwrap_err().contains("avatar, neurachar"));
+    }
+
+    fn dotenv(text: &str) -> Result<HashMap<String, String>, String> {
+        let env = |k: &str| (k == "FROM_ENV").then(|| "env-value".to_owned());
+        parse_dotenv(text, &env).map(|m| m.into_iter().map(|(k, (v, _))| (k, v)).collect())
+    }
+
+    #[test]
+    fn dotenv_parses_only_its_own_lines_with_shell_quoting() {
+        let m = dotenv(
+            "OTHER=${UNDEFINED\nBROKEN='x\nDBTOOL_APP=avatar # a comment\nDBTOOL_APP=neurachar\n\
+             export DBTOOL_SCHEMA='it''s'\nDATABASE_URL=\"postgres://u:p#w@h/${FROM_ENV}\"\n\
+             PW=s3cret\nDBTOOL_CONFIG=${PW}.toml\nDBTOOL_WAIT=\ndbtool_app=x\n",
+        )
+        .unwrap();
+        assert_eq!(m["DBTOOL_APP"], "neurachar", "the last definition wins");
+        assert_eq!(m["DBTOOL_SCHEMA"], "its");
+        assert_eq!(m["DATABASE_URL"], "postgres://u:p#w@h/env-value");
+        assert_eq!(m["DBTOOL_CONFIG"], "s3cret.toml");
+        assert_eq!(m["DBTOOL_WAIT"], "");
+        assert_eq!(m.len(), 5);
+        let m = dotenv("DATABASE_URL=sqlite://a b.db   \nDBTOOL_SCHEMA=a\\ b#c\n").unwrap();
+        assert_eq!(m["DATABASE_URL"], "sqlite://a b.db");
+        assert_eq!(m["DBTOOL_SCHEMA"], "a b#c");
+        let e = dotenv("X=1\nDATABASE_URL=\"postgres://u:secret@h/d\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("DATABASE_URL"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+        assert!(dotenv("DBTOOL_APP=${UNDEFINED\n").is_err());
     }
 }

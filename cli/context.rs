@@ -1,10 +1,13 @@
-//! Configuration → connection: which database (URL, backend, default SQLite file), which
-//! app, how long to wait for the server and for the migration lock.
+//! Configuration → connection: which database (URL, backend, default SQLite file), checked
+//! before anything connects (a URL that would silently go elsewhere is refused), with every
+//! credential registered for masking; then connecting, with `--wait` and one-line errors.
 
+use crate::config::io_reason;
+use crate::dberror::{self, sqlx_error, Described};
 use crate::exit::{coded, Exit};
 use crate::output::{add_secret, Output};
 use anyhow::Result;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,53 +23,79 @@ pub enum Access {
     Write,
 }
 
-/// A database location, validated, with its secret registered for masking.
+/// A database location, validated, with its secrets registered for masking.
 #[derive(Debug, Clone)]
 pub struct DbLocation {
     url: String,
-    /// The URL with its password replaced by `***`, for messages.
+    /// The URL with every credential replaced by `***`, for messages.
     pub display: String,
     pub backend: DbBackend,
     /// The SQLite file, when the backend is SQLite and the database is a file.
     pub sqlite_file: Option<PathBuf>,
+    /// An in-memory SQLite database (`sqlite::memory:`, `sqlite://`, `mode=memory`): gone
+    /// when dbtool exits, so write commands refuse it.
+    pub memory: bool,
+    /// The `mode=` of a SQLite URL (`ro`, `rw`, `rwc`).
+    pub sqlite_mode: Option<String>,
     /// True when no URL was configured and the default SQLite file is used.
     pub implicit: bool,
+    /// PostgreSQL: the parts libpq's conventions filled in (`user from PGUSER`, ...).
+    pub libpq: Vec<String>,
+    /// Said once on stderr before connecting.
+    pub warnings: Vec<String>,
+    /// When the URL as typed has `#`, `/`, `?` or a second `@` in its userinfo: how to
+    /// percent-encode them (added to connection errors).
+    pub encoding_hint: Option<String>,
 }
 
+/// Query parameters whose value is a credential.
+fn is_secret_param(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k == "pass" || k == "pwd" || k.contains("secret")
+}
+
+const SQLITE_PARAMS: [&str; 4] = ["mode", "cache", "immutable", "vfs"];
+
 impl DbLocation {
-    /// Parses a configured URL (or none: the default SQLite file in `cwd`).
+    /// Parses a configured URL (or none: the default SQLite file in the working directory).
     pub fn parse(url: Option<&str>) -> Result<DbLocation> {
-        let Some(raw) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        let Some(raw) = url.map(str::trim) else {
             let file = PathBuf::from(DEFAULT_SQLITE_FILE);
             return Ok(DbLocation {
                 url: format!("sqlite://{DEFAULT_SQLITE_FILE}"),
                 display: format!("sqlite://{DEFAULT_SQLITE_FILE}"),
                 backend: DbBackend::Sqlite,
                 sqlite_file: Some(file),
+                memory: false,
+                sqlite_mode: None,
                 implicit: true,
+                libpq: Vec::new(),
+                warnings: Vec::new(),
+                encoding_hint: None,
             });
         };
-        let parsed = url::Url::parse(raw).map_err(|e| {
-            coded(
+        register_secrets(raw);
+        if raw.is_empty() {
+            return Err(coded(
                 Exit::Usage,
-                format!(
-                    "invalid database URL '{}': {e}; expected e.g. postgres://user:password@host:5432/dbname, mysql://user@host/dbname or sqlite://path/to/file.db",
-                    mask_unparsed(raw)
-                ),
-            )
-        })?;
-        if let Some(pw) = parsed.password() {
-            add_secret(pw);
+                "the database URL is empty; give e.g. postgres://user@host/dbname or sqlite://file.db",
+            ));
         }
-        let mut url = raw.to_owned();
-        let backend = match parsed.scheme() {
+        let scheme = raw.split(':').next().unwrap_or("").to_ascii_lowercase();
+        let backend = match scheme.as_str() {
             "postgres" | "postgresql" => DbBackend::Postgres,
-            "mysql" => DbBackend::MySql,
-            "mariadb" => {
-                url = format!("mysql{}", &raw["mariadb".len()..]);
-                DbBackend::MySql
-            }
+            "mysql" | "mariadb" => DbBackend::MySql,
             "sqlite" => DbBackend::Sqlite,
+            _ if !raw.contains(':') || raw.ends_with(".db") || raw.ends_with(".sqlite") => {
+                return Err(coded(
+                    Exit::Usage,
+                    format!(
+                        "invalid database URL '{}': it has no scheme; for a SQLite file write sqlite://{}, for a server postgres://user@host/dbname or mysql://user@host/dbname",
+                        mask_unparsed(raw),
+                        mask_unparsed(raw)
+                    ),
+                ))
+            }
             other => {
                 return Err(coded(
                     Exit::Usage,
@@ -74,16 +103,74 @@ impl DbLocation {
                 ))
             }
         };
-        let display = mask_url(&parsed);
-        let sqlite_file = (backend == DbBackend::Sqlite)
-            .then(|| sqlite_path(raw))
-            .flatten();
+        if backend == DbBackend::Sqlite {
+            return parse_sqlite(raw);
+        }
+        let parsed = url::Url::parse(raw).map_err(|e| {
+            let hint = special_char_hint(raw)
+                .unwrap_or_else(|| "expected e.g. postgres://user:password@host:5432/dbname or mysql://user@host/dbname".into());
+            coded(
+                Exit::Usage,
+                format!("invalid database URL '{}': {e}; {hint}", mask_unparsed(raw)),
+            )
+        })?;
+        if let Some(frag) = parsed.fragment() {
+            let hint = if frag.contains('@') {
+                special_char_hint(raw).unwrap_or_default()
+            } else {
+                "remove it".into()
+            };
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': a database URL has no #fragment; {hint}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        let mut url = parsed.clone();
+        if scheme == "mariadb" {
+            url = url::Url::parse(&format!("mysql{}", &raw["mariadb".len()..]))
+                .unwrap_or(parsed.clone());
+        }
+        let mut libpq = Vec::new();
+        let mut warnings = Vec::new();
+        match backend {
+            DbBackend::Postgres => {
+                let done = crate::libpq::complete(&url).map_err(|e| coded(Exit::Usage, e))?;
+                for s in &done.secrets {
+                    add_secret(s);
+                }
+                url = done.url;
+                libpq = done.notes;
+                warnings = done.warnings;
+            }
+            _ => {
+                if url.path().trim_matches('/').is_empty() {
+                    return Err(coded(
+                        Exit::Usage,
+                        format!(
+                            "the database URL {} names no database; MySQL/MariaDB needs one: add it as the path, e.g. {}/avatar (create it first with CREATE DATABASE)",
+                            mask(url.as_str()),
+                            mask(url.as_str()).trim_end_matches('/')
+                        ),
+                    ));
+                }
+            }
+        }
+        register_secrets(url.as_str());
+        let url = url.to_string();
         Ok(DbLocation {
+            display: mask(&url),
             url,
-            display,
             backend,
-            sqlite_file,
+            sqlite_file: None,
+            memory: false,
+            sqlite_mode: None,
             implicit: false,
+            libpq,
+            warnings,
+            encoding_hint: special_char_hint(raw),
         })
     }
 
@@ -91,49 +178,388 @@ impl DbLocation {
     pub fn secret_url(&self) -> &str {
         &self.url
     }
-}
 
-/// The URL as shown to people: the password replaced by `***`.
-pub fn mask_url(u: &url::Url) -> String {
-    let mut u = u.clone();
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    u.to_string()
-}
-
-/// For a URL that did not parse: hide everything between `:` and `@` of the authority.
-fn mask_unparsed(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let auth = &raw[s + 3..at];
-            match auth.find(':') {
-                Some(c) => format!("{}{}:***{}", &raw[..s + 3], &auth[..c], &raw[at..]),
-                None => raw.to_owned(),
-            }
+    /// The host and port a TCP connection goes to; None for SQLite and Unix sockets.
+    pub fn tcp_endpoint(&self) -> Option<(String, u16)> {
+        let u = url::Url::parse(self.secret_url()).ok()?;
+        if u.query_pairs().any(|(k, _)| k == "host" || k == "socket") {
+            return None;
         }
-        _ => raw.to_owned(),
+        let host = u.host_str().filter(|h| !h.is_empty())?.to_owned();
+        let port = u.port().unwrap_or(match self.backend {
+            DbBackend::Postgres => 5432,
+            _ => 3306,
+        });
+        match self.backend {
+            DbBackend::Postgres | DbBackend::MySql => {
+                Some((host.trim_matches(['[', ']']).to_owned(), port))
+            }
+            _ => None,
+        }
     }
 }
 
-/// The file behind a `sqlite:` URL, or None for in-memory databases.
-fn sqlite_path(raw: &str) -> Option<PathBuf> {
+/// SQLite URLs are parsed as sqlx parses them (`sqlite://PATH?params`, `sqlite:PATH`), so the
+/// file checked here is the file opened there.
+fn parse_sqlite(raw: &str) -> Result<DbLocation> {
     let rest = raw
         .strip_prefix("sqlite://")
-        .or_else(|| raw.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .unwrap_or("");
+    let (path, params) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let mut mode = None;
+    for (k, v) in url::form_urlencoded::parse(params.unwrap_or("").as_bytes()) {
+        if !SQLITE_PARAMS.contains(&k.as_ref()) {
+            let shown = if is_secret_param(&k) {
+                "***".into()
+            } else {
+                v.to_string()
+            };
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': SQLite URLs take no parameter '{k}' (given as {k}={shown}); they take {}",
+                    mask(raw),
+                    SQLITE_PARAMS.join(", ")
+                ),
+            ));
+        }
+        if k == "mode" {
+            if !["ro", "rw", "rwc", "memory"].contains(&v.as_ref()) {
+                return Err(coded(
+                    Exit::Usage,
+                    format!(
+                        "invalid database URL '{}': mode={v} is not a SQLite mode; use ro, rw, rwc or memory",
+                        mask(raw)
+                    ),
+                ));
+            }
+            mode = Some(v.into_owned());
+        }
+    }
+    let decoded = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| path.to_owned());
+    let memory = decoded.is_empty() || decoded == ":memory:" || mode.as_deref() == Some("memory");
+    Ok(DbLocation {
+        url: raw.to_owned(),
+        display: mask(raw),
+        backend: DbBackend::Sqlite,
+        sqlite_file: (!memory).then(|| PathBuf::from(decoded)),
+        memory,
+        sqlite_mode: mode,
+        implicit: false,
+        libpq: Vec::new(),
+        warnings: Vec::new(),
+        encoding_hint: None,
+    })
+}
+
+/// Registers every credential of a URL (userinfo password, `password=`, `sslpassword=`)
+/// for redaction, before anything could print it. Works on unparsable text too.
+fn register_secrets(raw: &str) {
+    if let Ok(u) = url::Url::parse(raw) {
+        if let Some(pw) = u.password() {
+            add_secret(pw);
+        }
+        for (k, v) in u.query_pairs() {
+            if is_secret_param(&k) {
+                add_secret(&v);
+            }
+        }
+    }
+    if let Some(pw) = unparsed_password(raw) {
+        add_secret(pw);
+    }
+    if let Some((_, query)) = raw.split_once('?') {
+        for pair in query.split('&') {
+            if let Some((k, v)) = pair.split_once('=') {
+                if is_secret_param(k) {
+                    add_secret(v.split('#').next().unwrap_or(v));
+                    add_secret(v);
+                }
+            }
+        }
+    }
+}
+
+/// The text between the user's `:` and the last `@` of a URL, as typed.
+fn unparsed_password(raw: &str) -> Option<&str> {
+    let s = raw.find("://")? + 3;
+    let at = raw.rfind('@').filter(|at| *at > s)?;
+    let auth = &raw[s..at];
+    let c = auth.find(':')?;
+    Some(&auth[c + 1..])
+}
+
+/// The URL as shown to people: the userinfo password and credential parameters as `***`.
+pub fn mask(u: &str) -> String {
+    let (before_query, query) = match u.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (u, None),
+    };
+    let mut out = match (before_query.find("://"), before_query.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let auth = &before_query[s + 3..at];
+            match auth.find(':') {
+                Some(c) => format!(
+                    "{}{}:***{}",
+                    &before_query[..s + 3],
+                    &auth[..c],
+                    &before_query[at..]
+                ),
+                None => before_query.to_owned(),
+            }
+        }
+        _ => before_query.to_owned(),
+    };
+    if let Some(q) = query {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    out
+}
+
+/// For a URL that did not parse: hide everything between `:` and the last `@`, and
+/// credential parameters.
+fn mask_unparsed(raw: &str) -> String {
+    match unparsed_password(raw) {
+        Some(pw) if !pw.is_empty() => {
+            let s = raw.find("://").unwrap_or(0) + 3;
+            let at = raw.rfind('@').unwrap_or(raw.len());
+            let user_end = s + raw[s..at].find(':').unwrap_or(0);
+            mask(&format!("{}:***{}", &raw[..user_end], &raw[at..]))
+        }
+        _ => mask(raw),
+    }
+}
+
+/// A hint when the user name or password of a URL holds a character that ends the
+/// userinfo (`#`, `/`, `?`, or a second `@`): it must be percent-encoded.
+pub fn special_char_hint(raw: &str) -> Option<String> {
+    let s = raw.find("://")? + 3;
+    let at = raw.rfind('@').filter(|at| *at > s)?;
+    let userinfo = &raw[s..at];
+    let codes = [('#', "%23"), ('/', "%2F"), ('?', "%3F"), ('@', "%40")];
+    let found: Vec<String> = codes
+        .iter()
+        .filter(|(c, _)| userinfo.contains(*c))
+        .map(|(c, e)| format!("{c} as {e}"))
+        .collect();
+    if found.is_empty() {
         return None;
     }
-    Some(PathBuf::from(path))
+    Some(format!(
+        "if the password (or user name) contains these characters, percent-encode them in the URL: {}",
+        found.join(", ")
+    ))
 }
 
 /// Connection settings shared by every command.
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
+    /// The PostgreSQL schema put into `search_path`. Nothing here creates it: the engine
+    /// does, under the migration lock, so concurrent first runs cannot race.
     pub schema: Option<String>,
     pub wait: Option<Duration>,
     pub verbose: u8,
+}
+
+/// `-rw-r--r--` from a Unix mode.
+fn mode_string(mode: u32) -> String {
+    let mut s = String::from("-");
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+/// Why an existing SQLite file cannot be written, if it cannot.
+fn sqlite_not_writable(file: &Path) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(file).ok()?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let perms = format!("{} (owner uid {})", mode_string(mode), meta.uid());
+    if meta.permissions().readonly() {
+        return Some(format!("its permissions are {perms}: no one may write it"));
+    }
+    match std::fs::OpenOptions::new().write(true).open(file) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "it cannot be opened for writing ({}); its permissions are {perms}",
+            io_reason(&e)
+        )),
+    }
+}
+
+/// The files a URL's TLS parameters name (`sslrootcert=`, `ssl-ca=`, ...) must exist: a
+/// missing one would otherwise surface as an unexplained "No such file or directory".
+fn check_tls_files(loc: &DbLocation) -> Result<()> {
+    let Ok(u) = url::Url::parse(loc.secret_url()) else {
+        return Ok(());
+    };
+    let keys: &[&str] = match loc.backend {
+        DbBackend::Postgres => &[
+            "sslrootcert",
+            "ssl-root-cert",
+            "ssl-ca",
+            "sslcert",
+            "ssl-cert",
+            "sslkey",
+            "ssl-key",
+        ],
+        DbBackend::MySql => &[
+            "sslca", "ssl-ca", "sslcert", "ssl-cert", "sslkey", "ssl-key",
+        ],
+        _ => return Ok(()),
+    };
+    let mut named: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| keys.contains(&k.as_ref()))
+        .map(|(k, v)| (format!("{k}= in the URL"), v.into_owned()))
+        .collect();
+    if loc.backend == DbBackend::Postgres {
+        for (var, key) in [
+            ("PGSSLROOTCERT", "sslrootcert"),
+            ("PGSSLCERT", "sslcert"),
+            ("PGSSLKEY", "sslkey"),
+        ] {
+            if !u.query_pairs().any(|(k, _)| k == key) {
+                if let Ok(v) = std::env::var(var) {
+                    named.push((var.to_owned(), v));
+                }
+            }
+        }
+    }
+    for (from, path) in named {
+        // sqlx also takes the PEM text itself instead of a path.
+        if path.trim_start().starts_with("-----BEGIN") || path.is_empty() {
+            continue;
+        }
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(coded(
+                Exit::Connection,
+                format!(
+                    "cannot connect to {}: the TLS file {path} ({from}) cannot be read: {}; give the path of an existing PEM file",
+                    loc.display,
+                    io_reason(&e)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that must pass before a SQLite database is opened; Ok(false) means "read-only
+/// and the file does not exist": there is nothing to open.
+fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bool> {
+    let write = access == Access::Write;
+    if loc.memory {
+        if write {
+            return Err(coded(
+                Exit::ReadOnly,
+                format!(
+                    "{} is an in-memory SQLite database, which is gone when dbtool exits, so write commands refuse it; give a file instead, e.g. sqlite://dbtool.db",
+                    loc.display
+                ),
+            ));
+        }
+        return Ok(true);
+    }
+    let Some(file) = &loc.sqlite_file else {
+        return Ok(true);
+    };
+    let shown = show_path(file);
+    let exists = file.exists();
+    if write && loc.sqlite_mode.as_deref() == Some("ro") {
+        return Err(coded(
+            Exit::ReadOnly,
+            format!(
+                "{} is opened read-only (mode=ro in the URL), so write commands refuse it and nothing was {}; remove mode=ro to write to {shown}",
+                loc.display,
+                if exists { "changed" } else { "created" }
+            ),
+        ));
+    }
+    if file.is_dir() {
+        return Err(coded(
+            Exit::Connection,
+            format!(
+                "cannot open {}: {shown} is a directory, not a SQLite file",
+                loc.display
+            ),
+        ));
+    }
+    if !exists {
+        if !write {
+            let why = if loc.implicit {
+                " (no DATABASE_URL configured)"
+            } else {
+                ""
+            };
+            out.warn(&format!(
+                "no SQLite database at {shown}{why}: reading it as empty; nothing was created (`dbtool upgrade` creates it)"
+            ));
+            return Ok(false);
+        }
+        if loc.sqlite_mode.as_deref() == Some("rw") {
+            return Err(coded(
+                Exit::Connection,
+                format!(
+                    "the SQLite database {shown} does not exist, and mode=rw in the URL forbids creating it; create it with mode=rwc (or no mode), or fix the path"
+                ),
+            ));
+        }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(coded(
+                    Exit::Connection,
+                    format!(
+                        "cannot create the SQLite database {shown}: the directory {} does not exist; create it first (mkdir -p {})",
+                        show_path(dir),
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        if loc.implicit {
+            out.info(&format!(
+                "creating SQLite database {shown} (no DATABASE_URL configured)"
+            ));
+        }
+        return Ok(true);
+    }
+    if write {
+        if let Some(why) = sqlite_not_writable(file) {
+            return Err(coded(
+                Exit::ReadOnly,
+                format!(
+                    "the SQLite database {shown} is read-only: {why}; nothing was changed; make it writable (chmod u+w {}) or use a copy",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    if loc.implicit {
+        out.info(&format!(
+            "using SQLite database {shown} (no DATABASE_URL configured)"
+        ));
+    }
+    Ok(true)
 }
 
 /// Opens a one-connection pool (the connection that also holds the migration lock).
@@ -144,22 +570,11 @@ pub async fn connect(
     settings: &ConnectSettings,
     out: &Output,
 ) -> Result<Option<DatabaseConnection>> {
-    if let Some(file) = &loc.sqlite_file {
-        if access == Access::ReadOnly && !file.exists() {
-            return Ok(None);
-        }
-        if loc.implicit && access == Access::Write && !file.exists() {
-            out.info(&format!(
-                "creating SQLite database {} (no DATABASE_URL configured)",
-                show_path(file)
-            ));
-        } else if loc.implicit {
-            out.info(&format!(
-                "using SQLite database {} (no DATABASE_URL configured)",
-                show_path(file)
-            ));
-        }
+    dberror::set_location(loc);
+    if loc.backend == DbBackend::Sqlite && !sqlite_preflight(loc, access, out)? {
+        return Ok(None);
     }
+    check_tls_files(loc)?;
     let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
     opt.max_connections(1)
         .min_connections(1)
@@ -181,45 +596,74 @@ pub async fn connect(
         }
         DbBackend::Sqlite => {
             let write = access == Access::Write;
-            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(write).read_only(!write));
+            let create = write && loc.sqlite_mode.as_deref() != Some("rw");
+            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(create).read_only(!write));
         }
         _ => {}
     }
     let started = Instant::now();
+    let deadline = settings.wait.map(|w| started + w);
     let mut delay = Duration::from_millis(100);
     let mut said_waiting = false;
+    // Sleeps before the next attempt if --wait allows one; the last attempt is made at the
+    // deadline itself, so the full --wait-timeout is used.
+    let mut may_retry = |why: &str| {
+        let now = Instant::now();
+        let deadline = deadline.filter(|d| now < *d)?;
+        if !said_waiting {
+            out.info(&format!(
+                "waiting for the database at {} to accept connections ({why}; for up to {}s)",
+                loc.display,
+                settings.wait.unwrap_or_default().as_secs()
+            ));
+            said_waiting = true;
+        }
+        let pause = delay.min(deadline - now);
+        delay = (delay * 2).min(Duration::from_secs(2));
+        Some(pause)
+    };
     tracing::info!("connecting to {} ({access:?})", loc.display);
     // sqlx's pool retries a refused connection until its acquire timeout; a bare TCP probe
     // (it sends nothing, which PostgreSQL deliberately does not log) fails fast instead,
     // and is what --wait polls.
-    if let Some((host, port)) = tcp_endpoint(loc) {
+    if let Some((host, port)) = loc.tcp_endpoint() {
         loop {
-            match probe(&host, port).await {
+            let limit = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_secs(1), Duration::from_secs(5)),
+                None => Duration::from_secs(5),
+            };
+            match probe(&host, port, loc.backend, limit).await {
                 Ok(()) => break,
-                Err(e) => {
-                    let waiting_allowed =
-                        settings.wait.is_some_and(|w| started.elapsed() + delay < w);
-                    if !waiting_allowed {
+                Err(Probe::WrongServer(what)) => {
+                    return Err(coded(
+                        Exit::Connection,
+                        format!("cannot connect to {}: {what}", loc.display),
+                    ))
+                }
+                Err(Probe::Down(e)) => match may_retry(&e) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => {
                         let hint = if settings.wait.is_some() {
-                            "the server did not come up within --wait-timeout"
+                            format!(
+                                "the server did not come up within --wait-timeout ({}s)",
+                                settings.wait.unwrap_or_default().as_secs()
+                            )
                         } else {
-                            "is the server running and the host/port right? Use --wait to wait for it"
+                            "is the server running and the host/port right? Use --wait to wait for it".into()
                         };
+                        let extra = loc
+                            .encoding_hint
+                            .as_ref()
+                            .map(|h| format!("; {h}"))
+                            .unwrap_or_default();
                         return Err(coded(
                             Exit::Connection,
-                            format!("cannot connect to {}: {e}; {hint}", loc.display),
+                            format!("cannot connect to {}: {e}; {hint}{extra}", loc.display),
                         ));
                     }
-                    if !said_waiting {
-                        out.info(&format!(
-                            "waiting for the database at {} to accept connections ({e})",
-                            loc.display
-                        ));
-                        said_waiting = true;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
+                },
             }
         }
     }
@@ -230,92 +674,107 @@ pub async fn connect(
                     "connected in {:.1} ms",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
-                if let (DbBackend::Postgres, Access::Write, Some(schema)) =
-                    (loc.backend, access, &settings.schema)
-                {
-                    ensure_schema(&db, schema).await?;
-                }
                 return Ok(Some(db));
             }
             Err(e) => {
                 let failure = classify(&e);
-                let waiting_allowed = settings.wait.is_some_and(|w| started.elapsed() + delay < w);
-                if failure.retryable() && waiting_allowed {
-                    if !said_waiting {
-                        out.info(&format!(
-                            "waiting for the database at {} to accept connections ({})",
-                            loc.display,
-                            failure.short()
-                        ));
-                        said_waiting = true;
+                if failure.retryable() {
+                    if let Some(pause) = may_retry(failure.short()) {
+                        tokio::time::sleep(pause).await;
+                        continue;
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                    continue;
                 }
-                return Err(connect_error(loc, &e, failure, settings));
+                return Err(connect_error(loc, &e, failure, settings).await);
             }
         }
     }
 }
 
-/// `--schema` on a write command: the schema must exist before the lock (whose key is the
-/// schema) and the tracking table can go into it. Read-only commands leave a missing schema
-/// missing: `search_path` then names no schema and the database reads as empty.
-async fn ensure_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
-    use sea_orm::ConnectionTrait;
-    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
-    tracing::info!("ensuring schema {quoted} exists");
-    db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
-        .await
-        .map_err(|e| {
-            let detail = match sqlx_error(&e) {
-                Some(sea_orm::sqlx::Error::Database(d)) => d.message().to_owned(),
-                _ => e.to_string(),
-            };
-            coded(
-                Exit::Failure,
-                format!("cannot create schema {quoted}: {detail}; create it first (CREATE SCHEMA {quoted}) or use a user that may"),
-            )
-        })?;
+enum Probe {
+    /// Not reachable (yet): worth waiting for.
+    Down(String),
+    /// Something answers, but not the server the URL's scheme expects.
+    WrongServer(String),
+}
+
+/// Opens and closes a TCP connection, with a timeout. For MySQL/MariaDB it also reads the
+/// server's greeting (which it sends at once): silence there usually means PostgreSQL.
+async fn probe(
+    host: &str,
+    port: u16,
+    backend: DbBackend,
+    limit: Duration,
+) -> std::result::Result<(), Probe> {
+    let connect = tokio::net::TcpStream::connect((host, port));
+    let stream = match tokio::time::timeout(limit, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Probe::Down(format!("{host}:{port}: {}", io_reason(&e)))),
+        Err(_) => {
+            return Err(Probe::Down(format!(
+                "{host}:{port}: no answer within {}s",
+                limit.as_secs()
+            )))
+        }
+    };
+    if backend == DbBackend::MySql {
+        if let Some(what) = sniff_not_mysql(stream).await {
+            return Err(Probe::WrongServer(format!(
+                "the server at {host}:{port} {what}, not MySQL/MariaDB; use a postgres:// URL for it, or MySQL's port (3306 by default)"
+            )));
+        }
+    }
     Ok(())
 }
 
-/// Host and port of a TCP server URL; None for SQLite and Unix sockets.
-fn tcp_endpoint(loc: &DbLocation) -> Option<(String, u16)> {
-    let u = url::Url::parse(loc.secret_url()).ok()?;
-    if u.query_pairs().any(|(k, _)| k == "host" || k == "socket") {
-        return None;
-    }
-    let host = u.host_str().filter(|h| !h.is_empty())?.to_owned();
-    let port = u.port().unwrap_or(match loc.backend {
-        DbBackend::Postgres => 5432,
-        _ => 3306,
-    });
-    match loc.backend {
-        DbBackend::Postgres | DbBackend::MySql => {
-            Some((host.trim_matches(['[', ']']).to_owned(), port))
+/// What answers on a MySQL URL's port, when it is not MySQL (None: MySQL, or unknown).
+async fn sniff_not_mysql(mut stream: tokio::net::TcpStream) -> Option<&'static str> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 8];
+    match tokio::time::timeout(Duration::from_millis(1500), stream.read(&mut buf)).await {
+        Ok(_) => None,
+        Err(_) => {
+            // No greeting: ask the PostgreSQL way (SSLRequest); it answers 'S' or 'N'.
+            let ssl_request = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+            stream.write_all(&ssl_request).await.ok()?;
+            let mut b = [0u8; 1];
+            let n = tokio::time::timeout(Duration::from_millis(1000), stream.read(&mut b))
+                .await
+                .ok()?
+                .ok()?;
+            (n == 1 && (b[0] == b'S' || b[0] == b'N')).then_some("speaks PostgreSQL")
         }
-        _ => None,
     }
 }
 
-/// Opens and closes a TCP connection, with a short timeout.
-async fn probe(host: &str, port: u16) -> std::result::Result<(), String> {
-    let connect = tokio::net::TcpStream::connect((host, port));
-    match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
-        Err(_) => Err(format!("{host}:{port}: no answer within 5s")),
+/// What answers on a PostgreSQL URL's port, when it greets like MySQL/MariaDB.
+async fn sniff_mysql(host: &str, port: u16) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let mut buf = vec![0u8; 128];
+    let n = tokio::time::timeout(Duration::from_millis(1500), s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    // Protocol 10 greeting: 3-byte length, sequence 0, then 0x0a and the version string.
+    if n > 5 && buf[3] == 0 && buf[4] == 0x0a {
+        let version: String = buf[5..n]
+            .iter()
+            .take_while(|b| **b != 0)
+            .map(|b| *b as char)
+            .collect();
+        return Some(version);
     }
+    None
 }
 
-fn show_path(p: &Path) -> String {
-    if p.is_relative() && !p.starts_with(".") {
-        format!("./{}", p.display())
-    } else {
-        p.display().to_string()
-    }
+pub fn show_path(p: &Path) -> String {
+    crate::config::show_path(p)
 }
 
 /// Why a connection attempt failed, as far as the operator needs to know.
@@ -327,6 +786,8 @@ pub enum ConnFailure {
     Tls,
     Auth,
     MissingDatabase,
+    /// The server speaks another protocol than the URL's scheme.
+    Protocol,
     Other,
 }
 
@@ -341,17 +802,9 @@ impl ConnFailure {
             ConnFailure::Tls => "TLS failed",
             ConnFailure::Auth => "authentication failed",
             ConnFailure::MissingDatabase => "database does not exist",
+            ConnFailure::Protocol => "unexpected protocol",
             ConnFailure::Other => "error",
         }
-    }
-}
-
-fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
-    match e {
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
-        _ => None,
     }
 }
 
@@ -362,46 +815,71 @@ pub fn classify(e: &DbErr) -> ConnFailure {
         // rustls reports a rejected certificate as an I/O error during the handshake.
         Some(S::Io(io)) if io.to_string().contains("certificate") => ConnFailure::Tls,
         Some(S::Io(_)) | Some(S::PoolTimedOut) | Some(S::PoolClosed) => ConnFailure::Unreachable,
-        Some(S::Database(db)) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.as_str() {
+        Some(S::Protocol(_)) => ConnFailure::Protocol,
+        Some(S::Database(_)) => {
+            let d = dberror::describe(e);
+            match d.sqlstate.as_deref().unwrap_or("") {
                 "57P03" => ConnFailure::Starting,
-                "28P01" | "28000" | "1045" | "1044" => ConnFailure::Auth,
-                "3D000" | "1049" => ConnFailure::MissingDatabase,
-                _ => {
-                    let m = db.message();
-                    if m.contains("unable to open database file") {
+                "28P01" | "28000" => ConnFailure::Auth,
+                "3D000" => ConnFailure::MissingDatabase,
+                _ => match dberror::mysql_number(e) {
+                    Some(1045 | 1044 | 1698) => ConnFailure::Auth,
+                    Some(1049) => ConnFailure::MissingDatabase,
+                    _ if d.message.contains("unable to open database file") => {
                         ConnFailure::MissingDatabase
-                    } else {
-                        ConnFailure::Other
                     }
-                }
+                    _ => ConnFailure::Other,
+                },
             }
         }
         _ => ConnFailure::Other,
     }
 }
 
-fn connect_error(
+async fn connect_error(
     loc: &DbLocation,
     e: &DbErr,
     failure: ConnFailure,
     settings: &ConnectSettings,
 ) -> anyhow::Error {
-    let detail = match sqlx_error(e) {
-        Some(sea_orm::sqlx::Error::Database(db)) => db.message().to_owned(),
-        Some(other) => other.to_string(),
-        None => e.to_string(),
-    };
+    let Described { message, exit, .. } = dberror::describe(e);
+    let mysql = loc.backend == DbBackend::MySql;
     let hint = match failure {
         ConnFailure::Unreachable | ConnFailure::Starting if settings.wait.is_some() => {
-            "the server did not come up within --wait-timeout".to_owned()
+            format!(
+                "the server did not come up within --wait-timeout ({}s)",
+                settings.wait.unwrap_or_default().as_secs()
+            )
         }
         ConnFailure::Unreachable | ConnFailure::Starting => {
             "is the server running and the host/port right? Use --wait to wait for it".to_owned()
         }
-        ConnFailure::Auth => "check the user name and password in the URL".to_owned(),
-        ConnFailure::Tls => "check sslmode in the URL (disable, prefer, require, verify-ca, verify-full); verify-ca and verify-full need the server's CA as sslrootcert=/path/to/ca.pem".to_owned(),
+        ConnFailure::Auth => {
+            let mut h = if loc.backend == DbBackend::Postgres {
+                "check the user name and password (in the URL, or PGUSER / PGPASSWORD / ~/.pgpass)"
+                    .to_owned()
+            } else {
+                "check the user name and password in the URL".to_owned()
+            };
+            if let Some(s) = &loc.encoding_hint {
+                h = format!("{h}; {s}");
+            }
+            h
+        }
+        ConnFailure::Tls if mysql => {
+            if message.contains("does not support TLS") {
+                "the server offers no TLS: use ssl-mode=PREFERRED or DISABLED in the URL, or enable TLS on the server".to_owned()
+            } else {
+                "check ssl-mode in the URL (DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY); VERIFY_CA and VERIFY_IDENTITY need the server's CA as ssl-ca=/path/to/ca.pem".to_owned()
+            }
+        }
+        ConnFailure::Tls => {
+            if message.contains("does not support TLS") {
+                "the server offers no TLS: use sslmode=prefer or disable in the URL, or enable TLS on the server".to_owned()
+            } else {
+                "check sslmode in the URL (disable, prefer, require, verify-ca, verify-full); verify-ca and verify-full need the server's CA as sslrootcert=/path/to/ca.pem".to_owned()
+            }
+        }
         ConnFailure::MissingDatabase => match &loc.sqlite_file {
             Some(f) => format!(
                 "check that the directory of {} exists and is writable",
@@ -411,11 +889,34 @@ fn connect_error(
                 "create the database first (e.g. createdb NAME / CREATE DATABASE NAME)".to_owned()
             }
         },
-        ConnFailure::Other => "check the URL and the server's log".to_owned(),
+        ConnFailure::Protocol => {
+            if let Some((host, port)) = loc.tcp_endpoint() {
+                if loc.backend == DbBackend::Postgres {
+                    if let Some(version) = sniff_mysql(&host, port).await {
+                        return coded(
+                            Exit::Connection,
+                            format!(
+                                "cannot connect to {}: the server at {host}:{port} is MySQL/MariaDB ({version}), not PostgreSQL; use a mysql:// URL for it, or PostgreSQL's port (5432 by default)",
+                                loc.display
+                            ),
+                        );
+                    }
+                }
+            }
+            "the server does not speak the protocol of the URL's scheme: check the host, the port and the scheme".to_owned()
+        }
+        ConnFailure::Other => match exit {
+            Exit::Usage => "fix the URL".to_owned(),
+            _ => "check the URL and the server's log".to_owned(),
+        },
+    };
+    let exit = match exit {
+        Exit::Usage | Exit::PermissionDenied | Exit::ReadOnly => exit,
+        _ => Exit::Connection,
     };
     coded(
-        Exit::Connection,
-        format!("cannot connect to {}: {detail}; {hint}", loc.display),
+        exit,
+        format!("cannot connect to {}: {message}; {hint}", loc.display),
     )
 }
 
@@ -437,5 +938,35 @@ mod tests {
             mask_unparsed("postgres://u:p w@h:x/d"),
             "postgres://u:***@h:x/d"
         );
+    }
+
+    #[test]
+    fn every_credential_form_is_masked() {
+        assert_eq!(
+            mask("postgres://u@h/d?password=S3cret&sslmode=require&sslpassword=k%20ey"),
+            "postgres://u@h/d?password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(
+            mask_unparsed("postgres://u:p#w@h/d"),
+            "postgres://u:***@h/d"
+        );
+        for m in [
+            "sqlite::memory:",
+            "sqlite://",
+            "sqlite:",
+            "sqlite://:memory:",
+            "sqlite://x.db?mode=memory",
+        ] {
+            assert!(DbLocation::parse(Some(m)).unwrap().memory, "{m}");
+        }
+        let ro = DbLocation::parse(Some("sqlite://a%20b.db?mode=ro")).unwrap();
+        assert_eq!(ro.sqlite_file.as_deref(), Some(Path::new("a b.db")));
+        assert_eq!(ro.sqlite_mode.as_deref(), Some("ro"));
+        assert!(DbLocation::parse(Some("mysql://root@127.0.0.1:3306")).is_err());
+        assert!(DbLocation::parse(Some("mysql://root@127.0.0.1:3306/")).is_err());
+        assert!(special_char_hint("postgres://u:a#b@h/d")
+            .unwrap()
+            .contains("%23"));
+        assert!(special_char_hint("postgres://u:ab@h/d").is_none());
     }
 }

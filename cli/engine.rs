@@ -208,7 +208,7 @@ impl Ctx {
                     1 => "the migration before it completed and stays; ".to_owned(),
                     n => format!("the {n} migrations before it completed and stay; "),
                 };
-                let cause = crate::dberror::one_line(&f.error);
+                let cause = crate::dberror::describe(&f.error).message;
                 let state = if f.rolled_back {
                     format!("it was rolled back: {before}{}", position(&f.report))
                 } else {

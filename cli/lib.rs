@@ -9,6 +9,7 @@ pub mod dberror;
 pub mod engine;
 pub mod exit;
 pub mod interrupt;
+pub mod libpq;
 pub mod logging;
 pub mod output;
 pub mod prompt;
@@ -40,8 +41,19 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the context from the resolved configuration (see `config::Config::resolve`).
     pub fn from_args(c: config::Config, out: Output) -> Result<Ctx> {
-        let loc = DbLocation::parse(c.database_url.value.as_deref())
-            .with_context(|| format!("database_url from {}", c.database_url.source))?;
+        for w in &c.warnings {
+            out.warn(w);
+        }
+        let loc = match (&c.database_url.value, c.database_url.source) {
+            (None, config::Source::Libpq) => DbLocation::parse(Some("postgres://"))
+                .context("building a PostgreSQL URL from PGHOST / PGDATABASE / PGSERVICE")?,
+            (url, _) => {
+                DbLocation::parse(url.as_deref()).with_context(|| c.database_url_origin.clone())?
+            }
+        };
+        for w in &loc.warnings {
+            out.warn(w);
+        }
         if c.schema.value.is_some() && loc.backend != DbBackend::Postgres {
             out.warn(&format!(
                 "schema (from {}) is ignored: only PostgreSQL has schemas",
@@ -85,6 +97,74 @@ impl Ctx {
     /// A connection for read-only commands; None when the SQLite file does not exist yet.
     pub async fn connect_read(&self) -> Result<Option<DatabaseConnection>> {
         context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
+    }
+
+    /// A connection for a write command that needs the database to exist already (a
+    /// downgrade, an administration command): a missing SQLite file is "cannot
+    /// connect" (exit 6) and is not created.
+    pub async fn connect_write_existing(&self, what: &str) -> Result<DatabaseConnection> {
+        self.require_sqlite_file(what)?;
+        let db = context::connect(&self.loc, Access::Write, &self.settings, &self.out)
+            .await?
+            .context("no connection was opened")?;
+        self.require_schema(&db, what).await?;
+        Ok(db)
+    }
+
+    fn require_sqlite_file(&self, what: &str) -> Result<()> {
+        match self.loc.sqlite_file.as_ref().filter(|f| !f.exists()) {
+            Some(f) => Err(exit::coded(
+                Exit::Connection,
+                format!(
+                    "the SQLite database {} does not exist, so there is nothing to {what}; nothing was created; create it with `{}`, or fix the path",
+                    config::show_path(f),
+                    commands::dbtool_cmd(self, "upgrade")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A read-only connection to a database that must exist already: a missing SQLite file
+    /// is "cannot connect" (exit 6) and is not created; so is a missing `--schema`.
+    /// `what` completes "there is nothing to ...".
+    pub async fn connect_existing(&self, what: &str) -> Result<DatabaseConnection> {
+        self.require_sqlite_file(what)?;
+        let db = self
+            .connect_read()
+            .await?
+            .context("no connection was opened")?;
+        self.require_schema(&db, what).await?;
+        Ok(db)
+    }
+
+    /// `--schema NAME` on PostgreSQL names a schema that exists (read-only commands do not
+    /// create it; reading a missing one would otherwise fail obscurely or look empty).
+    pub async fn require_schema(&self, db: &DatabaseConnection, what: &str) -> Result<()> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let Some(schema) = &self.settings.schema else {
+            return Ok(());
+        };
+        let found = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                [schema.clone().into()],
+            ))
+            .await
+            .context("looking up the schema")?;
+        if found.is_none() {
+            return Err(exit::coded(
+                Exit::Connection,
+                format!(
+                    "schema \"{schema}\" (from {}) does not exist in {}, so there is nothing to {what}; check --schema, or create it (and its tables) with `{}`",
+                    self.config.schema.source,
+                    self.loc.display,
+                    self.hint("upgrade")
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

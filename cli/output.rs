@@ -4,7 +4,7 @@
 
 pub mod table;
 
-use crate::exit::{exit_of, Exit};
+use crate::exit::Exit;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -13,23 +13,34 @@ use std::sync::{Mutex, OnceLock};
 
 pub use table::Column;
 
-/// Strings that must never be printed (the database password), replaced by `***`.
+/// Strings that must never be printed (database passwords), replaced by `***`.
 static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
 
-/// Registers a secret; every later line written through this module has it masked.
+/// Registers a secret; every later line written through this module has it masked, in each
+/// form it may take in a URL or a driver message: as given, percent-decoded (also with `+`
+/// as a space, as in a query string) and percent-encoded.
 pub fn add_secret(secret: &str) {
     if secret.is_empty() {
         return;
     }
     let m = SECRETS.get_or_init(|| Mutex::new(Vec::new()));
     let mut v = m.lock().unwrap_or_else(|p| p.into_inner());
-    v.push(secret.to_owned());
-    // Percent-encoded and decoded forms both appear in URLs and driver messages.
+    let mut forms = vec![secret.to_owned()];
     if let Ok(decoded) = percent_decode(secret) {
-        if decoded != secret {
-            v.push(decoded);
+        forms.push(crate::libpq::encode(&decoded));
+        forms.push(decoded);
+    }
+    if let Ok(decoded) = percent_decode(&secret.replace('+', " ")) {
+        forms.push(decoded);
+    }
+    forms.push(crate::libpq::encode(secret));
+    for f in forms {
+        if !f.is_empty() && !v.contains(&f) {
+            v.push(f);
         }
     }
+    // Longer forms first, so that a form containing another is masked whole.
+    v.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
@@ -336,8 +347,8 @@ impl Output {
     /// escaped), and with `--json` an `{"error": {...}}` document on stdout unless the run
     /// printed its document already. Returns the exit code it asks for.
     pub fn error(&self, err: &anyhow::Error) -> Exit {
-        let exit = exit_of(err);
-        let line = one_line(&format!("{err:#}"));
+        let (message, exit) = crate::dberror::render(err);
+        let line = one_line(&message);
         if self.json {
             print_document(&error_document(exit, &line, crate::exit::details_of(err)));
         }

@@ -48,12 +48,7 @@ struct CheckView {
 }
 
 pub async fn run(ctx: &Ctx, _args: CheckArgs) -> Result<Exit> {
-    let Some(db) = ctx.connect_read().await? else {
-        return Err(crate::commands::missing_database(
-            ctx,
-            "its SQLite file does not exist, so there is nothing to check",
-        ));
-    };
+    let db = ctx.connect_existing("check").await?;
     let result = check(ctx, &db).await;
     db.close().await.ok();
     result

@@ -14,8 +14,11 @@ use serde::Serialize;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Precedence, lowest first: default, dbtool.toml (or --config PATH), .env, environment
-variables (DATABASE_URL, DBTOOL_APP, DBTOOL_SCHEMA, DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT,
-DBTOOL_WAIT_TIMEOUT), command-line flags. Passwords are shown as ***.
+variables (DATABASE_URL or DATABASE_URL_FILE, DBTOOL_APP, DBTOOL_SCHEMA,
+DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT, DBTOOL_WAIT_TIMEOUT), command-line flags. With no URL
+at all, PGHOST / PGDATABASE / PGSERVICE select PostgreSQL; parts a PostgreSQL URL leaves
+out come from PGUSER, PGPASSWORD, ~/.pgpass and the like, as in psql. Passwords are
+shown as ***.
 
 Examples:
   dbtool config                          every setting, its value and its source
@@ -31,6 +34,10 @@ struct ConfigView {
     /// The `.env` file that was read, or null.
     dotenv_file: Option<String>,
     backend: &'static str,
+    /// The file the URL was read from (`DATABASE_URL_FILE`), or null.
+    database_url_file: Option<String>,
+    /// PostgreSQL: the parts of the URL that libpq's conventions filled in.
+    libpq: Vec<String>,
     settings: Settings,
 }
 
@@ -55,6 +62,8 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
             DbBackend::MySql => "mysql",
             _ => "sqlite",
         },
+        database_url_file: c.database_url_file.as_deref().map(show_path),
+        libpq: ctx.loc.libpq.clone(),
         settings: Settings {
             database_url: Setting {
                 value: ctx.loc.display.clone(),
@@ -81,8 +90,10 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
             ]
         };
         let mut url = s.database_url.value.clone();
-        if s.database_url.source == Source::Default {
-            url.push_str(" (no DATABASE_URL configured)");
+        match s.database_url.source {
+            Source::Default => url.push_str(" (no DATABASE_URL configured)"),
+            Source::Libpq => url.push_str(" (no DATABASE_URL; from PGHOST/PGDATABASE/PGSERVICE)"),
+            _ => {}
         }
         let rows = vec![
             row("database_url", url, s.database_url.source),
@@ -118,6 +129,12 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
                 .clone()
                 .unwrap_or_else(|| format!("none (no ./{})", crate::config::FILE_NAME))
         ));
+        if let Some(f) = &view.database_url_file {
+            o.line(&format!("url file:    {f} (DATABASE_URL_FILE)"));
+        }
+        if !view.libpq.is_empty() {
+            o.line(&format!("libpq:       {}", view.libpq.join(", ")));
+        }
         o.line(&format!(
             ".env file:   {}",
             view.dotenv_file

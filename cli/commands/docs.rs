@@ -35,15 +35,7 @@ struct DocsView {
 }
 
 pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
-    let Some(db) = ctx.connect_read().await? else {
-        return Err(coded(
-            Exit::Connection,
-            format!(
-                "database {} does not exist, so there is nothing to document; create it with `dbtool upgrade`",
-                ctx.loc.display
-            ),
-        ));
-    };
+    let db = ctx.connect_existing("document").await?;
     let engine = ctx.engine(&db, ctx.engine_options()).await?;
     let status = engine.status().await.map_err(|e| ctx.fail(e))?;
     let live = schema::introspect(&db)
@@ -85,10 +77,11 @@ pub async fn run(ctx: &Ctx, args: DocsArgs) -> Result<Exit> {
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| {
                 coded(
-                    Exit::Failure,
+                    Exit::Usage,
                     format!(
-                        "cannot write {}: {e}; check that the directory exists and is writable",
-                        path.display()
+                        "cannot write --output {}: {}; check that the directory exists and is writable",
+                        path.display(),
+                        crate::config::io_reason(&e)
                     ),
                 )
             })?;

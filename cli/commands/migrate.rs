@@ -52,7 +52,17 @@ struct RunView<'a> {
 
 /// `upgrade` / `downgrade`: the engine does everything under its lock; this renders.
 pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlags) -> Result<Exit> {
-    let db = ctx.connect_write().await?;
+    let db = match direction {
+        Direction::Up => {
+            if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+                // A new SQLite file starts empty: a target that cannot be planned from there
+                // is refused before the file is created.
+                empty_preview(ctx, direction, &target)?;
+            }
+            ctx.connect_write().await?
+        }
+        Direction::Down => ctx.connect_write_existing("roll back").await?,
+    };
     let mut opts = ctx.engine_options();
     opts.allow_data_loss = flags.yes;
     opts.atomic = flags.atomic;

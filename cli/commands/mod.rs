@@ -84,15 +84,9 @@ pub async fn connect_admin_app(
     access: Access,
     table: &str,
 ) -> Result<(DatabaseConnection, App)> {
-    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
-        return Err(missing_database(ctx, "its SQLite file does not exist"));
-    }
     let db = match access {
-        Access::Write => ctx.connect_write().await?,
-        Access::ReadOnly => match ctx.connect_read().await? {
-            Some(db) => db,
-            None => return Err(missing_database(ctx, "its SQLite file does not exist")),
-        },
+        Access::Write => ctx.connect_write_existing("change").await?,
+        Access::ReadOnly => ctx.connect_existing("read").await?,
     };
     let engine = ctx.engine(&db, ctx.engine_options()).await?;
     let status = engine.status().await.map_err(|e| ctx.fail(e))?;

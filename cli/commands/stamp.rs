@@ -47,19 +47,9 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         force: args.force,
     };
     let view = if args.dry_run {
-        let db = ctx.connect_read().await?;
-        let preview = match &db {
-            Some(db) => {
-                let engine = ctx.engine(db, ctx.engine_options()).await?;
-                engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?
-            }
-            None => {
-                return Err(crate::commands::missing_database(
-                    ctx,
-                    "its SQLite file does not exist",
-                ))
-            }
-        };
+        let db = ctx.connect_existing("stamp").await?;
+        let engine = ctx.engine(&db, ctx.engine_options()).await?;
+        let preview = engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?;
         let plan = preview.stamp.expect("a stamp preview has a stamp plan");
         StampView {
             app: preview.app,
@@ -73,7 +63,8 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             removed: plan.delete.iter().map(|s| s.name).collect(),
         }
     } else {
-        let db = ctx.connect_write().await?;
+        // Nothing to record in a database that does not exist yet.
+        let db = ctx.connect_write_existing("stamp").await?;
         let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd).await?;
         StampView {
             app: report.app,

@@ -438,10 +438,7 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
             let users = svc::list_avatar(&db)
                 .await
                 .context("reading the accounts")?;
-            let view = ListView {
-                app,
-                users,
-            };
+            let view = ListView { app, users };
             ctx.out.emit(&view, |o| {
                 let rows = view
                     .users
@@ -477,10 +474,7 @@ async fn list(ctx: &Ctx) -> Result<Exit> {
             let users = svc::list_neurachar(&db)
                 .await
                 .context("reading the accounts")?;
-            let view = ListView {
-                app,
-                users,
-            };
+            let view = ListView { app, users };
             ctx.out.emit(&view, |o| {
                 let rows = view
                     .users

@@ -581,3 +581,393 @@ fn quiet_prints_errors_only() {
 fn avatar_steps() -> usize {
     <migration::avatar::Migrator as migration::AppMigrator>::infos().len()
 }
+
+/// `.env` lines of other tools never make dbtool fail, dbtool's own lines take shell-like
+/// quoting and `${VAR}`, and the last definition wins.
+#[test]
+fn dotenv_is_parsed_like_a_shell_for_dbtools_lines_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        ".env",
+        "OTHER=${UNDEFINED\nBROKEN='unterminated\nJSON={\"a\": 1}\nDBTOOL_LOCK_TIMEOUT=5\n\
+         export DBTOOL_SCHEMA=\"two words\" # a comment\nDATABASE_URL=postgres://app:${DB_PW}@dothost/avatar\n\
+         DBTOOL_LOCK_TIMEOUT=7\n",
+    );
+    let r = run_in(d, &[("DB_PW", "Env-Subst-9")], &["config", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(
+        setting(&doc, "lock_timeout"),
+        (Value::from(7), ".env".into())
+    );
+    assert_eq!(setting(&doc, "schema").0, "two words");
+    assert_eq!(
+        setting(&doc, "database_url").0,
+        "postgres://app:***@dothost/avatar"
+    );
+    assert!(!r.stdout.contains("Env-Subst-9") && !r.stderr.contains("Env-Subst-9"));
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+/// `DBTOOL_WAIT` / `wait` take the same spellings in the environment, `.env` and the file.
+#[test]
+fn one_set_of_boolean_spellings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (text, expected) in [
+        ("yes", true),
+        ("on", true),
+        ("1", true),
+        ("TRUE", true),
+        ("y", true),
+        ("no", false),
+        ("off", false),
+        ("0", false),
+        ("false", false),
+        ("", false),
+    ] {
+        let env = run_in(d, &[("DBTOOL_WAIT", text)], &["config", "--json"]);
+        assert_eq!(
+            setting(&env.ok().json(), "wait"),
+            (Value::from(expected), "env".into()),
+            "env {text:?}"
+        );
+        write(d, ".env", &format!("DBTOOL_WAIT={text}\n"));
+        let dotenv = run_in(d, &[], &["config", "--json"]);
+        assert_eq!(
+            setting(&dotenv.ok().json(), "wait"),
+            (Value::from(expected), ".env".into()),
+            ".env {text:?}"
+        );
+        std::fs::remove_file(d.join(".env")).unwrap();
+        if !text.is_empty() {
+            write(d, "dbtool.toml", &format!("wait = \"{text}\"\n"));
+            let file = run_in(d, &[], &["config", "--json"]);
+            assert_eq!(
+                setting(&file.ok().json(), "wait"),
+                (Value::from(expected), "dbtool.toml".into()),
+                "toml {text:?}"
+            );
+            std::fs::remove_file(d.join("dbtool.toml")).unwrap();
+        }
+    }
+    let r = run_in(d, &[("DBTOOL_WAIT", "maybe")], &["status"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("DBTOOL_WAIT (environment)") && !r.stderr.contains("--wait"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `DATABASE_URL_FILE`: the URL from a mounted secret, below `DATABASE_URL` of the same layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_url_file_is_read_trimmed_and_masked() {
+    let db = TestDb::new(Backend::Postgres, "url_file");
+    let url = pg_url_with_password(&db, "File-Secret-5");
+    let secret = db.dir().join("db-url");
+    std::fs::write(&secret, format!("{url}\n")).unwrap();
+    let path = secret.display().to_string();
+    let env = [("DATABASE_URL_FILE", path.as_str())];
+    let r = run_in(db.dir(), &env, &["config", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(setting(&doc, "database_url").1, "env DATABASE_URL_FILE");
+    assert_eq!(doc["database_url_file"], path.as_str());
+    let r = run_in(db.dir(), &env, &["upgrade"]);
+    assert!(r.ok().stdout.contains("avatar: now at"), "{}", r.stdout);
+    let s = run_in(db.dir(), &env, &["--json", "status"]);
+    assert_eq!(s.ok().json()["pending"], 0);
+    for out in [&r.stdout, &r.stderr, &s.stdout, &s.stderr] {
+        assert!(!out.contains("File-Secret-5"), "{out}");
+    }
+    // In .env too; DATABASE_URL in the same layer wins, with a warning.
+    write(db.dir(), ".env", &format!("DATABASE_URL_FILE={path}\n"));
+    let doc = run_in(db.dir(), &[], &["config", "--json"]).ok().json();
+    assert_eq!(setting(&doc, "database_url").1, ".env DATABASE_URL_FILE");
+    let both = [
+        ("DATABASE_URL_FILE", path.as_str()),
+        ("DATABASE_URL", "sqlite://other.db"),
+    ];
+    let r = run_in(db.dir(), &both, &["config", "--json"]);
+    assert_eq!(
+        setting(&r.ok().json(), "database_url").0,
+        "sqlite://other.db"
+    );
+    assert!(
+        r.stderr
+            .contains("warning: DATABASE_URL_FILE (environment) is ignored"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// libpq's conventions: PG* variables select and complete a PostgreSQL URL, `~/.pgpass` and
+/// service files work, and every password they give is masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libpq_variables_pgpass_and_services() {
+    let db = TestDb::new(Backend::Postgres, "libpq_conventions");
+    let host = std::env::var("DBTOOL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let pw = "Libpq-Secret-3";
+    let env = [
+        ("PGHOST", host.as_str()),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", db.name.as_str()),
+        ("PGPASSWORD", pw),
+    ];
+    // No URL at all: PostgreSQL, as psql would connect.
+    let r = run_in(db.dir(), &env, &["config", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(setting(&doc, "database_url").1, "libpq env");
+    assert_eq!(doc["backend"], "postgres");
+    let notes = doc["libpq"].to_string();
+    assert!(
+        notes.contains("PGHOST") && notes.contains("PGPASSWORD"),
+        "{notes}"
+    );
+    let up = run_in(db.dir(), &env, &["upgrade"]);
+    assert!(up.ok().stdout.contains("avatar: now at"));
+    let st = run_in(db.dir(), &env, &["-v", "--json", "status"]);
+    let doc = st.ok().json();
+    assert_eq!(doc["pending"], 0);
+    assert!(
+        doc["database"].as_str().unwrap().contains("postgres:***@"),
+        "{doc}"
+    );
+    let text = run_in(db.dir(), &env, &["config"]);
+    assert!(text.ok().stdout.contains("libpq:"), "{}", text.stdout);
+    for out in [&up.stdout, &up.stderr, &st.stdout, &st.stderr, &text.stdout] {
+        assert!(!out.contains(pw), "{out}");
+    }
+    // A URL without a database takes PGDATABASE; what the URL says wins over PGUSER.
+    let url = format!("postgres://postgres@{host}:5432");
+    let r = run_in(
+        db.dir(),
+        &[
+            ("DATABASE_URL", &url),
+            ("PGDATABASE", &db.name),
+            ("PGUSER", "nobody"),
+        ],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 0);
+
+    // ~/.pgpass (private) gives the password; a readable one is ignored with a warning.
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("*:*:{}:postgres:Pgpass-Secret-8\n", db.name),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let h = home.path().display().to_string();
+    let url = format!("postgres://postgres@{host}:5432/{}", db.name);
+    let env = [("HOME", h.as_str()), ("DATABASE_URL", url.as_str())];
+    let r = run_in(db.dir(), &env, &["config"]);
+    assert!(
+        r.ok().stdout.contains("password from ~/.pgpass"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("postgres:***@"), "{}", r.stdout);
+    let r = run_in(db.dir(), &env, &["-v", "status"]);
+    r.ok();
+    assert!(!r.stdout.contains("Pgpass-Secret-8") && !r.stderr.contains("Pgpass-Secret-8"));
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = run_in(db.dir(), &env, &["config"]);
+    assert!(
+        r.ok()
+            .stderr
+            .contains("warning: password file ~/.pgpass is ignored"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("password from"), "{}", r.stdout);
+
+    // A service in ~/.pg_service.conf, named by PGSERVICE or service= in the URL.
+    std::fs::write(
+        home.path().join(".pg_service.conf"),
+        format!("[other]\nhost=nowhere\n[avatar]\nhost={host}\nport=5432\nuser=postgres\ndbname={}\npassword=Service-Secret-4\n", db.name),
+    )
+    .unwrap();
+    let r = run_in(
+        db.dir(),
+        &[("HOME", h.as_str()), ("PGSERVICE", "avatar")],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("Service-Secret-4"));
+    let r = run_in(
+        db.dir(),
+        &[
+            ("HOME", h.as_str()),
+            ("DATABASE_URL", "postgres://?service=avatar"),
+        ],
+        &["config"],
+    );
+    assert!(
+        r.ok()
+            .stdout
+            .contains("service avatar from ~/.pg_service.conf"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("Service-Secret-4"));
+}
+
+/// Every credential form in the URL is masked on every channel: `password=`,
+/// `sslpassword=`, percent-encoded userinfo with characters that need encoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_and_encoded_passwords_are_masked_everywhere() {
+    let db = TestDb::new(Backend::Postgres, "query_password");
+    let base = db.url.clone();
+    let url = format!("{base}?password=Query-Secret-1&sslmode=prefer");
+    let env = [("DATABASE_URL", url.as_str())];
+    let runs = [
+        run_in(db.dir(), &env, &["config"]),
+        run_in(db.dir(), &env, &["config", "--json"]),
+        run_in(db.dir(), &env, &["-vv", "upgrade"]),
+        run_in(db.dir(), &env, &["--json", "status"]),
+    ];
+    for r in &runs {
+        r.ok();
+        assert!(
+            !r.stdout.contains("Query-Secret-1") && !r.stderr.contains("Query-Secret-1"),
+            "{}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    assert_eq!(
+        runs[3].json()["database"],
+        format!("{base}?password=***&sslmode=prefer")
+    );
+    // A password that needs percent-encoding, given encoded: it connects and never shows.
+    let url = db
+        .url
+        .replacen("postgres@", "postgres:p%40ss%2Fw%23rd%3FX9@", 1);
+    let r = run_in(
+        db.dir(),
+        &[("DATABASE_URL", &url)],
+        &["-v", "--json", "status"],
+    );
+    r.ok();
+    for form in ["p%40ss%2Fw%23rd%3FX9", "p@ss/w#rd?X9"] {
+        assert!(
+            !r.stdout.contains(form) && !r.stderr.contains(form),
+            "{form}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+}
+
+/// `--wait-timeout N` keeps trying for the full N seconds, with a last attempt at the end.
+#[test]
+fn wait_timeout_waits_the_full_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that refuses at once: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/x");
+    for secs in [1u64, 3] {
+        let started = Instant::now();
+        let r = run_in(
+            dir.path(),
+            &[("DATABASE_URL", &url)],
+            &["--wait", "--wait-timeout", &secs.to_string(), "status"],
+        );
+        let took = started.elapsed();
+        r.expect_code(6);
+        assert!(
+            took >= Duration::from_secs(secs),
+            "gave up after {took:?} of {secs}s"
+        );
+        assert!(
+            took < Duration::from_secs(secs) + Duration::from_millis(1500),
+            "took {took:?}"
+        );
+        assert!(
+            r.stderr.contains(&format!("--wait-timeout ({secs}s)")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// Read commands on a SQLite file that does not exist say so, and create nothing; in-memory
+/// and `mode=ro` databases can be read.
+#[test]
+fn sqlite_reads_that_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [&["status"][..], &["history"], &["upgrade", "--dry-run"]] {
+        let r = run_in(d, &[("DATABASE_URL", "sqlite://nothing-here.db")], args);
+        r.ok();
+        assert!(
+            r.stderr.contains("no SQLite database at ./nothing-here.db")
+                && r.stderr.contains("nothing was created"),
+            "{}",
+            r.stderr
+        );
+        assert!(!d.join("nothing-here.db").exists());
+    }
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite::memory:")],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 2);
+    run_in(d, &[("DATABASE_URL", "sqlite://ro.db")], &["upgrade"]).ok();
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://ro.db?mode=ro")],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 0);
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://ro.db?mode=ro")],
+        &["downgrade", "--yes"],
+    );
+    r.expect_code(17);
+    assert!(
+        r.stderr.contains("mode=ro") && r.stderr.contains("./ro.db"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://ro.db")],
+        &["--json", "status"],
+    );
+    assert_eq!(
+        r.ok().json()["pending"],
+        0,
+        "the refused downgrade changed nothing"
+    );
+}
+
+/// A `dbname=` parameter names the database as libpq has it (it wins over the path), and
+/// `check` builds its scratch schema elsewhere, never in the checked database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbname_parameter_is_the_database_and_check_leaves_it_alone() {
+    let db = TestDb::new(Backend::Postgres, "dbname_param");
+    let url = db.url.replacen(
+        &format!("/{}", db.name),
+        &format!("/postgres?dbname={}", db.name),
+        1,
+    );
+    let env = [("DATABASE_URL", url.as_str())];
+    run_in(db.dir(), &env, &["upgrade"]).ok();
+    assert_eq!(db.tables().await, ["seaql_migrations", "settings", "users"]);
+    let before = crate::common::badinput::snapshot(&db).await;
+    let r = run_in(db.dir(), &env, &["check"]);
+    assert!(r.ok().stdout.contains("no drift"), "{}", r.stdout);
+    assert_eq!(crate::common::badinput::snapshot(&db).await, before);
+}

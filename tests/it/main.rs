@@ -2,6 +2,7 @@
 mod admin_neurachar;
 mod admin_settings;
 mod admin_users;
+mod bad_input;
 mod check;
 mod common;
 mod config;

@@ -741,6 +741,17 @@ pub fn scratch_name() -> String {
 pub fn scratch_url(url: &str, name: &str) -> Result<String, url::ParseError> {
     let mut u = url::Url::parse(url)?;
     u.set_path(&format!("/{name}"));
+    // A `dbname=` parameter would win over the path and send the scratch migrations into
+    // the checked database.
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "dbname")
+        .collect();
+    u.set_query(None);
+    if !kept.is_empty() {
+        u.query_pairs_mut().extend_pairs(kept);
+    }
     Ok(u.to_string())
 }
 

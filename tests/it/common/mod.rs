@@ -2,6 +2,7 @@
 //! afterwards), and a way to run the real `dbtool` binary against it.
 #![allow(dead_code)]
 
+pub mod badinput;
 pub mod introspect;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -251,7 +252,12 @@ pub fn bin() -> PathBuf {
 pub fn dbtool_bare(cwd: &Path) -> Command {
     let mut c = Command::new(bin());
     for (k, _) in std::env::vars() {
-        if k.starts_with("DBTOOL_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+        // libpq's variables too: dbtool follows them (PGHOST, PGPASSWORD, PGSERVICE, ...).
+        if k.starts_with("DBTOOL_")
+            || k.starts_with("DATABASE_URL")
+            || k.starts_with("PG")
+            || k == "RUST_LOG"
+        {
             c.env_remove(k);
         }
     }
@@ -267,12 +273,10 @@ pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn dbtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .expect("write stdin");
+    // dbtool may stop before it reads its input (a bad argument): a closed pipe is fine.
+    if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     Run::from(child.wait_with_output().expect("wait dbtool"))
 }
 
