@@ -27,11 +27,24 @@ impl TransactionManager for PgTransactionManager {
 
         let rollback = Rollback::new(conn);
         rollback.conn.queue_simple_query(statement.as_str())?;
+        // dbtool patch (PATCHED.md): the connection's per-transaction settings open every
+        // top-level transaction, in the same round trip; the depth is counted first so that
+        // a failure rolls the BEGIN back.
+        let setup = match &rollback.conn.inner.transaction_setup {
+            Some(setup) if depth == 0 => Some(setup.clone()),
+            _ => None,
+        };
+        if let Some(setup) = &setup {
+            rollback.conn.queue_simple_query(setup)?;
+            rollback.conn.inner.transaction_depth += 1;
+        }
         rollback.conn.wait_until_ready().await?;
         if !rollback.conn.in_transaction() {
             return Err(Error::BeginFailed);
         }
-        rollback.conn.inner.transaction_depth += 1;
+        if setup.is_none() {
+            rollback.conn.inner.transaction_depth += 1;
+        }
         rollback.defuse();
 
         Ok(())

@@ -150,6 +150,7 @@ impl PgConnection {
                 cache_elem_type_to_array: HashMap::new(),
                 cache_table_data: HashMap::new(),
                 log_settings: options.log_settings.clone(),
+                transaction_setup: options.transaction_setup.clone(),
             }),
         })
     }

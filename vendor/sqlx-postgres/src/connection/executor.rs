@@ -4,7 +4,7 @@ use crate::io::{PortalId, StatementId};
 use crate::logger::QueryLogger;
 use crate::message::{
     self, BackendMessageFormat, Bind, Close, CommandComplete, DataRow, ParameterDescription, Parse,
-    ParseComplete, RowDescription,
+    ParseComplete, RowDescription, TransactionStatus,
 };
 use crate::statement::PgStatementMetadata;
 use crate::{
@@ -199,7 +199,7 @@ impl PgConnection {
     pub(crate) async fn run<'e, 'c: 'e, 'q: 'e>(
         &'c mut self,
         query: SqlStr,
-        arguments: Option<PgArguments>,
+        mut arguments: Option<PgArguments>,
         persistent: bool,
         metadata_opt: Option<Arc<PgStatementMetadata>>,
     ) -> Result<impl Stream<Item = Result<Either<PgQueryResult, PgRow>, Error>> + 'e, Error> {
@@ -209,9 +209,74 @@ impl PgConnection {
         // before we continue, wait until we are "ready" to accept more queries
         self.wait_until_ready().await?;
 
+        // dbtool patch (PATCHED.md): with per-transaction settings configured, a statement
+        // outside a transaction gets its own: `BEGIN; <setup>`, the statement, `COMMIT`, all
+        // sent at once. A transaction-pooling PgBouncer keeps the server connection for the
+        // whole of it and the settings apply, without leaving session state behind.
+        let wrap = self.inner.transaction_setup.is_some()
+            && matches!(self.inner.transaction_status, TransactionStatus::Idle);
+
         let mut metadata: Arc<PgStatementMetadata>;
 
-        let format = if let Some(mut arguments) = arguments {
+        let one_shot = match self.inner.cache_statement.is_enabled() {
+            false => arguments.take(),
+            true => None,
+        };
+
+        let format = if let Some(mut arguments) = one_shot {
+            // dbtool patch (PATCHED.md): without a statement cache, run the statement the way
+            // libpq's PQexecParams does: unnamed statement and portal, Parse/Bind/Describe/
+            // Execute/Sync in one round trip. Nothing is left on the server under a name, and
+            // no Sync splits the statement, so a transaction-pooling PgBouncer cannot hand
+            // its Bind to another server connection. The parameter types are the declared
+            // ones (sqlx always sends them in Parse, so the server describes them the same);
+            // the row description arrives with the result.
+            let num_params = u16::try_from(arguments.len()).map_err(|_| {
+                err_protocol!(
+                    "PgConnection::run(): too many arguments for query: {}",
+                    arguments.len()
+                )
+            })?;
+
+            let param_types = self.resolve_types(&arguments.types).await?;
+            let declared = arguments.types.clone();
+            arguments.apply_patches(self, &declared).await?;
+
+            self.wait_until_ready().await?;
+
+            if wrap {
+                self.queue_transaction_setup()?;
+            }
+
+            self.inner.stream.write_msg(Parse {
+                param_types: &param_types,
+                query: sql,
+                statement: StatementId::UNNAMED,
+            })?;
+            self.inner.stream.write_msg(Bind {
+                portal: PortalId::UNNAMED,
+                statement: StatementId::UNNAMED,
+                formats: &[PgValueFormat::Binary],
+                num_params,
+                params: &arguments.buffer,
+                result_formats: &[PgValueFormat::Binary],
+            })?;
+            self.inner
+                .stream
+                .write_msg(message::Describe::Portal(PortalId::UNNAMED))?;
+            self.inner.stream.write_msg(message::Execute {
+                portal: PortalId::UNNAMED,
+                limit: 0,
+            })?;
+            self.inner
+                .stream
+                .write_msg(Close::Portal(PortalId::UNNAMED))?;
+            self.write_sync();
+
+            metadata = metadata_opt.unwrap_or_default();
+
+            PgValueFormat::Binary
+        } else if let Some(mut arguments) = arguments {
             // Check this before we write anything to the stream.
             //
             // Note: Postgres actually interprets this value as unsigned,
@@ -238,6 +303,10 @@ impl PgConnection {
 
             // consume messages till `ReadyForQuery` before bind and execute
             self.wait_until_ready().await?;
+
+            if wrap {
+                self.queue_transaction_setup()?;
+            }
 
             // bind to attach the arguments to the statement and create a portal
             self.inner.stream.write_msg(Bind {
@@ -280,6 +349,10 @@ impl PgConnection {
             // prepared statements are binary
             PgValueFormat::Binary
         } else {
+            if wrap {
+                self.queue_transaction_setup()?;
+            }
+
             // Query will trigger a ReadyForQuery
             self.queue_simple_query(sql)?;
 
@@ -289,6 +362,10 @@ impl PgConnection {
             // and unprepared statements are text
             PgValueFormat::Text
         };
+
+        if wrap {
+            self.queue_simple_query("COMMIT")?;
+        }
 
         self.inner.stream.flush().await?;
 
@@ -359,7 +436,10 @@ impl PgConnection {
                     BackendMessageFormat::ReadyForQuery => {
                         // processing of the query string is complete
                         self.handle_ready_for_query(message)?;
-                        break;
+                        // dbtool patch: a wrapped statement ends with its COMMIT
+                        if self.inner.pending_ready_for_query_count == 0 {
+                            break;
+                        }
                     }
 
                     _ => {
@@ -452,8 +532,10 @@ impl<'c> Executor<'c> for &'c mut PgConnection {
         Box::pin(async move {
             self.wait_until_ready().await?;
 
+            // dbtool patch: without a statement cache nothing is prepared under a name
+            let persistent = self.inner.cache_statement.is_enabled();
             let (_, metadata) = self
-                .get_or_prepare(sql.as_str(), parameters, true, None, true)
+                .get_or_prepare(sql.as_str(), parameters, persistent, None, true)
                 .await?;
 
             Ok(PgStatement { sql, metadata })

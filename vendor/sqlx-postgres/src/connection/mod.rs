@@ -76,6 +76,10 @@ pub struct PgConnectionInner {
     pub(crate) transaction_depth: usize,
 
     log_settings: LogSettings,
+
+    // dbtool patch (PATCHED.md): SQL that opens every top-level transaction; statements
+    // outside a transaction are wrapped in one (`PgConnectOptions::transaction_setup`)
+    pub(crate) transaction_setup: Option<String>,
 }
 
 pub(crate) struct TableData {
@@ -88,6 +92,19 @@ impl PgConnection {
     /// the version number of the server in `libpq` format
     pub fn server_version_num(&self) -> Option<u32> {
         self.inner.stream.server_version_num
+    }
+
+    /// dbtool patch (PATCHED.md): the process ID announced in `BackendKeyData` at start-up.
+    /// Directly connected it equals `pg_backend_pid()`; a connection pooler (PgBouncer)
+    /// announces a key of its own, so the two differ.
+    pub fn backend_key_process_id(&self) -> u32 {
+        self.inner.process_id
+    }
+
+    /// dbtool patch: queues `BEGIN; <transaction_setup>` (see `transaction_setup`).
+    pub(crate) fn queue_transaction_setup(&mut self) -> Result<(), Error> {
+        let setup = self.inner.transaction_setup.clone().unwrap_or_default();
+        self.queue_simple_query(&format!("BEGIN; {setup}"))
     }
 
     // will return when the connection is ready for another query

@@ -30,6 +30,8 @@ pub struct PgConnectOptions {
     pub(crate) log_settings: LogSettings,
     pub(crate) extra_float_digits: Option<Cow<'static, str>>,
     pub(crate) options: Option<String>,
+    // dbtool patch (PATCHED.md)
+    pub(crate) transaction_setup: Option<String>,
 }
 
 impl Default for PgConnectOptions {
@@ -97,6 +99,7 @@ impl PgConnectOptions {
             extra_float_digits: Some("2".into()),
             log_settings: Default::default(),
             options: var("PGOPTIONS").ok(),
+            transaction_setup: None,
         }
     }
 
@@ -418,6 +421,17 @@ impl PgConnectOptions {
     /// ```
     pub fn extra_float_digits(mut self, extra_float_digits: impl Into<Option<i8>>) -> Self {
         self.extra_float_digits = extra_float_digits.into().map(|it| it.to_string().into());
+        self
+    }
+
+    /// dbtool patch (PATCHED.md): SQL run at the start of every top-level transaction, in
+    /// the same round trip as its `BEGIN`; a statement outside a transaction is sent as
+    /// `BEGIN; <setup>`, the statement, `COMMIT` (statements that cannot run in a
+    /// transaction block, such as `CREATE DATABASE`, then fail). For settings that must
+    /// survive a transaction-pooling PgBouncer, which keeps no session state between
+    /// transactions: e.g. `SET LOCAL search_path TO "app"`.
+    pub fn transaction_setup(mut self, sql: impl Into<String>) -> Self {
+        self.transaction_setup = Some(sql.into());
         self
     }
 
