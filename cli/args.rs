@@ -51,6 +51,16 @@ pub struct GlobalArgs {
     )]
     pub database_url: Option<String>,
 
+    /// Database URL for migrations when --database-url goes through a transaction pooler (PgBouncer); read and admin commands keep using --database-url
+    #[arg(
+        long,
+        env = "DBTOOL_DIRECT_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub direct_url: Option<String>,
+
     /// Which application's schema to manage [default: avatar]
     #[arg(
         long,

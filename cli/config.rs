@@ -58,6 +58,7 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone, Default)]
 pub struct Given {
     pub database_url: Option<Source>,
+    pub direct_url: Option<Source>,
     pub app: Option<Source>,
     pub schema: Option<Source>,
     pub lock_timeout: Option<Source>,
@@ -79,6 +80,7 @@ impl Given {
         };
         Given {
             database_url: src("database_url"),
+            direct_url: src("direct_url"),
             app: src("app"),
             schema: src("schema"),
             lock_timeout: src("lock_timeout"),
@@ -106,6 +108,8 @@ impl<T> Setting<T> {
 pub struct Config {
     /// The raw URL (password included); show it only through `DbLocation::display`.
     pub database_url: Setting<Option<String>>,
+    /// The URL migrations use instead of `database_url` (a pooler's), password included.
+    pub direct_url: Setting<Option<String>>,
     pub app: Setting<App>,
     pub schema: Setting<Option<String>>,
     pub lock_timeout: Setting<u64>,
@@ -123,6 +127,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    direct_url: Option<String>,
     app: Option<String>,
     schema: Option<String>,
     lock_timeout: Option<u64>,
@@ -130,8 +135,9 @@ struct FileConfig {
     wait_timeout: Option<u64>,
 }
 
-pub const FILE_KEYS: [&str; 6] = [
+pub const FILE_KEYS: [&str; 7] = [
     "database_url",
+    "direct_url",
     "app",
     "schema",
     "lock_timeout",
@@ -140,8 +146,9 @@ pub const FILE_KEYS: [&str; 6] = [
 ];
 
 /// The environment variable behind each key (also the name used in `.env`).
-pub const ENV_VARS: [(&str, &str); 6] = [
+pub const ENV_VARS: [(&str, &str); 7] = [
     ("database_url", "DATABASE_URL"),
+    ("direct_url", "DBTOOL_DIRECT_URL"),
     ("app", "DBTOOL_APP"),
     ("schema", "DBTOOL_SCHEMA"),
     ("lock_timeout", "DBTOOL_LOCK_TIMEOUT"),
@@ -157,6 +164,7 @@ impl Config {
     pub fn defaults(g: &GlobalArgs) -> Config {
         Config {
             database_url: Setting::new(None, Source::Default),
+            direct_url: Setting::new(None, Source::Default),
             app: Setting::new(App::Avatar, Source::Default),
             schema: Setting::new(None, Source::Default),
             lock_timeout: Setting::new(DEFAULT_LOCK_TIMEOUT, Source::Default),
@@ -188,6 +196,14 @@ impl Config {
             None => layer(
                 dotenv.value("DATABASE_URL", |v| Ok(Some(v.to_owned())))?,
                 fc.database_url.map(Some),
+                None,
+            ),
+        };
+        let direct_url = match given.direct_url {
+            Some(src) => Setting::new(g.direct_url.clone(), src),
+            None => layer(
+                dotenv.value("DBTOOL_DIRECT_URL", |v| Ok(Some(v.to_owned())))?,
+                fc.direct_url.map(Some),
                 None,
             ),
         };
@@ -241,6 +257,7 @@ impl Config {
         );
         Ok(Config {
             database_url,
+            direct_url,
             app,
             schema,
             lock_timeout,
@@ -448,6 +465,8 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
             let line = if line.starts_with("database_url") {
                 // Never echo a URL that may carry a password.
                 "database_url = …"
+            } else if line.starts_with("direct_url") {
+                "direct_url = …"
             } else {
                 line
             };

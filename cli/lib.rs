@@ -30,6 +30,8 @@ pub struct Ctx {
     pub out: Output,
     pub app: App,
     pub loc: DbLocation,
+    /// Where migrations go when `loc` is a transaction pooler (`direct_url`).
+    pub direct: Option<DbLocation>,
     pub settings: ConnectSettings,
     pub lock_timeout: Duration,
     pub interrupt: Arc<Interrupt>,
@@ -40,8 +42,9 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the context from the resolved configuration (see `config::Config::resolve`).
     pub fn from_args(c: config::Config, out: Output) -> Result<Ctx> {
-        let loc = DbLocation::parse(c.database_url.value.as_deref())
+        let mut loc = DbLocation::parse(c.database_url.value.as_deref())
             .with_context(|| format!("database_url from {}", c.database_url.source))?;
+        let direct = direct_location(&c, &mut loc)?;
         if c.schema.value.is_some() && loc.backend != DbBackend::Postgres {
             out.warn(&format!(
                 "schema (from {}) is ignored: only PostgreSQL has schemas",
@@ -64,6 +67,7 @@ impl Ctx {
                 verbose: c.verbose,
             },
             loc,
+            direct,
             lock_timeout: Duration::from_secs(c.lock_timeout.value),
             interrupt: Interrupt::new(),
             config: c,
@@ -81,16 +85,59 @@ impl Ctx {
         context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
     }
 
+    /// The connection of migration commands (anything that takes the migration lock): the
+    /// direct URL when one is configured; a transaction pooler is refused (exit 18).
+    pub async fn connect_migrate(&self) -> Result<DatabaseConnection> {
+        context::connect_migrate(self.migration_loc(), &self.settings, &self.out).await
+    }
+
+    /// Where migrations run: the direct URL, or the database URL.
+    pub fn migration_loc(&self) -> &DbLocation {
+        self.direct.as_ref().unwrap_or(&self.loc)
+    }
+
     /// What the migration lock is scoped to: the PostgreSQL schema or the MySQL database.
     pub fn lock_key(&self) -> String {
         match self.loc.backend {
             DbBackend::Postgres => self.settings.schema.clone().unwrap_or_default(),
-            DbBackend::MySql => url::Url::parse(self.loc.secret_url())
+            DbBackend::MySql => url::Url::parse(self.migration_loc().secret_url())
                 .map(|u| u.path().trim_start_matches('/').to_owned())
                 .unwrap_or_default(),
             _ => String::new(),
         }
     }
+}
+
+/// `direct_url`, Prisma's `directUrl`: the database URL goes through a transaction pooler
+/// (so it is treated as one, as with `pgbouncer=true`) and migrations use this URL, which
+/// must reach the same kind of server without one.
+fn direct_location(c: &config::Config, loc: &mut DbLocation) -> Result<Option<DbLocation>> {
+    let Some(raw) = c.direct_url.value.as_deref() else {
+        return Ok(None);
+    };
+    let source = c.direct_url.source;
+    let direct =
+        DbLocation::parse(Some(raw)).with_context(|| format!("direct_url from {source}"))?;
+    if direct.backend != loc.backend {
+        return Err(exit::coded(
+            Exit::Usage,
+            format!(
+                "direct_url {} (from {source}) is not the same kind of database as database_url {}; the direct URL reaches the same database without the pooler",
+                direct.display, loc.display
+            ),
+        ));
+    }
+    if direct.pooled {
+        return Err(exit::coded(
+            Exit::Usage,
+            format!(
+                "direct_url {} (from {source}) says pgbouncer=true; the direct URL must reach the server without a transaction pooler",
+                direct.display
+            ),
+        ));
+    }
+    loc.pooled = loc.backend == DbBackend::Postgres;
+    Ok(Some(direct))
 }
 
 /// Runs a parsed command line. Signals: see `interrupt`.

@@ -156,6 +156,30 @@ async fn expected_schema(
         return r.context("building the expected schema");
     }
 
+    // A standby cannot create the scratch database (the lead replaces it with a stored
+    // snapshot); until then say so in one line instead of failing on CREATE DATABASE.
+    if ctx.loc.backend == DbBackend::Postgres && schema::in_recovery(db).await? {
+        return Err(coded(
+            Exit::ReadOnly,
+            format!(
+                "check cannot run on {}, a read-only standby: it builds the expected schema in a scratch database on the same server; point at the primary",
+                ctx.loc.display
+            ),
+        ));
+    }
+    // With --schema through a transaction pooler every statement runs in a transaction of
+    // its own, where CREATE DATABASE cannot: create and drop on a connection without it.
+    let plain = match (&ctx.settings.schema, ctx.loc.backend) {
+        (Some(_), DbBackend::Postgres) => {
+            let settings = ConnectSettings {
+                schema: None,
+                ..ctx.settings.clone()
+            };
+            context::connect(&ctx.loc, Access::ReadOnly, &settings, &ctx.out).await?
+        }
+        _ => None,
+    };
+    let db = plain.as_ref().unwrap_or(db);
     let name = schema::scratch_name();
     schema::create_scratch(db, &name).await.with_context(|| {
         format!(

@@ -14,7 +14,7 @@ use serde::Serialize;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Precedence, lowest first: default, dbtool.toml (or --config PATH), .env, environment
-variables (DATABASE_URL, DBTOOL_APP, DBTOOL_SCHEMA, DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT,
+variables (DATABASE_URL, DBTOOL_DIRECT_URL, DBTOOL_APP, DBTOOL_SCHEMA, DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT,
 DBTOOL_WAIT_TIMEOUT), command-line flags. Passwords are shown as ***.
 
 Examples:
@@ -38,6 +38,8 @@ struct ConfigView {
 struct Settings {
     /// Masked: the password is `***`.
     database_url: Setting<String>,
+    /// Masked; null when none is configured.
+    direct_url: Setting<Option<String>>,
     app: Setting<App>,
     schema: Setting<Option<String>>,
     lock_timeout: Setting<u64>,
@@ -59,6 +61,10 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
             database_url: Setting {
                 value: ctx.loc.display.clone(),
                 source: c.database_url.source,
+            },
+            direct_url: Setting {
+                value: ctx.direct.as_ref().map(|d| d.display.clone()),
+                source: c.direct_url.source,
             },
             app: c.app.clone(),
             schema: c.schema.clone(),
@@ -86,6 +92,14 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
         }
         let rows = vec![
             row("database_url", url, s.database_url.source),
+            row(
+                "direct_url",
+                s.direct_url
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "(none: migrations use database_url)".into()),
+                s.direct_url.source,
+            ),
             row("app", s.app.value.to_string(), s.app.source),
             row(
                 "schema",

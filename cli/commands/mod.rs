@@ -82,7 +82,7 @@ pub fn migrate_error(e: MigrateError) -> anyhow::Error {
 /// `upgrade` / `downgrade`: lock, re-read the state, plan, guard (tables that already exist
 /// going up; rows that would be dropped going down, unless `yes`), apply step by step, report.
 pub async fn migrate(ctx: &Ctx, direction: Direction, target: &Target, yes: bool) -> Result<Exit> {
-    let db = ctx.connect_write().await?;
+    let db = ctx.connect_migrate().await?;
     let mut session = open_session(ctx, &db).await?;
     session.overview.check_writable().map_err(migrate_error)?;
     let plan = match direction {

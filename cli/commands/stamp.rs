@@ -34,7 +34,7 @@ struct StampView {
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
-    let db = ctx.connect_write().await?;
+    let db = ctx.connect_migrate().await?;
     let mut session = open_session(ctx, &db).await?;
     session.overview.check_writable().map_err(migrate_error)?;
     if !args.dry_run {

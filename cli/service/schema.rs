@@ -767,6 +767,12 @@ pub async fn create_scratch(db: &DatabaseConnection, name: &str) -> Result<(), D
     Ok(())
 }
 
+/// PostgreSQL: whether the server is a hot standby (`pg_is_in_recovery()`).
+pub async fn in_recovery(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let r = rows(db, "SELECT pg_is_in_recovery()::text", 1).await?;
+    Ok(r.first().is_some_and(|r| r[0] == "true"))
+}
+
 /// Drops the scratch database `name` (forcibly on PostgreSQL, so a stray connection cannot
 /// keep it alive).
 pub async fn drop_scratch(db: &DatabaseConnection, name: &str) -> Result<(), DbErr> {
