@@ -105,6 +105,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
                         DiffKind::Missing => Tone::Bad,
                         DiffKind::Altered => Tone::Warn,
                         DiffKind::Extra => Tone::Plain,
+                        DiffKind::Invalid => Tone::Bad,
                     };
                     vec![
                         (d.object.clone(), Tone::Plain),

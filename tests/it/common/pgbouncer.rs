@@ -65,7 +65,7 @@ impl PgBouncer {
             write_postgres_file(&path("pgbouncer.ini"), &ini);
             let _ = std::fs::remove_file(path("pgbouncer.pid"));
             let out = try_as_postgres(
-                "pgbouncer",
+                program(),
                 &["-d", "-q", path("pgbouncer.ini").to_str().unwrap()],
             );
             assert!(
@@ -127,6 +127,15 @@ impl Drop for PgBouncer {
                 .args(["-KILL", &self.pid.to_string()])
                 .status();
         }
+    }
+}
+
+/// Debian puts it in /usr/sbin, which a non-root PATH may lack.
+fn program() -> &'static str {
+    if std::path::Path::new("/usr/sbin/pgbouncer").exists() {
+        "/usr/sbin/pgbouncer"
+    } else {
+        "pgbouncer"
     }
 }
 
