@@ -41,7 +41,7 @@ pub struct Cli {
 /// Options every subcommand accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
-    /// Database URL: postgres://, postgresql://, mysql://, sqlite:// [default: sqlite file ./dbtool.db]
+    /// Database URL: postgres://, postgresql://, mysql://, sqlite:// (add ?pgbouncer=true for a transaction-pooling PgBouncer) [default: sqlite file ./dbtool.db]
     #[arg(
         long,
         env = "DATABASE_URL",
