@@ -492,7 +492,7 @@ async fn pg_checks(
         loc.display
     );
     if session {
-        if pools_transactions(loc).await? {
+        if pools_transactions(&db, loc).await? {
             db.close().await.ok();
             return Err(pooler_refusal(
                 loc,
@@ -524,10 +524,11 @@ async fn pg_checks(
 /// (transaction or statement pooling). Asked in band, PgBouncer looks like PostgreSQL
 /// whenever it happens to hand a client the same server connection again, so a second client
 /// forces the question: it opens a transaction (which holds a server connection) and asks for
-/// its backend. If that is the first client's backend, or the first client's next statement
-/// runs in another backend or has to wait for one, server connections are shared. A session
-/// pool shows neither. Three rounds, in case a busy pool hands out other connections.
-async fn pools_transactions(loc: &DbLocation) -> Result<bool> {
+/// its backend. If that is the backend `db` just used, or `db`'s next statement runs in
+/// another backend or has to wait for one, server connections are shared. A session pool
+/// shows neither (and a second client that gets no server at all means sessions hold them
+/// all). Three rounds, in case a busy pool hands out other connections.
+async fn pools_transactions(db: &DatabaseConnection, loc: &DbLocation) -> Result<bool> {
     use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
     use sea_orm::sqlx::{Connection as _, Executor as _};
     async fn backend(c: &mut PgConnection) -> Result<i32, sea_orm::sqlx::Error> {
@@ -541,30 +542,33 @@ async fn pools_transactions(loc: &DbLocation) -> Result<bool> {
             format!("cannot tell how the pooler at {} pools: {e}", loc.display),
         )
     };
+    let wait = Duration::from_secs(5);
+    let mut ours = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(fail)?;
+    let first = backend(&mut ours).await.map_err(fail)?;
     let opts: PgConnectOptions = loc.secret_url().parse().map_err(fail)?;
     let opts = opts
         .statement_cache_capacity(0)
         .extra_float_digits(None)
         .application_name("dbtool");
-    let wait = Duration::from_secs(5);
-    let mut ours = PgConnection::connect_with(&opts).await.map_err(fail)?;
-    let first = backend(&mut ours).await.map_err(fail)?;
-    // A second client that gets no server connection at all: sessions hold them all.
     let Ok(Ok(mut other)) = tokio::time::timeout(wait, PgConnection::connect_with(&opts)).await
     else {
         return Ok(false);
     };
     let mut shared = false;
     for _ in 0..3 {
-        let theirs = tokio::time::timeout(wait, async {
+        let theirs = tokio::time::timeout(Duration::from_secs(2), async {
             other.execute("BEGIN").await?;
             backend(&mut other).await
         })
         .await;
-        let Ok(Ok(theirs)) = theirs else {
-            break;
-        };
-        if theirs == first {
+        // No server for the second client: a session pool that is used up, or a
+        // transaction pool that is busy; `db`'s own next statement tells them apart.
+        let stuck = !matches!(theirs, Ok(Ok(_)));
+        if matches!(theirs, Ok(Ok(p)) if p == first) {
             shared = true;
             break;
         }
@@ -576,10 +580,11 @@ async fn pools_transactions(loc: &DbLocation) -> Result<bool> {
                 break;
             }
         }
-        other.execute("ROLLBACK").await.map_err(fail)?;
+        if stuck || other.execute("ROLLBACK").await.is_err() {
+            break;
+        }
     }
     let _ = tokio::time::timeout(wait, other.close()).await;
-    let _ = tokio::time::timeout(wait, ours.close()).await;
     Ok(shared)
 }
 

@@ -538,3 +538,26 @@ fn direct_url_is_configured_like_every_global_option() {
     r.expect_code(2);
     one_error_line(&r, &["direct_url from flag", "oracle"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_mode_is_told_apart_with_a_single_server_connection() {
+    // One server connection per pool: in session mode dbtool's session holds it, so the
+    // second client of the mode question gets none (and must not hang dbtool); in
+    // transaction mode the second client gets exactly dbtool's server connection.
+    let db = TestDb::new(Backend::Postgres, "pgb_single");
+    let session = PgBouncer::with_pool_size(PoolMode::Session, 1);
+    let started = std::time::Instant::now();
+    run_at(&db, &session.url_for(&db), &["upgrade"]).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(recorded(&db).await.len(), 2);
+    drop(session);
+    let transaction = PgBouncer::with_pool_size(PoolMode::Transaction, 1);
+    let r = run_at(&db, &transaction.url_for(&db), &["downgrade", "--yes"]);
+    r.expect_code(18);
+    one_error_line(&r, &["transaction mode"]);
+    assert_eq!(recorded(&db).await.len(), 2);
+}

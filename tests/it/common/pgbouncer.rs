@@ -36,8 +36,15 @@ pub struct PgBouncer {
 }
 
 impl PgBouncer {
-    /// Starts a PgBouncer in `mode` (retrying on another port if one was taken meanwhile).
+    /// Starts a PgBouncer in `mode` with PgBouncer's default pool size (20 server connections
+    /// per database and user).
     pub fn start(mode: PoolMode) -> PgBouncer {
+        PgBouncer::with_pool_size(mode, 20)
+    }
+
+    /// Starts a PgBouncer in `mode` with at most `pool_size` server connections per database
+    /// and user (retrying on another port if one was taken meanwhile).
+    pub fn with_pool_size(mode: PoolMode, pool_size: u32) -> PgBouncer {
         let dir = postgres_dir("dbtool-pgbouncer-");
         let mut last_log = String::new();
         for _ in 0..5 {
@@ -54,7 +61,7 @@ impl PgBouncer {
                  auth_type = trust\n\
                  auth_file = {users}\n\
                  pool_mode = {mode}\n\
-                 default_pool_size = 4\n\
+                 default_pool_size = {pool_size}\n\
                  pidfile = {pid}\n\
                  logfile = {log}\n",
                 users = path("users.txt").display(),
