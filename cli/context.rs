@@ -1,15 +1,13 @@
 //! Configuration → connection: which database (URL, backend, default SQLite file), which
-//! app, how long to wait for the server and for the migration lock. On PostgreSQL also what
-//! is between dbtool and the server: a connection pooler (PgBouncer) or a hot standby.
+//! app, how long to wait for the server and for the migration lock. What may stand between
+//! dbtool and a PostgreSQL server (a pooler) and what kind of server it is (a standby) is
+//! `postgres`'s business.
 
 use crate::exit::{coded, Exit};
 use crate::output::{add_secret, Output};
 use anyhow::{Context as _, Result};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,9 +34,8 @@ pub struct DbLocation {
     pub sqlite_file: Option<PathBuf>,
     /// True when no URL was configured and the default SQLite file is used.
     pub implicit: bool,
-    /// PostgreSQL through a transaction-pooling connection pooler: `pgbouncer=true` in the
-    /// URL (as Prisma), or a direct URL is configured for migrations. No session state
-    /// survives a transaction there (see `connect`).
+    /// PostgreSQL through a transaction-pooling connection pooler, as the URL says with
+    /// `pgbouncer=true` (Prisma's convention): migrations refuse it.
     pub pooled: bool,
 }
 
@@ -202,29 +199,23 @@ pub async fn connect(
 
 /// The connection that runs migrations and holds the migration lock, a session lock: it needs
 /// a server session of its own, so a transaction pooler is refused (exit 18), whether the URL
-/// says so (`pgbouncer=true`) or the pooler shows it (`pools_transactions`).
+/// says so (`pgbouncer=true`) or the pooler shows it (`postgres::check`).
 pub async fn connect_migrate(
     loc: &DbLocation,
     settings: &ConnectSettings,
     out: &Output,
 ) -> Result<DatabaseConnection> {
     if loc.pooled {
-        return Err(pooler_refusal(loc, "it is marked as one (pgbouncer=true)"));
+        return Err(crate::postgres::pooler_refusal(
+            loc,
+            "it is marked as one (pgbouncer=true)",
+        ));
     }
     let db = open(loc, Access::Write, settings, out, true).await?;
     db.context("no connection was opened")
 }
 
-fn pooler_refusal(loc: &DbLocation, how: &str) -> anyhow::Error {
-    coded(
-        Exit::Pooler,
-        format!(
-            "refusing to migrate through {}: {how}, and through transaction pooling the migration lock (a session lock) protects nothing; give a URL that reaches the server directly (or a session-pooling PgBouncer) with --direct-url, DBTOOL_DIRECT_URL or direct_url in dbtool.toml; nothing was changed",
-            loc.display
-        ),
-    )
-}
-
+/// `session`: the connection is a migration session (see `postgres::options`).
 async fn open(
     loc: &DbLocation,
     access: Access,
@@ -248,8 +239,30 @@ async fn open(
             ));
         }
     }
-    let observed = Arc::new(Observed::default());
-    let opt = options(loc, access, settings, loc.pooled, &observed);
+    let observed = Arc::new(crate::postgres::Observed::default());
+    let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
+    opt.max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        // The pool's only connection holds the session migration lock: sqlx must never retire
+        // it (by default after 10 min idle, e.g. at a prompt, or 30 min of age).
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .sqlx_logging(settings.verbose >= 2)
+        .sqlx_logging_level(log::LevelFilter::Info);
+    match loc.backend {
+        DbBackend::Postgres => {
+            opt.set_application_name("dbtool");
+            crate::postgres::options(&mut opt, access, settings, session, &observed);
+        }
+        DbBackend::Sqlite => {
+            let write = access == Access::Write;
+            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(write).read_only(!write));
+        }
+        _ => {}
+    }
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     let mut said_waiting = false;
@@ -259,7 +272,7 @@ async fn open(
     // and is what --wait polls.
     if let Some((host, port)) = tcp_endpoint(loc) {
         loop {
-            match probe_tcp(&host, port).await {
+            match probe(&host, port).await {
                 Ok(()) => break,
                 Err(e) => {
                     let waiting_allowed =
@@ -297,7 +310,8 @@ async fn open(
                 );
                 let db = match loc.backend {
                     DbBackend::Postgres => {
-                        pg_checks(db, loc, access, settings, session, &observed).await?
+                        crate::postgres::check(db, loc, access, settings, session, &observed)
+                            .await?
                     }
                     _ => db,
                 };
@@ -330,270 +344,12 @@ async fn open(
     }
 }
 
-/// The pool's options: one connection, which also holds the migration lock.
-fn options(
-    loc: &DbLocation,
-    access: Access,
-    settings: &ConnectSettings,
-    pooled: bool,
-    observed: &Arc<Observed>,
-) -> ConnectOptions {
-    let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
-    opt.max_connections(1)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .test_before_acquire(false)
-        // The pool's only connection holds the session migration lock: sqlx must never retire
-        // it (by default after 10 min idle, e.g. at a prompt, or 30 min of age).
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .sqlx_logging(settings.verbose >= 2)
-        .sqlx_logging_level(log::LevelFilter::Info);
-    match loc.backend {
-        DbBackend::Postgres => {
-            opt.set_application_name("dbtool");
-            pg_options(&mut opt, access, settings, pooled, observed);
-        }
-        DbBackend::Sqlite => {
-            let write = access == Access::Write;
-            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(write).read_only(!write));
-        }
-        _ => {}
-    }
-    opt
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// What PostgreSQL says about itself right after connecting (for write commands and
-/// `--schema`: one query).
-#[derive(Debug, Clone, Copy)]
-struct ServerFacts {
-    /// The process ID of the start-up key is not the backend's, so something in between made
-    /// up its own: a connection pooler (PgBouncer does; PostgreSQL sends its own PID).
-    behind_pooler: bool,
-    /// `pg_is_in_recovery()`: a hot standby, where every write fails.
-    in_recovery: bool,
-}
-
-/// Shared with the pool's after-connect hook, which runs again whenever the pool replaces its
-/// connection.
-#[derive(Default)]
-struct Observed {
-    facts: std::sync::Mutex<Option<ServerFacts>>,
-    /// A pooler in between was shown to pool sessions: session settings are safe there.
-    session_pooling: AtomicBool,
-}
-
-/// PostgreSQL specifics; see vendor/sqlx-postgres/PATCHED.md for the driver side.
-///
-/// - The statement cache is off, so the patched driver sends every statement unnamed and in
-///   one round trip (Parse/Bind/Describe/Execute/Sync, as libpq does): nothing named is left
-///   on a server connection that a transaction pooler hands to the next client, and no Sync
-///   splits a statement across two server connections. It also saves a round trip per
-///   statement, and nothing is gained from caching in a short-lived CLI.
-/// - No `extra_float_digits` start-up parameter: PgBouncer 1.18 refuses the connection over
-///   it, and PostgreSQL 12+ prints floats exactly without it.
-/// - `--schema`: where the session is dbtool's, `SET search_path` on each new connection
-///   before anything else; through a transaction pooler (`pooled`), where a session setting
-///   is lost after the transaction or, worse, handed to other clients on that server
-///   connection, `SET LOCAL search_path` in every transaction (the driver wraps a statement
-///   outside a transaction in one of its own).
-fn pg_options(
-    opt: &mut ConnectOptions,
-    access: Access,
-    settings: &ConnectSettings,
-    pooled: bool,
-    observed: &Arc<Observed>,
-) {
-    let quoted = settings.schema.as_deref().map(quote_ident);
-    let setup = quoted
-        .clone()
-        .filter(|_| pooled)
-        .map(|q| format!("SET LOCAL search_path TO {q}"));
-    opt.map_sqlx_postgres_opts(move |o| {
-        let o = o.statement_cache_capacity(0).extra_float_digits(None);
-        match &setup {
-            Some(sql) => o.transaction_setup(sql.clone()),
-            None => o,
-        }
-    });
-    let session_sql = quoted
-        .filter(|_| !pooled)
-        .map(|q| format!("SET search_path TO {q}"));
-    let check = access == Access::Write || settings.schema.is_some();
-    let observed = observed.clone();
-    opt.map_sqlx_postgres_pool_opts(move |p| {
-        let (observed, session_sql) = (observed.clone(), session_sql.clone());
-        p.after_connect(move |conn, _| {
-            let (observed, session_sql) = (observed.clone(), session_sql.clone());
-            Box::pin(async move {
-                use sea_orm::sqlx::Executor as _;
-                let mut behind_pooler = false;
-                if check {
-                    let (pid, in_recovery): (i32, bool) =
-                        sea_orm::sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    behind_pooler = pid as u32 != conn.backend_key_process_id();
-                    if let Ok(mut f) = observed.facts.lock() {
-                        *f = Some(ServerFacts {
-                            behind_pooler,
-                            in_recovery,
-                        });
-                    }
-                }
-                // Behind a pooler not known to pool sessions a session setting may outlive
-                // this client on a shared server connection: `pg_checks` decides first.
-                let safe = !behind_pooler || observed.session_pooling.load(Ordering::Relaxed);
-                if let Some(sql) = session_sql.filter(|_| safe) {
-                    conn.execute(sea_orm::sqlx::AssertSqlSafe(sql)).await?;
-                }
-                Ok(())
-            })
-        })
-    });
-}
-
-/// After connecting to PostgreSQL: refuse writes on a standby, and deal with a pooler the URL
-/// did not mention (the explicit signals are `pgbouncer=true` and a configured direct URL).
-/// A migration session through it must not share server connections (`pools_transactions`);
-/// other commands only need `--schema` set per transaction, so they reconnect that way.
-async fn pg_checks(
-    db: DatabaseConnection,
-    loc: &DbLocation,
-    access: Access,
-    settings: &ConnectSettings,
-    session: bool,
-    observed: &Arc<Observed>,
-) -> Result<DatabaseConnection> {
-    let facts = observed.facts.lock().ok().and_then(|f| *f);
-    let Some(facts) = facts else {
-        return Ok(db);
-    };
-    if facts.in_recovery && access == Access::Write {
-        db.close().await.ok();
-        return Err(coded(
-            Exit::ReadOnly,
-            format!(
-                "write refused: {} is a read-only standby; point at the primary (nothing was changed)",
-                loc.display
-            ),
-        ));
-    }
-    if !facts.behind_pooler || loc.pooled {
-        return Ok(db);
-    }
-    tracing::info!(
-        "{} is a connection pooler (its start-up key is not the server's)",
-        loc.display
-    );
-    if session {
-        if pools_transactions(&db, loc).await? {
-            db.close().await.ok();
-            return Err(pooler_refusal(
-                loc,
-                "it is a connection pooler in transaction mode (another client was given this session's server connection)",
-            ));
-        }
-        tracing::info!("the pooler keeps a server connection per client (session pooling)");
-        observed.session_pooling.store(true, Ordering::Relaxed);
-        if let Some(schema) = &settings.schema {
-            db.execute_unprepared(&format!("SET search_path TO {}", quote_ident(schema)))
-                .await
-                .context("setting the search_path")?;
-        }
-        return Ok(db);
-    }
-    if settings.schema.is_none() {
-        return Ok(db);
-    }
-    db.close().await.ok();
-    tracing::info!("setting the search_path per transaction from now on");
-    let opt = options(loc, access, settings, true, observed);
-    Database::connect(opt).await.map_err(|e| {
-        let failure = classify(&e);
-        connect_error(loc, &e, failure, settings)
-    })
-}
-
-/// Whether the pooler in front of `loc` gives one server connection to several clients
-/// (transaction or statement pooling). Asked in band, PgBouncer looks like PostgreSQL
-/// whenever it happens to hand a client the same server connection again, so a second client
-/// forces the question: it opens a transaction (which holds a server connection) and asks for
-/// its backend. If that is the backend `db` just used, or `db`'s next statement runs in
-/// another backend or has to wait for one, server connections are shared. A session pool
-/// shows neither (and a second client that gets no server at all means sessions hold them
-/// all). Three rounds, in case a busy pool hands out other connections.
-async fn pools_transactions(db: &DatabaseConnection, loc: &DbLocation) -> Result<bool> {
-    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
-    use sea_orm::sqlx::{Connection as _, Executor as _};
-    async fn backend(c: &mut PgConnection) -> Result<i32, sea_orm::sqlx::Error> {
-        sea_orm::sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(c)
-            .await
-    }
-    let fail = |e: sea_orm::sqlx::Error| {
-        coded(
-            Exit::Connection,
-            format!("cannot tell how the pooler at {} pools: {e}", loc.display),
-        )
-    };
-    let wait = Duration::from_secs(5);
-    let mut ours = db
-        .get_postgres_connection_pool()
-        .acquire()
-        .await
-        .map_err(fail)?;
-    let first = backend(&mut ours).await.map_err(fail)?;
-    let opts: PgConnectOptions = loc.secret_url().parse().map_err(fail)?;
-    let opts = opts
-        .statement_cache_capacity(0)
-        .extra_float_digits(None)
-        .application_name("dbtool");
-    let Ok(Ok(mut other)) = tokio::time::timeout(wait, PgConnection::connect_with(&opts)).await
-    else {
-        return Ok(false);
-    };
-    let mut shared = false;
-    for _ in 0..3 {
-        let theirs = tokio::time::timeout(Duration::from_secs(2), async {
-            other.execute("BEGIN").await?;
-            backend(&mut other).await
-        })
-        .await;
-        // No server for the second client: a session pool that is used up, or a
-        // transaction pool that is busy; `db`'s own next statement tells them apart.
-        let stuck = !matches!(theirs, Ok(Ok(_)));
-        if matches!(theirs, Ok(Ok(p)) if p == first) {
-            shared = true;
-            break;
-        }
-        match tokio::time::timeout(wait, backend(&mut ours)).await {
-            Ok(Ok(p)) if p == first => {}
-            Ok(Err(e)) => return Err(fail(e)),
-            _ => {
-                shared = true;
-                break;
-            }
-        }
-        if stuck || other.execute("ROLLBACK").await.is_err() {
-            break;
-        }
-    }
-    let _ = tokio::time::timeout(wait, other.close()).await;
-    Ok(shared)
-}
-
 /// `--schema` on a write command: the schema must exist before the lock (whose key is the
 /// schema) and the tracking table can go into it. Read-only commands leave a missing schema
 /// missing: `search_path` then names no schema and the database reads as empty.
 async fn ensure_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
     use sea_orm::ConnectionTrait;
-    let quoted = quote_ident(schema);
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
     tracing::info!("ensuring schema {quoted} exists");
     db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))
         .await
@@ -630,7 +386,7 @@ fn tcp_endpoint(loc: &DbLocation) -> Option<(String, u16)> {
 }
 
 /// Opens and closes a TCP connection, with a short timeout.
-async fn probe_tcp(host: &str, port: u16) -> std::result::Result<(), String> {
+async fn probe(host: &str, port: u16) -> std::result::Result<(), String> {
     let connect = tokio::net::TcpStream::connect((host, port));
     match tokio::time::timeout(Duration::from_secs(5), connect).await {
         Ok(Ok(_)) => Ok(()),

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod interrupt;
 pub mod logging;
 pub mod output;
+pub mod postgres;
 pub mod prompt;
 pub mod service;
 pub mod target;
@@ -42,9 +43,9 @@ pub struct Ctx {
 impl Ctx {
     /// Builds the context from the resolved configuration (see `config::Config::resolve`).
     pub fn from_args(c: config::Config, out: Output) -> Result<Ctx> {
-        let mut loc = DbLocation::parse(c.database_url.value.as_deref())
+        let loc = DbLocation::parse(c.database_url.value.as_deref())
             .with_context(|| format!("database_url from {}", c.database_url.source))?;
-        let direct = direct_location(&c, &mut loc)?;
+        let direct = direct_location(&c, &loc)?;
         if c.schema.value.is_some() && loc.backend != DbBackend::Postgres {
             out.warn(&format!(
                 "schema (from {}) is ignored: only PostgreSQL has schemas",
@@ -108,10 +109,9 @@ impl Ctx {
     }
 }
 
-/// `direct_url`, Prisma's `directUrl`: the database URL goes through a transaction pooler
-/// (so it is treated as one, as with `pgbouncer=true`) and migrations use this URL, which
-/// must reach the same kind of server without one.
-fn direct_location(c: &config::Config, loc: &mut DbLocation) -> Result<Option<DbLocation>> {
+/// `direct_url`, Prisma's `directUrl`: migrations use this URL, which reaches the same kind
+/// of server without a transaction pooler; everything else keeps the database URL.
+fn direct_location(c: &config::Config, loc: &DbLocation) -> Result<Option<DbLocation>> {
     let Some(raw) = c.direct_url.value.as_deref() else {
         return Ok(None);
     };
@@ -136,7 +136,6 @@ fn direct_location(c: &config::Config, loc: &mut DbLocation) -> Result<Option<Db
             ),
         ));
     }
-    loc.pooled = loc.backend == DbBackend::Postgres;
     Ok(Some(direct))
 }
 
