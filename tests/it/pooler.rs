@@ -401,7 +401,7 @@ async fn session_pooling_works_for_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_through_transaction_pooling_is_set_per_transaction() {
+async fn schema_is_set_per_transaction_directly_and_through_transaction_pooling() {
     let db = TestDb::new(Backend::Postgres, "pgb_tx_schema");
     let pgb = PgBouncer::start(PoolMode::Transaction);
     let pooled = pgb.url_for(&db);
@@ -411,7 +411,8 @@ async fn schema_through_transaction_pooling_is_set_per_transaction() {
         &["--direct-url", &db.url, "--schema", "app", "upgrade"],
     );
     r.ok();
-    for url in pooler_urls(&pgb, &db) {
+    let [plain, flagged] = pooler_urls(&pgb, &db);
+    for url in [plain, flagged, db.url.clone()] {
         let app = |args: &[&str]| {
             let mut a = vec!["--schema", "app"];
             a.extend_from_slice(args);
