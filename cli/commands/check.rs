@@ -157,8 +157,8 @@ async fn expected_schema(
         return r.context("building the expected schema");
     }
 
-    // A standby cannot create the scratch database (the lead replaces it with a stored
-    // snapshot); until then say so in one line instead of failing on CREATE DATABASE.
+    // A standby cannot create the scratch database: say so in one line instead of failing on
+    // CREATE DATABASE (until check compares with a stored snapshot instead).
     if ctx.loc.backend == DbBackend::Postgres && schema::in_recovery(db).await? {
         return Err(coded(
             Exit::ReadOnly,
@@ -168,8 +168,9 @@ async fn expected_schema(
             ),
         ));
     }
-    // With --schema through a transaction pooler every statement runs in a transaction of
-    // its own, where CREATE DATABASE cannot: create and drop on a connection without it.
+    // With --schema every statement on `db` runs in a transaction of its own (SET LOCAL
+    // search_path, see `postgres::options`), where CREATE DATABASE cannot: create and drop
+    // the scratch database on a connection without it.
     let plain = match (&ctx.settings.schema, ctx.loc.backend) {
         (Some(_), DbBackend::Postgres) => {
             let settings = ConnectSettings {
