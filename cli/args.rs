@@ -41,7 +41,7 @@ pub struct Cli {
 /// Options every subcommand accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
-    /// Database URL: postgres://, postgresql://, mysql://, sqlite:// [default: sqlite file ./dbtool.db]
+    /// Database URL: postgres://, postgresql://, mysql://, sqlite:// (add ?pgbouncer=true for a transaction-pooling PgBouncer) [default: sqlite file ./dbtool.db]
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -51,6 +51,16 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+
+    /// Database URL for migrations when --database-url goes through a transaction pooler (PgBouncer); read and admin commands keep using --database-url
+    #[arg(
+        long,
+        env = "DBTOOL_DIRECT_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub direct_url: Option<String>,
 
     /// Which application's schema to manage [default: avatar]
     #[arg(

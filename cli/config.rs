@@ -75,6 +75,7 @@ impl std::fmt::Display for Source {
 #[derive(Debug, Clone, Default)]
 pub struct Given {
     pub database_url: Option<Source>,
+    pub direct_url: Option<Source>,
     pub app: Option<Source>,
     pub schema: Option<Source>,
     pub lock_timeout: Option<Source>,
@@ -96,6 +97,7 @@ impl Given {
         };
         Given {
             database_url: src("database_url"),
+            direct_url: src("direct_url"),
             app: src("app"),
             schema: src("schema"),
             lock_timeout: src("lock_timeout"),
@@ -128,6 +130,8 @@ pub struct Config {
     pub database_url_origin: String,
     /// The file the URL was read from (`DATABASE_URL_FILE`), if any.
     pub database_url_file: Option<PathBuf>,
+    /// The URL migrations use instead of `database_url` (a pooler's), password included.
+    pub direct_url: Setting<Option<String>>,
     pub app: Setting<App>,
     pub schema: Setting<Option<String>>,
     pub lock_timeout: Setting<u64>,
@@ -157,6 +161,7 @@ enum BoolLike {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    direct_url: Option<String>,
     app: Option<String>,
     schema: Option<String>,
     lock_timeout: Option<u64>,
@@ -164,8 +169,9 @@ struct FileConfig {
     wait_timeout: Option<u64>,
 }
 
-pub const FILE_KEYS: [&str; 6] = [
+pub const FILE_KEYS: [&str; 7] = [
     "database_url",
+    "direct_url",
     "app",
     "schema",
     "lock_timeout",
@@ -174,8 +180,9 @@ pub const FILE_KEYS: [&str; 6] = [
 ];
 
 /// The environment variable behind each key (also the name used in `.env`).
-pub const ENV_VARS: [(&str, &str); 6] = [
+pub const ENV_VARS: [(&str, &str); 7] = [
     ("database_url", "DATABASE_URL"),
+    ("direct_url", "DBTOOL_DIRECT_URL"),
     ("app", "DBTOOL_APP"),
     ("schema", "DBTOOL_SCHEMA"),
     ("lock_timeout", "DBTOOL_LOCK_TIMEOUT"),
@@ -222,6 +229,7 @@ impl Config {
             database_url: Setting::new(None, Source::Default),
             database_url_origin: "the default".into(),
             database_url_file: None,
+            direct_url: Setting::new(None, Source::Default),
             app: Setting::new(App::Avatar, Source::Default),
             schema: Setting::new(None, Source::Default),
             lock_timeout: Setting::new(DEFAULT_LOCK_TIMEOUT, Source::Default),
@@ -265,6 +273,28 @@ impl Config {
         let mut warnings = Vec::new();
         let url = resolve_url(g, given, &layers, &fc, &file_label, &mut warnings)?;
 
+        let direct_url = match given.direct_url {
+            Some(src) => Setting::new(g.direct_url.clone(), src),
+            None => layers.pick(
+                "DBTOOL_DIRECT_URL",
+                |v| Ok(Some(v.to_owned())),
+                fc.direct_url.clone().map(Some),
+                None,
+            )?,
+        };
+        if direct_url
+            .value
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "the direct URL (from {}) is empty; give the URL that reaches the server directly, or remove it",
+                    direct_url.source
+                ),
+            ));
+        }
         let app = match (given.app, g.app) {
             (Some(src), Some(a)) => Setting::new(App::from(a), src),
             _ => layers.pick(
@@ -339,6 +369,7 @@ impl Config {
             database_url: url.setting,
             database_url_origin: url.origin,
             database_url_file: url.file,
+            direct_url,
             app,
             schema,
             lock_timeout,
@@ -851,6 +882,8 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
             let line = if line.contains("database_url") || line.contains("://") {
                 // Never echo a URL that may carry a password.
                 "database_url = …"
+            } else if line.starts_with("direct_url") {
+                "direct_url = …"
             } else {
                 line
             };

@@ -6,9 +6,10 @@ use crate::config::io_reason;
 use crate::dberror::{self, sqlx_error, Described};
 use crate::exit::{coded, Exit};
 use crate::output::{add_secret, Output};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The file used when no database URL is configured at all.
@@ -46,6 +47,49 @@ pub struct DbLocation {
     /// When the URL as typed has `#`, `/`, `?` or a second `@` in its userinfo: how to
     /// percent-encode them (added to connection errors).
     pub encoding_hint: Option<String>,
+    /// PostgreSQL through a transaction-pooling connection pooler, as the URL says with
+    /// `pgbouncer=true` (Prisma's convention): migrations refuse it.
+    pub pooled: bool,
+}
+
+/// `pgbouncer=true|false` in a PostgreSQL URL says whether it goes through a transaction
+/// pooler (Prisma's convention); the driver does not know the parameter, so it is removed.
+fn take_pgbouncer_flag(
+    parsed: &url::Url,
+    backend: DbBackend,
+    display: &str,
+) -> Result<(String, bool)> {
+    let Some((_, value)) = parsed.query_pairs().find(|(k, _)| k == "pgbouncer") else {
+        return Ok((parsed.to_string(), false));
+    };
+    if backend != DbBackend::Postgres {
+        return Err(coded(
+            Exit::Usage,
+            format!("pgbouncer={value} in the database URL {display} is only for PostgreSQL URLs; remove it"),
+        ));
+    }
+    let pooled = match value.as_ref() {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(coded(
+                Exit::Usage,
+                format!("pgbouncer={other} in the database URL {display}: use pgbouncer=true (a transaction-pooling PgBouncer) or leave it out"),
+            ))
+        }
+    };
+    let mut stripped = parsed.clone();
+    let rest: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "pgbouncer")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if rest.is_empty() {
+        stripped.set_query(None);
+    } else {
+        stripped.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok((stripped.to_string(), pooled))
 }
 
 /// Query parameters whose value is a credential.
@@ -72,6 +116,7 @@ impl DbLocation {
                 libpq: Vec::new(),
                 warnings: Vec::new(),
                 encoding_hint: None,
+                pooled: false,
             });
         };
         register_secrets(raw);
@@ -159,9 +204,10 @@ impl DbLocation {
             }
         }
         register_secrets(url.as_str());
-        let url = url.to_string();
+        let display = mask(url.as_str());
+        let (url, pooled) = take_pgbouncer_flag(&url, backend, &display)?;
         Ok(DbLocation {
-            display: mask(&url),
+            display,
             url,
             backend,
             sqlite_file: None,
@@ -171,6 +217,7 @@ impl DbLocation {
             libpq,
             warnings,
             encoding_hint: special_char_hint(raw),
+            pooled,
         })
     }
 
@@ -256,6 +303,7 @@ fn parse_sqlite(raw: &str) -> Result<DbLocation> {
         libpq: Vec::new(),
         warnings: Vec::new(),
         encoding_hint: None,
+        pooled: false,
     })
 }
 
@@ -570,11 +618,41 @@ pub async fn connect(
     settings: &ConnectSettings,
     out: &Output,
 ) -> Result<Option<DatabaseConnection>> {
+    open(loc, access, settings, out, false).await
+}
+
+/// The connection that runs migrations and holds the migration lock, a session lock: it needs
+/// a server session of its own, so a transaction pooler is refused (exit 18), whether the URL
+/// says so (`pgbouncer=true`) or the pooler shows it (`postgres::check`).
+pub async fn connect_migrate(
+    loc: &DbLocation,
+    settings: &ConnectSettings,
+    out: &Output,
+) -> Result<DatabaseConnection> {
+    if loc.pooled {
+        return Err(crate::postgres::pooler_refusal(
+            loc,
+            "it is marked as one (pgbouncer=true)",
+        ));
+    }
+    let db = open(loc, Access::Write, settings, out, true).await?;
+    db.context("no connection was opened")
+}
+
+/// `session`: the connection is a migration session (see `postgres::options`).
+async fn open(
+    loc: &DbLocation,
+    access: Access,
+    settings: &ConnectSettings,
+    out: &Output,
+    session: bool,
+) -> Result<Option<DatabaseConnection>> {
     dberror::set_location(loc);
     if loc.backend == DbBackend::Sqlite && !sqlite_preflight(loc, access, out)? {
         return Ok(None);
     }
     check_tls_files(loc)?;
+    let observed = Arc::new(crate::postgres::Observed::default());
     let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
     opt.max_connections(1)
         .min_connections(1)
@@ -590,9 +668,7 @@ pub async fn connect(
     match loc.backend {
         DbBackend::Postgres => {
             opt.set_application_name("dbtool");
-            if let Some(schema) = &settings.schema {
-                opt.set_schema_search_path(format!("\"{}\"", schema.replace('"', "\"\"")));
-            }
+            crate::postgres::options(&mut opt, access, settings, session, &observed);
         }
         DbBackend::Sqlite => {
             let write = access == Access::Write;
@@ -674,6 +750,13 @@ pub async fn connect(
                     "connected in {:.1} ms",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
+                let db = match loc.backend {
+                    DbBackend::Postgres => {
+                        crate::postgres::check(db, loc, access, settings, session, &observed)
+                            .await?
+                    }
+                    _ => db,
+                };
                 return Ok(Some(db));
             }
             Err(e) => {
@@ -968,5 +1051,28 @@ mod tests {
             .unwrap()
             .contains("%23"));
         assert!(special_char_hint("postgres://u:ab@h/d").is_none());
+    }
+
+    #[test]
+    fn pgbouncer_flag_marks_the_url_and_is_not_passed_on() {
+        let loc = DbLocation::parse(Some(
+            "postgres://bob:pw@db:6432/app?sslmode=require&pgbouncer=true",
+        ))
+        .unwrap();
+        assert!(loc.pooled);
+        assert_eq!(
+            loc.secret_url(),
+            "postgres://bob:pw@db:6432/app?sslmode=require"
+        );
+        assert!(loc.display.contains("pgbouncer=true") && !loc.display.contains("pw"));
+        let loc = DbLocation::parse(Some("postgres://db/app?pgbouncer=true")).unwrap();
+        assert_eq!(loc.secret_url(), "postgres://db/app");
+        let loc = DbLocation::parse(Some("postgres://db/app?pgbouncer=false")).unwrap();
+        assert!(!loc.pooled);
+        assert!(!DbLocation::parse(Some("postgres://db/app")).unwrap().pooled);
+        let e = DbLocation::parse(Some("postgres://db/app?pgbouncer=yes")).unwrap_err();
+        assert!(e.to_string().contains("pgbouncer=yes"), "{e}");
+        let e = DbLocation::parse(Some("mysql://db/app?pgbouncer=true")).unwrap_err();
+        assert!(e.to_string().contains("only for PostgreSQL"), "{e}");
     }
 }

@@ -24,6 +24,8 @@ impl Ctx {
                 AppChoice::Given(c.app.value)
             },
             schema: self.settings.schema.clone(),
+            // The connection puts the schema into search_path itself (see `postgres`).
+            set_search_path: false,
             lock_timeout: self.lock_timeout,
             client: format!("dbtool {}", crate::version::SHORT),
             ..Options::default()

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod libpq;
 pub mod logging;
 pub mod output;
+pub mod postgres;
 pub mod prompt;
 pub mod service;
 pub mod version;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub out: Output,
     pub app: App,
     pub loc: DbLocation,
+    /// Where migrations go when `loc` is a transaction pooler (`direct_url`).
+    pub direct: Option<DbLocation>,
     pub settings: ConnectSettings,
     pub lock_timeout: Duration,
     pub interrupt: Arc<Interrupt>,
@@ -54,6 +57,7 @@ impl Ctx {
         for w in &loc.warnings {
             out.warn(w);
         }
+        let direct = direct_location(&c, &loc)?;
         if c.schema.value.is_some() && loc.backend != DbBackend::Postgres {
             out.warn(&format!(
                 "schema (from {}) is ignored: only PostgreSQL has schemas",
@@ -76,6 +80,7 @@ impl Ctx {
                 verbose: c.verbose,
             },
             loc,
+            direct,
             lock_timeout: Duration::from_secs(c.lock_timeout.value),
             interrupt: Interrupt::new(),
             config: c,
@@ -97,6 +102,24 @@ impl Ctx {
     /// A connection for read-only commands; None when the SQLite file does not exist yet.
     pub async fn connect_read(&self) -> Result<Option<DatabaseConnection>> {
         context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
+    }
+
+    /// The connection of migration commands (anything that takes the migration lock): the
+    /// direct URL when one is configured; a transaction pooler is refused (exit 18).
+    pub async fn connect_migrate(&self) -> Result<DatabaseConnection> {
+        context::connect_migrate(self.migration_loc(), &self.settings, &self.out).await
+    }
+
+    /// [`Ctx::connect_migrate`] for a database that must exist already (a downgrade, a
+    /// stamp): a missing SQLite file is exit 6 and is not created.
+    pub async fn connect_migrate_existing(&self, what: &str) -> Result<DatabaseConnection> {
+        self.require_sqlite_file(what)?;
+        self.connect_migrate().await
+    }
+
+    /// Where migrations run: the direct URL, or the database URL.
+    pub fn migration_loc(&self) -> &DbLocation {
+        self.direct.as_ref().unwrap_or(&self.loc)
     }
 
     /// A connection for a write command that needs the database to exist already (a
@@ -180,6 +203,36 @@ fn aborted(exit: Exit, interrupt: &interrupt::Interrupt) -> String {
         "{signal} before the command finished: it was stopped at once; {}",
         interrupt.abort_effect()
     )
+}
+
+/// `direct_url`, Prisma's `directUrl`: migrations use this URL, which reaches the same kind
+/// of server without a transaction pooler; everything else keeps the database URL.
+fn direct_location(c: &config::Config, loc: &DbLocation) -> Result<Option<DbLocation>> {
+    let Some(raw) = c.direct_url.value.as_deref() else {
+        return Ok(None);
+    };
+    let source = c.direct_url.source;
+    let direct =
+        DbLocation::parse(Some(raw)).with_context(|| format!("direct_url from {source}"))?;
+    if direct.backend != loc.backend {
+        return Err(exit::coded(
+            Exit::Usage,
+            format!(
+                "direct_url {} (from {source}) is not the same kind of database as database_url {}; the direct URL reaches the same database without the pooler",
+                direct.display, loc.display
+            ),
+        ));
+    }
+    if direct.pooled {
+        return Err(exit::coded(
+            Exit::Usage,
+            format!(
+                "direct_url {} (from {source}) says pgbouncer=true; the direct URL must reach the server without a transaction pooler",
+                direct.display
+            ),
+        ));
+    }
+    Ok(Some(direct))
 }
 
 /// Runs a parsed command line. Signals: see `interrupt`.

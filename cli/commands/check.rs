@@ -152,6 +152,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
                         DiffKind::Missing => Tone::Bad,
                         DiffKind::Altered => Tone::Warn,
                         DiffKind::Extra => Tone::Plain,
+                        DiffKind::Invalid => Tone::Bad,
                     };
                     vec![
                         (d.object.clone(), Tone::Plain),
@@ -209,6 +210,31 @@ async fn expected_schema(
         return r.context("building the expected schema");
     }
 
+    // A standby cannot create the scratch database: say so in one line instead of failing on
+    // CREATE DATABASE (until check compares with a stored snapshot instead).
+    if ctx.loc.backend == DbBackend::Postgres && schema::in_recovery(db).await? {
+        return Err(coded(
+            Exit::ReadOnly,
+            format!(
+                "check cannot run on {}, a read-only standby: it builds the expected schema in a scratch database on the same server; point at the primary",
+                ctx.loc.display
+            ),
+        ));
+    }
+    // With --schema every statement on `db` runs in a transaction of its own (SET LOCAL
+    // search_path, see `postgres::options`), where CREATE DATABASE cannot: create and drop
+    // the scratch database on a connection without it.
+    let plain = match (&ctx.settings.schema, ctx.loc.backend) {
+        (Some(_), DbBackend::Postgres) => {
+            let settings = ConnectSettings {
+                schema: None,
+                ..ctx.settings.clone()
+            };
+            context::connect(&ctx.loc, Access::ReadOnly, &settings, &ctx.out).await?
+        }
+        _ => None,
+    };
+    let db = plain.as_ref().unwrap_or(db);
     let name = schema::scratch_name();
     schema::create_scratch(db, &name).await.with_context(|| {
         format!(

@@ -14,7 +14,7 @@ use serde::Serialize;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Precedence, lowest first: default, dbtool.toml (or --config PATH), .env, environment
-variables (DATABASE_URL or DATABASE_URL_FILE, DBTOOL_APP, DBTOOL_SCHEMA,
+variables (DATABASE_URL or DATABASE_URL_FILE, DBTOOL_DIRECT_URL, DBTOOL_APP, DBTOOL_SCHEMA,
 DBTOOL_LOCK_TIMEOUT, DBTOOL_WAIT, DBTOOL_WAIT_TIMEOUT), command-line flags. With no URL
 at all, PGHOST / PGDATABASE / PGSERVICE select PostgreSQL; parts a PostgreSQL URL leaves
 out come from PGUSER, PGPASSWORD, ~/.pgpass and the like, as in psql. Passwords are
@@ -45,6 +45,8 @@ struct ConfigView {
 struct Settings {
     /// Masked: the password is `***`.
     database_url: Setting<String>,
+    /// Masked; null when none is configured.
+    direct_url: Setting<Option<String>>,
     app: Setting<App>,
     schema: Setting<Option<String>>,
     lock_timeout: Setting<u64>,
@@ -68,6 +70,10 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
             database_url: Setting {
                 value: ctx.loc.display.clone(),
                 source: c.database_url.source,
+            },
+            direct_url: Setting {
+                value: ctx.direct.as_ref().map(|d| d.display.clone()),
+                source: c.direct_url.source,
             },
             app: c.app.clone(),
             schema: c.schema.clone(),
@@ -97,6 +103,14 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
         }
         let rows = vec![
             row("database_url", url, s.database_url.source),
+            row(
+                "direct_url",
+                s.direct_url
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| "(none: migrations use database_url)".into()),
+                s.direct_url.source,
+            ),
             row("app", s.app.value.to_string(), s.app.source),
             row(
                 "schema",

@@ -123,7 +123,13 @@ struct PurgeView {
 }
 
 async fn purge(ctx: &Ctx, older_than: Option<Age>, dry_run: bool) -> Result<Exit> {
-    let db = connect_admin(ctx, Access::Write, "email_login_codes").await?;
+    // A dry run only counts, so it works on a read-only standby too.
+    let access = if dry_run {
+        Access::ReadOnly
+    } else {
+        Access::Write
+    };
+    let db = connect_admin(ctx, access, "email_login_codes").await?;
     let now = Utc::now();
     let created_before = older_than.map(|a| now - chrono::Duration::seconds(a.seconds));
     let count = svc::purge_login_codes(

@@ -59,9 +59,9 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
                 // is refused before the file is created.
                 empty_preview(ctx, direction, &target)?;
             }
-            ctx.connect_write().await?
+            ctx.connect_migrate().await?
         }
-        Direction::Down => ctx.connect_write_existing("roll back").await?,
+        Direction::Down => ctx.connect_migrate_existing("roll back").await?,
     };
     let mut opts = ctx.engine_options();
     opts.allow_data_loss = flags.yes;

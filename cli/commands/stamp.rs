@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         }
     } else {
         // Nothing to record in a database that does not exist yet.
-        let db = ctx.connect_write_existing("stamp").await?;
+        let db = ctx.connect_migrate_existing("stamp").await?;
         let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd).await?;
         StampView {
             app: report.app,

@@ -309,3 +309,54 @@ fn a_missing_sqlite_file_is_an_error_and_stays_missing() {
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
     assert!(!dir.path().join("dbtool.db").exists());
 }
+
+/// PostgreSQL: an INVALID index (a failed `CREATE INDEX CONCURRENTLY`) is reported as
+/// invalid, both one the migrations do not create and one they do, and not also as extra or
+/// altered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_indexes_are_reported_as_invalid() {
+    let db = TestDb::new(Backend::Postgres, "check_invalid_index");
+    db.run(&["upgrade"]).ok();
+    let conn = db.connect().await;
+    // The default prompts are inserted in one transaction: they share created_at.
+    let failed = sea_orm::ConnectionTrait::execute_unprepared(
+        &conn,
+        "CREATE UNIQUE INDEX CONCURRENTLY ix_settings_created_at ON settings (created_at)",
+    )
+    .await;
+    conn.close().await.ok();
+    assert!(
+        failed.is_err(),
+        "duplicate values make the unique build fail"
+    );
+    // What a failed REINDEX INDEX CONCURRENTLY leaves on an index the migrations create.
+    db.exec(
+        "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ix_settings_key'::regclass",
+    )
+    .await;
+
+    let (code, doc) = check(&db, "avatar");
+    assert_eq!(code, 9, "{doc}");
+    let invalid: Vec<_> = entries(&doc, "differences")
+        .into_iter()
+        .filter(|e| e.3 == "invalid")
+        .collect();
+    assert_eq!(invalid.len(), 2, "{doc}");
+    assert_eq!(invalid[0].0, "index settings.ix_settings_created_at");
+    assert_eq!(invalid[0].1, "(absent)");
+    assert!(invalid[0].2.contains("INVALID"), "{:?}", invalid[0]);
+    assert_eq!(invalid[1].0, "index settings.ix_settings_key");
+    assert_eq!(invalid[1].1, "UNIQUE (key)");
+    assert!(invalid[1].2.contains("REINDEX"), "{:?}", invalid[1]);
+    assert_eq!(entries(&doc, "differences").len(), 2, "nothing else: {doc}");
+    assert!(entries(&doc, "extra").is_empty(), "not also extra: {doc}");
+
+    let r = db.run(&["check"]);
+    r.expect_code(9);
+    let row = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("ix_settings_created_at"))
+        .unwrap();
+    assert!(row.contains("invalid"), "{row}");
+}

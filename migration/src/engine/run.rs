@@ -36,9 +36,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub app: AppChoice,
-    /// The PostgreSQL schema to work in (put into `search_path`; created under the lock by
-    /// write runs). None: the connection's `current_schema()`.
+    /// The PostgreSQL schema to work in (created under the lock by write runs, and the key
+    /// of the lock). None: the connection's `current_schema()`.
     pub schema: Option<String>,
+    /// Put `schema` into the connection's `search_path` (`SET search_path`). Off when the
+    /// caller's connection sets it already (the CLI does, per transaction through a pooler).
+    pub set_search_path: bool,
     /// How long to wait for another run's migration lock.
     pub lock_timeout: Duration,
     /// How long a step may wait for a table lock before it is rolled back and retried.
@@ -64,6 +67,7 @@ impl Default for Options {
                 default: App::Avatar,
             },
             schema: None,
+            set_search_path: true,
             lock_timeout: Duration::from_secs(60),
             ddl_lock_timeout: Duration::from_secs(5),
             ddl_retries: 3,
@@ -249,7 +253,8 @@ impl Engine {
     pub async fn new(db: &DatabaseConnection, opts: Options) -> Result<Engine, Error> {
         let db = conn::dedicated(db).await?;
         let backend = db.get_database_backend();
-        if let (DbBackend::Postgres, Some(s)) = (backend, &opts.schema) {
+        if let (DbBackend::Postgres, Some(s), true) = (backend, &opts.schema, opts.set_search_path)
+        {
             db.execute_unprepared(&format!("SET search_path TO {}", quote_pg(s)))
                 .await?;
         }

@@ -73,6 +73,9 @@ pub struct Index {
     pub name: String,
     pub unique: bool,
     pub columns: Vec<String>,
+    /// False for a PostgreSQL index marked INVALID (`pg_index.indisvalid`), e.g. left by a
+    /// failed `CREATE INDEX CONCURRENTLY`: it is kept up to date but never used.
+    pub valid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,17 +225,19 @@ async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbEr
         .discover_with(db)
         .await
         .map_err(|e| discovery_err("PostgreSQL", e))?;
-    // sea-schema only discovers unique indexes.
+    // sea-schema only discovers unique indexes, and does not say which are INVALID.
     let sep = '\u{1f}';
     let plain = rows(
         db,
         "SELECT t.relname::text, i.relname::text, \
                 (SELECT string_agg(pg_get_indexdef(ix.indexrelid, k, true), E'\\x1f' ORDER BY k) \
-                 FROM generate_series(1, ix.indnkeyatts::int) k) \
+                 FROM generate_series(1, ix.indnkeyatts::int) k), \
+                ix.indisunique::text, ix.indisvalid::text \
          FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid \
          JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
-         WHERE n.nspname = current_schema() AND NOT ix.indisunique AND NOT ix.indisprimary",
-        3,
+         WHERE n.nspname = current_schema() AND NOT ix.indisprimary \
+           AND (NOT ix.indisunique OR NOT ix.indisvalid)",
+        5,
     )
     .await?;
     let action = |a: &Option<A>| {
@@ -274,13 +279,20 @@ async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbEr
                 name: u.name.clone(),
                 unique: true,
                 columns: u.columns.clone(),
+                valid: true,
             })
             .collect();
-        indexes.extend(plain.iter().filter(|r| r[0] == name).map(|r| Index {
-            name: r[1].clone(),
-            unique: false,
-            columns: r[2].split(sep).map(str::to_owned).collect(),
-        }));
+        for r in plain.iter().filter(|r| r[0] == name) {
+            match indexes.iter_mut().find(|i| i.name == r[1]) {
+                Some(known) => known.valid = r[4] == "true",
+                None => indexes.push(Index {
+                    name: r[1].clone(),
+                    unique: r[3] == "true",
+                    columns: r[2].split(sep).map(str::to_owned).collect(),
+                    valid: r[4] == "true",
+                }),
+            }
+        }
         out.push(Table {
             columns,
             primary_key: t.primary_key_constraints.first().map(|p| PrimaryKey {
@@ -485,6 +497,7 @@ async fn introspect_mysql(db: &DatabaseConnection) -> Result<Vec<Table>, DbErr> 
                     name: i.name.clone(),
                     unique: i.unique,
                     columns: cols(i),
+                    valid: true,
                 })
                 .collect(),
             foreign_keys: t
@@ -647,6 +660,7 @@ async fn introspect_sqlite(db: &DatabaseConnection) -> Result<Vec<Table>, DbErr>
                 name: i.index_name.clone(),
                 unique: i.unique,
                 columns: i.columns.clone(),
+                valid: true,
             })
             .collect();
         out.push(Table {
@@ -783,6 +797,12 @@ pub async fn create_scratch(db: &DatabaseConnection, name: &str) -> Result<(), D
     Ok(())
 }
 
+/// PostgreSQL: whether the server is a hot standby (`pg_is_in_recovery()`).
+pub async fn in_recovery(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    let r = rows(db, "SELECT pg_is_in_recovery()::text", 1).await?;
+    Ok(r.first().is_some_and(|r| r[0] == "true"))
+}
+
 /// Drops the scratch database `name` (forcibly on PostgreSQL, so a stray connection cannot
 /// keep it alive).
 pub async fn drop_scratch(db: &DatabaseConnection, name: &str) -> Result<(), DbErr> {
@@ -830,6 +850,8 @@ pub enum DiffKind {
     Altered,
     /// The database has it; the migrations do not create it.
     Extra,
+    /// An INVALID index (PostgreSQL): it exists but is never used; drop or rebuild it.
+    Invalid,
 }
 
 impl DiffKind {
@@ -838,6 +860,7 @@ impl DiffKind {
             DiffKind::Missing => "missing",
             DiffKind::Altered => "altered",
             DiffKind::Extra => "extra",
+            DiffKind::Invalid => "invalid",
         }
     }
 }
@@ -964,9 +987,40 @@ fn diff_table(e: &Table, a: &Table, out: &mut Vec<Difference>) {
         );
     }
 
+    // An INVALID index is reported as that, whether the migrations create it or not, and
+    // not compared otherwise.
+    let invalid: BTreeSet<&str> = a
+        .indexes
+        .iter()
+        .filter(|i| !i.valid)
+        .map(|i| i.name.as_str())
+        .collect();
+    for ai in a.indexes.iter().filter(|i| !i.valid) {
+        let expected = e.indexes.iter().find(|i| i.name == ai.name);
+        push(
+            format!("index {t}.{}", ai.name),
+            expected.map_or_else(|| ABSENT.into(), Index::describe),
+            format!(
+                "{} INVALID (a failed CREATE INDEX CONCURRENTLY?): {}",
+                ai.describe(),
+                if expected.is_some() {
+                    "rebuild it (REINDEX INDEX CONCURRENTLY)"
+                } else {
+                    "run `dbtool upgrade` if a failed migration left it (that rebuilds it), or drop it"
+                }
+            ),
+            DiffKind::Invalid,
+        );
+    }
+    let usable = |is: &[Index]| -> Vec<Index> {
+        is.iter()
+            .filter(|i| !invalid.contains(i.name.as_str()))
+            .cloned()
+            .collect()
+    };
     keyed(
-        &e.indexes,
-        &a.indexes,
+        &usable(&e.indexes),
+        &usable(&a.indexes),
         |i| i.name.clone(),
         Index::describe,
         |k| format!("index {t}.{k}"),
@@ -1048,6 +1102,7 @@ mod tests {
                 name: "ix_users_email".into(),
                 unique: true,
                 columns: vec!["email".into()],
+                valid: true,
             }],
             ..Table::default()
         };
@@ -1072,6 +1127,38 @@ mod tests {
         assert_eq!(d[1].expected, "type varchar(255)");
         assert_eq!(d[2].actual, "NULL");
         assert!(diff(&schema(vec![users.clone()]), &schema(vec![users])).is_empty());
+    }
+
+    #[test]
+    fn invalid_indexes_are_reported_as_invalid_only() {
+        let index = |name: &str, valid: bool| Index {
+            name: name.into(),
+            unique: true,
+            columns: vec!["email".into()],
+            valid,
+        };
+        let expected = Table {
+            name: "users".into(),
+            indexes: vec![index("ix_users_email", true)],
+            ..Table::default()
+        };
+        let live = Table {
+            indexes: vec![index("ix_leftover", false), index("ix_users_email", false)],
+            ..expected.clone()
+        };
+        let d = diff(&schema(vec![expected]), &schema(vec![live]));
+        let got: Vec<(&str, DiffKind)> = d.iter().map(|x| (x.object.as_str(), x.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("index users.ix_leftover", DiffKind::Invalid),
+                ("index users.ix_users_email", DiffKind::Invalid),
+            ]
+        );
+        assert_eq!(d[0].expected, ABSENT);
+        assert!(d[0].actual.contains("INVALID") && d[0].actual.contains("drop it"));
+        assert_eq!(d[1].expected, "UNIQUE (email)");
+        assert!(d[1].actual.contains("REINDEX"), "{}", d[1].actual);
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! afterwards), and a way to run the real `dbtool` binary against it.
 #![allow(dead_code)]
 
+pub mod as_postgres;
 pub mod badinput;
 pub mod introspect;
+pub mod pgbouncer;
+pub mod standby;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use std::path::{Path, PathBuf};
