@@ -195,6 +195,17 @@ impl Ctx {
                 )
             }
             Error::AtomicRefused { .. } => (Exit::Usage, format!("{e_atomic}; run without --atomic (each migration then runs in its own transaction)", e_atomic = e_display(&e))),
+            Error::CreateSchema { schema, error } => {
+                let d = crate::dberror::describe_in(&error, Some("creating the schema"));
+                let q = migration::engine::quote_pg(&schema);
+                (
+                    d.exit,
+                    format!(
+                        "cannot create schema {q}: {}; nothing was changed; create it first (CREATE SCHEMA {q}) as a user that may, or use such a user",
+                        d.message
+                    ),
+                )
+            }
             Error::ReadOnly { reason } => (
                 Exit::ReadOnly,
                 format!("{reason}; nothing was changed"),

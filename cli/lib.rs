@@ -110,11 +110,20 @@ impl Ctx {
         context::connect_migrate(self.migration_loc(), &self.settings, &self.out).await
     }
 
-    /// [`Ctx::connect_migrate`] for a database that must exist already (a downgrade, a
-    /// stamp): a missing SQLite file is exit 6 and is not created.
-    pub async fn connect_migrate_existing(&self, what: &str) -> Result<DatabaseConnection> {
+    /// [`Ctx::connect_migrate`] for a database that must exist already: a missing SQLite
+    /// file is exit 6 and is not created, and so is a missing `--schema` when `schema` (a
+    /// downgrade has nothing to roll back there; a stamp may create it, under the lock).
+    pub async fn connect_migrate_existing(
+        &self,
+        what: &str,
+        schema: bool,
+    ) -> Result<DatabaseConnection> {
         self.require_sqlite_file(what)?;
-        self.connect_migrate().await
+        let db = self.connect_migrate().await?;
+        if schema {
+            self.require_schema(&db, what).await?;
+        }
+        Ok(db)
     }
 
     /// Where migrations run: the direct URL, or the database URL.

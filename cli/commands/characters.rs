@@ -61,8 +61,9 @@ Examples:
 
 pub async fn run(ctx: &Ctx, args: CharactersArgs) -> Result<Exit> {
     if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
+        // The command line contradicts itself (no database is asked): a usage error.
         return Err(coded(
-            Exit::WrongApp,
+            Exit::Usage,
             format!(
                 "`dbtool characters` is for NeuraChar: the {} schema has no characters; use --app neurachar",
                 ctx.app

@@ -46,8 +46,9 @@ or the question was answered no).")]
 
 pub async fn run(ctx: &Ctx, args: ChatsArgs) -> Result<Exit> {
     if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
+        // The command line contradicts itself (no database is asked): a usage error.
         return Err(coded(
-            Exit::WrongApp,
+            Exit::Usage,
             format!(
                 "`dbtool chats` is for NeuraChar: the {} schema has no chats; use --app neurachar",
                 ctx.app

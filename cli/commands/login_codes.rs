@@ -97,8 +97,9 @@ impl std::str::FromStr for Age {
 
 pub async fn run(ctx: &Ctx, args: LoginCodesArgs) -> Result<Exit> {
     if ctx.app_given().is_some_and(|a| a != App::Neurachar) {
+        // The command line contradicts itself (no database is asked): a usage error.
         return Err(coded(
-            Exit::WrongApp,
+            Exit::Usage,
             format!(
                 "`dbtool login-codes` is for NeuraChar: the {} schema has no email login codes; use --app neurachar",
                 ctx.app

@@ -61,7 +61,7 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
             }
             ctx.connect_migrate().await?
         }
-        Direction::Down => ctx.connect_migrate_existing("roll back").await?,
+        Direction::Down => ctx.connect_migrate_existing("roll back", true).await?,
     };
     let mut opts = ctx.engine_options();
     opts.allow_data_loss = flags.yes;

@@ -182,8 +182,9 @@ pub struct SetArgs {
 
 pub async fn run(ctx: &Ctx, args: SettingsArgs) -> Result<Exit> {
     if ctx.app_given().is_some_and(|a| a != App::Avatar) {
+        // The command line contradicts itself (no database is asked): a usage error.
         return Err(coded(
-            Exit::WrongApp,
+            Exit::Usage,
             format!(
                 "{} has no settings: `dbtool settings` manages the Avatar bio prompts (run it without --app {}, or with --app avatar)",
                 if ctx.app == App::Neurachar { "NeuraChar" } else { ctx.app.name() },

@@ -42,6 +42,13 @@ struct StampView {
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
+    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+        // A bad target is a bad command line whether or not the database exists.
+        migration::engine::Status::empty(ctx.app)
+            .overview
+            .plan_stamp(&args.target)
+            .map_err(|e| ctx.fail(e.into()))?;
+    }
     let cmd = Command::Stamp {
         target: args.target,
         force: args.force,
@@ -64,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         }
     } else {
         // Nothing to record in a database that does not exist yet.
-        let db = ctx.connect_migrate_existing("stamp").await?;
+        let db = ctx.connect_migrate_existing("stamp", false).await?;
         let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd).await?;
         StampView {
             app: report.app,

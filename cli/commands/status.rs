@@ -218,6 +218,11 @@ pub fn print_status(ctx: &Ctx, st: &Status, descriptions: bool) {
             )),
             None => {}
         }
+        if let Some(why) = &st.state.state_unreadable {
+            ctx.out.warn(&format!(
+                "dbtool's state table cannot be read ({why}): half-done steps and checksums are not checked"
+            ));
+        }
         for p in view.problems.iter().filter(|p| p.kind != "pending") {
             ctx.out.warn(&p.message);
         }

@@ -154,8 +154,9 @@ fn avatar_only(ctx: &Ctx, sub: &str) -> Result<()> {
     if ctx.app_given().is_none_or(|a| a == App::Avatar) {
         return Ok(());
     }
+    // The command line contradicts itself (no database is asked): a usage error.
     Err(coded(
-        Exit::WrongApp,
+        Exit::Usage,
         format!(
             "`users {sub}` manages Avatar accounts; {} accounts have no password and sign in with email codes (only `users list` works with --app {})",
             if ctx.app == App::Neurachar { "NeuraChar" } else { ctx.app.name() },

@@ -169,7 +169,9 @@ async fn login_codes_purge_counts_and_filters(db: TestDb) {
         db.run(&nc(&["login-codes", "purge", "--older-than", bad]))
             .expect_code(2);
     }
-    let r = db.run(&["login-codes", "purge"]);
+    // Without --app the database says it is NeuraChar's; naming the other app is refused.
+    db.run(&["login-codes", "purge"]).ok();
+    let r = db.run(&["--app", "avatar", "login-codes", "purge"]);
     assert!(
         r.expect_code(2).stderr.contains("--app neurachar"),
         "{}",
@@ -280,7 +282,10 @@ async fn characters_list_publish_unpublish(db: TestDb) {
         "{}",
         r.stderr
     );
-    db.run(&["characters", "list"]).expect_code(2);
+    // Recognised without --app; refused for the other app.
+    db.run(&["characters", "list"]).ok();
+    db.run(&["--app", "avatar", "characters", "list"])
+        .expect_code(2);
     c.close().await.ok();
 }
 
@@ -373,7 +378,7 @@ async fn chats_delete_cascades_and_needs_confirmation(db: TestDb) {
         .expect_code(8);
     db.run(&nc(&["chats", "delete", "42", "--yes"]))
         .expect_code(2);
-    let r = db.run(&["chats", "delete", &first.to_string(), "--yes"]);
+    let r = db.run(&["--app", "avatar", "chats", "delete", &first.to_string(), "--yes"]);
     assert!(
         r.expect_code(2).stderr.contains("NeuraChar"),
         "{}",

@@ -446,7 +446,7 @@ async fn settings_refuse_wrong_app_bad_keys_and_unmigrated_database(db: TestDb) 
     db.run(&["upgrade"]).ok();
 
     let r = db.run(&["--app", "neurachar", "settings", "get", "bio_prompt_x"]);
-    r.expect_code(11);
+    r.expect_code(2);
     assert!(
         r.stderr.contains("NeuraChar has no settings"),
         "{}",

@@ -268,9 +268,10 @@ async fn avatar_database(db: TestDb) {
             &["--app", "neurachar", "settings", "list"],
         )
         .names(&["NeuraChar has no settings"]),
-        case("characters for avatar", &["characters", "list"]).names(&["--app neurachar"]),
-        case("chats for avatar", &["chats", "delete", CHAT, "--yes"]).names(&["--app neurachar"]),
-        case("login codes for avatar", &["login-codes", "purge"]).names(&["--app neurachar"]),
+        // Without --app the database's app decides: these tables are not Avatar's (11).
+        case("characters for avatar", &["characters", "list"]).code(11).names(&["neurachar"]),
+        case("chats for avatar", &["chats", "delete", CHAT, "--yes"]).code(11).names(&["neurachar"]),
+        case("login codes for avatar", &["login-codes", "purge"]).code(11).names(&["neurachar"]),
         // Settings.
         case(
             "settings get missing key",
@@ -528,16 +529,16 @@ async fn neurachar_database(db: TestDb) {
     };
     let cases = vec![
         // The Avatar app on a NeuraChar database.
-        case("avatar upgrade on neurachar", &["upgrade"])
+        case("avatar upgrade on neurachar", &["--app", "avatar", "upgrade"])
             .code(11)
             .names(&["--app neurachar"]),
-        case("avatar downgrade on neurachar", &["downgrade", "--yes"])
+        case("avatar downgrade on neurachar", &["--app", "avatar", "downgrade", "--yes"])
             .code(11)
             .names(&["--app neurachar"]),
-        case("avatar stamp on neurachar", &["stamp", "base"])
+        case("avatar stamp on neurachar", &["--app", "avatar", "stamp", "base"])
             .code(11)
             .names(&["--app neurachar"]),
-        case("avatar check on neurachar", &["check"])
+        case("avatar check on neurachar", &["--app", "avatar", "check"])
             .code(11)
             .names(&["--app neurachar"]),
         case("settings on neurachar", &["settings", "list"])

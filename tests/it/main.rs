@@ -15,6 +15,7 @@ mod pooler;
 mod safety;
 mod schema;
 mod shell;
+mod snapshots;
 mod sql;
 mod standby;
 mod streams;

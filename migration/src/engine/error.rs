@@ -162,6 +162,8 @@ pub enum Error {
     },
     #[error("{}", match step { Some(s) => format!("--atomic is not possible: {} cannot run inside a transaction", s.name), None => "--atomic is not possible: MySQL/MariaDB commit every DDL statement at once".to_owned() })]
     AtomicRefused { step: Option<&'static StepInfo> },
+    #[error("cannot create schema {schema}: {error}")]
+    CreateSchema { schema: String, error: DbErr },
     #[error("read-only database: {reason}")]
     ReadOnly { reason: String },
     #[error("migration {} failed: {}", .0.step.name, .0.error)]

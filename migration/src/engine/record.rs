@@ -15,10 +15,7 @@ use crate::StepInfo;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table,
 };
-use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use sea_orm_migration::seaql_migrations;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -348,12 +345,17 @@ async fn insert_tracking<C: ConnectionTrait>(
     if names.is_empty() {
         return Ok(());
     }
-    seaql_migrations::Entity::insert_many(names.iter().map(|n| seaql_migrations::ActiveModel {
-        version: ActiveValue::Set((*n).to_owned()),
-        applied_at: ActiveValue::Set(now),
-    }))
-    .exec(db)
-    .await?;
+    // A plain INSERT (not the entity's, which wants the inserted key back): the same SQL on
+    // every backend and in the offline script.
+    let mut insert = Query::insert();
+    insert.into_table(seaql_migrations::Entity).columns([
+        seaql_migrations::Column::Version,
+        seaql_migrations::Column::AppliedAt,
+    ]);
+    for n in names {
+        insert.values_panic([(*n).into(), now.into()]);
+    }
+    db.execute(&insert).await?;
     Ok(())
 }
 
@@ -361,10 +363,11 @@ async fn delete_tracking<C: ConnectionTrait>(db: &C, names: &[&str]) -> Result<(
     if names.is_empty() {
         return Ok(());
     }
-    seaql_migrations::Entity::delete_many()
-        .filter(seaql_migrations::Column::Version.is_in(names.iter().copied()))
-        .exec(db)
-        .await?;
+    let delete = Query::delete()
+        .from_table(seaql_migrations::Entity)
+        .and_where(Expr::col(seaql_migrations::Column::Version).is_in(names.iter().copied()))
+        .to_owned();
+    db.execute(&delete).await?;
     Ok(())
 }
 

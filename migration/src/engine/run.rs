@@ -484,7 +484,11 @@ impl Engine {
         if !exists {
             self.db
                 .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_pg(schema)))
-                .await?;
+                .await
+                .map_err(|error| Error::CreateSchema {
+                    schema: schema.to_owned(),
+                    error,
+                })?;
             hooks.event(&Event::SchemaCreated { schema });
         }
         Ok(())
@@ -655,7 +659,8 @@ async fn count_rows<C: ConnectionTrait>(db: &C, table: &str) -> Result<i64, DbEr
         .unwrap_or(0))
 }
 
-pub(crate) fn quote_pg(ident: &str) -> String {
+/// A PostgreSQL identifier in double quotes.
+pub fn quote_pg(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 

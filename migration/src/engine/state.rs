@@ -35,6 +35,9 @@ pub struct DbState {
     pub state_rows: HashMap<String, StateRow>,
     /// The columns of `users`, when that table exists (both apps have one).
     pub users_columns: BTreeSet<String>,
+    /// Why dbtool's state table could not be read (a user without the privilege), when it
+    /// could not: then markers and checksums are unknown.
+    pub state_unreadable: Option<String>,
 }
 
 impl DbState {
@@ -78,8 +81,17 @@ pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
     } else {
         None
     };
+    let mut state_unreadable = None;
     let state_rows = if tables.contains(record::STATE_TABLE) {
-        record::read_state_rows(db).await?
+        match record::read_state_rows(db).await {
+            Ok(rows) => rows,
+            // A read-only user of the application may see its tables and not dbtool's.
+            Err(e) if is_permission_denied(&e) => {
+                state_unreadable = Some(e.to_string());
+                HashMap::new()
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         HashMap::new()
     };
@@ -95,7 +107,16 @@ pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
         alembic,
         state_rows,
         users_columns,
+        state_unreadable,
     })
+}
+
+/// SQLSTATE 42501 (PostgreSQL), errors 1142/1143 (MySQL: command or column denied).
+pub(crate) fn is_permission_denied(e: &DbErr) -> bool {
+    matches!(
+        super::run::db_code(e).as_deref(),
+        Some("42501") | Some("1142") | Some("1143")
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

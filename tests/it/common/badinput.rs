@@ -157,9 +157,24 @@ fn forms(secret: &str) -> Vec<String> {
 }
 
 /// Progress and diagnostics that may precede the error line.
+/// Progress lines the engine's renderer writes on stderr (step starts and ends, finishing a
+/// half-done step, adoption).
+const PROGRESS: &[&str] = &[
+    "applying ",
+    "applied ",
+    "rolling back ",
+    "rolled back ",
+    "finishing ",
+    "adopted ",
+    "recorded the checksums ",
+    "created schema ",
+    "recognised ",
+];
+
 fn allowed_before_error(line: &str, verbose: bool) -> bool {
     line.starts_with("warning: ")
         || line.starts_with("waiting for ")
+        || PROGRESS.iter().any(|p| line.starts_with(p))
         || (verbose
             && ["TRACE ", "DEBUG ", " INFO ", " WARN ", "ERROR "]
                 .iter()
