@@ -114,15 +114,32 @@ impl Ctx {
                     self.hint("status")
                 ),
             ),
-            Error::UnknownAlembic { revision, known } => (
-                Exit::UnknownRecorded,
-                format!(
-                    "alembic_version holds revision '{revision}', which this build does not know (known: {}); nothing was changed; bring the database to a known revision with Flask-Migrate (`flask db upgrade {}`), or, if its schema is that of a known revision, record it with `{}` (the schema is verified first)",
-                    known.join(", "),
-                    known.last().copied().unwrap_or("head"),
-                    self.hint(&format!("stamp {}", known.last().copied().unwrap_or("head")))
-                ),
-            ),
+            Error::UnknownAlembic {
+                revision,
+                known,
+                stamp,
+            } => {
+                let way = match stamp {
+                    Some(s) => format!(
+                        "its tables match {}: record that with `{}`, then run `{}`",
+                        describe(s),
+                        self.hint(&format!("stamp {}", short_name(s))),
+                        self.hint("upgrade")
+                    ),
+                    None => format!(
+                        "bring it to a known revision with Flask-Migrate first (e.g. `flask db downgrade {}`), then run `{}`",
+                        known.last().copied().unwrap_or("base"),
+                        self.hint("upgrade")
+                    ),
+                };
+                (
+                    Exit::UnknownRecorded,
+                    format!(
+                        "alembic_version holds revision '{revision}', which this build does not know (known: {}); nothing was changed; {way}",
+                        known.join(", ")
+                    ),
+                )
+            }
             Error::OutOfOrder { pending, after } => (
                 Exit::OutOfOrder,
                 format!(

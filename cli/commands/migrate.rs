@@ -77,18 +77,20 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
         plan: plan_steps(report.app, &report.planned),
         report: &report,
     };
-    let at = crate::engine::position(&report);
+    let at = report
+        .to
+        .and_then(|n| report.app.steps().into_iter().find(|s| s.name == n))
+        .map(describe)
+        .unwrap_or_else(|| "base".into());
     ctx.out.emit(&view, |o| {
         if report.planned.is_empty() && report.resumed.is_none() {
-            o.line(&format!(
-                "{}: already up to date here; {at}; nothing to do",
-                report.app
-            ));
+            o.done(&format!("{}: already at {at}; nothing to do", report.app));
         } else {
             let n = report.done.len() + usize::from(report.resumed.is_some());
-            o.line(&format!(
-                "{}: {} {n} migration(s); {at}",
+            o.done(&format!(
+                "{}: now at {at} ({} {})",
                 report.app,
+                count(n, "migration", "migrations"),
                 match direction {
                     Direction::Up => "applied",
                     Direction::Down => "rolled back",

@@ -24,9 +24,12 @@ enum T {
     Note,
 }
 
+/// Every statement is guarded, as migrations must be where DDL does not roll back (MySQL):
+/// a step interrupted halfway completes when it runs again.
 fn table(name: &str) -> TableCreateStatement {
     Table::create()
         .table(Alias::new(name))
+        .if_not_exists()
         .col(ColumnDef::new(T::Id).integer().not_null().primary_key())
         .col(ColumnDef::new(T::Note).text().null())
         .to_owned()
@@ -34,7 +37,7 @@ fn table(name: &str) -> TableCreateStatement {
 
 async fn drop(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
     manager
-        .drop_table(Table::drop().table(Alias::new(name)).to_owned())
+        .drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned())
         .await
 }
 
@@ -81,10 +84,13 @@ impl MigrationTrait for Beta {
             .unwrap_or(0)
             * u64::from(!offline);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        manager
-            .get_connection()
-            .execute_unprepared("INSERT INTO beta (id, note) VALUES (1, 'written after the wait')")
-            .await?;
+        let insert = match manager.get_database_backend() {
+            sea_orm::DbBackend::MySql => {
+                "INSERT IGNORE INTO beta (id, note) VALUES (1, 'written after the wait')"
+            }
+            _ => "INSERT INTO beta (id, note) VALUES (1, 'written after the wait') ON CONFLICT DO NOTHING",
+        };
+        manager.get_connection().execute_unprepared(insert).await?;
         Ok(())
     }
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -378,7 +378,14 @@ async fn chats_delete_cascades_and_needs_confirmation(db: TestDb) {
         .expect_code(8);
     db.run(&nc(&["chats", "delete", "42", "--yes"]))
         .expect_code(2);
-    let r = db.run(&["--app", "avatar", "chats", "delete", &first.to_string(), "--yes"]);
+    let r = db.run(&[
+        "--app",
+        "avatar",
+        "chats",
+        "delete",
+        &first.to_string(),
+        "--yes",
+    ]);
     assert!(
         r.expect_code(2).stderr.contains("NeuraChar"),
         "{}",

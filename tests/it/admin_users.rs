@@ -424,8 +424,11 @@ async fn users_neurachar_list(db: TestDb) {
         r.stderr
     );
     db.run(&["--app", "neurachar", "upgrade"]).ok();
-    // The avatar default on a NeuraChar database points at --app neurachar.
+    // Without --app the database says whose accounts these are; naming the other app is
+    // refused with the right one.
     let r = db.run(&["users", "list"]);
+    assert!(r.ok().stdout.contains("username"), "{}", r.stdout);
+    let r = db.run(&["--app", "avatar", "users", "list"]);
     assert!(
         r.expect_code(11).stderr.contains("--app neurachar"),
         "{}",

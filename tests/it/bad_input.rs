@@ -269,9 +269,15 @@ async fn avatar_database(db: TestDb) {
         )
         .names(&["NeuraChar has no settings"]),
         // Without --app the database's app decides: these tables are not Avatar's (11).
-        case("characters for avatar", &["characters", "list"]).code(11).names(&["neurachar"]),
-        case("chats for avatar", &["chats", "delete", CHAT, "--yes"]).code(11).names(&["neurachar"]),
-        case("login codes for avatar", &["login-codes", "purge"]).code(11).names(&["neurachar"]),
+        case("characters for avatar", &["characters", "list"])
+            .code(11)
+            .names(&["neurachar"]),
+        case("chats for avatar", &["chats", "delete", CHAT, "--yes"])
+            .code(11)
+            .names(&["neurachar"]),
+        case("login codes for avatar", &["login-codes", "purge"])
+            .code(11)
+            .names(&["neurachar"]),
         // Settings.
         case(
             "settings get missing key",
@@ -529,15 +535,24 @@ async fn neurachar_database(db: TestDb) {
     };
     let cases = vec![
         // The Avatar app on a NeuraChar database.
-        case("avatar upgrade on neurachar", &["--app", "avatar", "upgrade"])
-            .code(11)
-            .names(&["--app neurachar"]),
-        case("avatar downgrade on neurachar", &["--app", "avatar", "downgrade", "--yes"])
-            .code(11)
-            .names(&["--app neurachar"]),
-        case("avatar stamp on neurachar", &["--app", "avatar", "stamp", "base"])
-            .code(11)
-            .names(&["--app neurachar"]),
+        case(
+            "avatar upgrade on neurachar",
+            &["--app", "avatar", "upgrade"],
+        )
+        .code(11)
+        .names(&["--app neurachar"]),
+        case(
+            "avatar downgrade on neurachar",
+            &["--app", "avatar", "downgrade", "--yes"],
+        )
+        .code(11)
+        .names(&["--app neurachar"]),
+        case(
+            "avatar stamp on neurachar",
+            &["--app", "avatar", "stamp", "base"],
+        )
+        .code(11)
+        .names(&["--app neurachar"]),
         case("avatar check on neurachar", &["--app", "avatar", "check"])
             .code(11)
             .names(&["--app neurachar"]),

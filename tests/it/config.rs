@@ -377,7 +377,13 @@ async fn schema_holds_the_tables_and_the_tracking_table() {
     r.ok();
     assert_eq!(
         tables_in_schema(&db, "Avatar Data").await,
-        ["seaql_migrations", "settings", "users"]
+        [
+            "dbtool_audit",
+            "dbtool_state",
+            "seaql_migrations",
+            "settings",
+            "users"
+        ]
     );
     assert!(tables_in_schema(&db, "public").await.is_empty());
     let doc = db
@@ -404,7 +410,13 @@ async fn two_apps_in_two_schemas_of_one_database() {
     Run::from(c.output().unwrap()).ok();
     assert_eq!(
         tables_in_schema(&db, "avatar").await,
-        ["seaql_migrations", "settings", "users"]
+        [
+            "dbtool_audit",
+            "dbtool_state",
+            "seaql_migrations",
+            "settings",
+            "users"
+        ]
     );
     assert_eq!(
         tables_in_schema(&db, "neurachar").await,
@@ -524,11 +536,12 @@ async fn verbose_shows_steps_and_sql_but_never_the_password() {
     let url = pg_url_with_password(&db, "Pw-do-not-print-77");
     let env = [("DATABASE_URL", url.as_str())];
 
-    // Without -v stderr has the step line (progress) and nothing else.
+    // Without -v stderr has the step's start and end lines (progress) and nothing else.
     let quiet = run_in(db.dir(), &env, &["upgrade", "+1"]);
     let lines: Vec<&str> = quiet.ok().stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", quiet.stderr);
-    assert!(lines[0].starts_with("applied "), "{}", quiet.stderr);
+    assert_eq!(lines.len(), 2, "{}", quiet.stderr);
+    assert!(lines[0].starts_with("applying "), "{}", quiet.stderr);
+    assert!(lines[1].starts_with("applied "), "{}", quiet.stderr);
 
     let v = run_in(db.dir(), &env, &["-v", "upgrade", "+1"]);
     v.ok();
@@ -922,7 +935,7 @@ fn sqlite_reads_that_create_nothing() {
         &[("DATABASE_URL", "sqlite::memory:")],
         &["--json", "status"],
     );
-    assert_eq!(r.ok().json()["pending"], 2);
+    assert_eq!(r.ok().json()["pending"], avatar_steps());
     run_in(d, &[("DATABASE_URL", "sqlite://ro.db")], &["upgrade"]).ok();
     let r = run_in(
         d,

@@ -219,8 +219,9 @@ async fn target_errors(db: TestDb) {
     let r = db.run(&["downgrade", "head"]);
     r.expect_code(2);
     assert!(r.stderr.contains("dbtool upgrade head"), "{}", r.stderr);
+    // The other app's name is refused: the database says it is Avatar's.
     let r = db.run(&["--app", "neurachar", "--json", "status"]);
-    r.ok();
+    assert_eq!(r.expect_code(11).json()["error"]["kind"], "wrong_app");
     // nothing moved
     assert_eq!(recorded(&db).await, vec![A1]);
     let r = db.run(&["--json", "upgrade", "abc"]);
@@ -231,17 +232,23 @@ async fn target_errors(db: TestDb) {
 }
 
 async fn stamp_moves_records_only(db: TestDb) {
-    let r = db.run(&["--app", "neurachar", "stamp", "head"]);
-    r.ok();
-    assert_eq!(
-        db.tables().await,
-        vec!["seaql_migrations"],
-        "stamp runs no migration"
-    );
+    let nc = |args: &[&str]| {
+        let mut a = vec!["--app", "neurachar"];
+        a.extend_from_slice(args);
+        db.run(&a)
+    };
+    nc(&["upgrade"]).ok();
+    let tables = db.tables().await;
+    // Forgetting every record leaves the tables alone.
+    let r = nc(&["stamp", "base"]);
+    assert_eq!(r.ok().stdout.matches("remove").count(), 6, "{}", r.stdout);
+    assert_eq!(recorded(&db).await, Vec::<String>::new());
+    assert_eq!(db.tables().await, tables, "stamp runs no migration");
+    // Recording them again is verified against the schema, which is all there.
+    nc(&["stamp", "head"]).ok();
     assert_eq!(recorded(&db).await.len(), 6);
-    let r = db.run(&["--app", "neurachar", "stamp", "m20251212_000002"]);
-    r.ok();
-    assert!(r.stdout.contains("remove"), "{}", r.stdout);
+    let r = nc(&["stamp", "m20251212_000002"]);
+    assert!(r.ok().stdout.contains("remove"), "{}", r.stdout);
     assert_eq!(
         recorded(&db).await,
         vec![
@@ -249,20 +256,40 @@ async fn stamp_moves_records_only(db: TestDb) {
             "m20251212_000002_create_email_login_codes"
         ]
     );
-    db.run(&["--app", "neurachar", "stamp", "+1"]).ok();
+    nc(&["stamp", "+1"]).ok();
     assert_eq!(recorded(&db).await.len(), 3);
-    db.run(&["--app", "neurachar", "stamp", "-2"]).ok();
+    nc(&["stamp", "-2"]).ok();
     assert_eq!(recorded(&db).await.len(), 1);
-    let doc = db
-        .run(&["--app", "neurachar", "--json", "stamp", "base"])
-        .ok()
-        .json();
+    let doc = nc(&["--json", "stamp", "base"]).ok().json();
     assert_eq!(doc["removed"].as_array().unwrap().len(), 1);
     assert_eq!(recorded(&db).await, Vec::<String>::new());
     // stamping again is a no-op that still exits 0
-    let r = db.run(&["--app", "neurachar", "stamp", "base"]);
-    r.ok();
-    assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+    let r = nc(&["stamp", "base"]);
+    assert!(r.ok().stdout.contains("nothing to do"), "{}", r.stdout);
+
+    // A migration whose objects are missing is not recorded: the error lists them, and
+    // --force records it anyway, after which `check` shows the drift.
+    db.exec("DROP TABLE messages").await;
+    let r = nc(&["stamp", "head"]);
+    let line = r.expect_code(9).error_line();
+    assert!(
+        line.contains("table messages") && line.contains("--force"),
+        "{line}"
+    );
+    assert_eq!(
+        recorded(&db).await,
+        Vec::<String>::new(),
+        "nothing recorded"
+    );
+    let r = nc(&["stamp", "head", "--force"]);
+    assert!(r.ok().stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(recorded(&db).await.len(), 6);
+    let r = nc(&["check"]);
+    assert!(
+        r.expect_code(9).stdout.contains("table messages"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// What the Avatar history did: `users` existed, the initial revision was stamped, the
@@ -364,7 +391,7 @@ async fn alembic_unknown_revision_changes_nothing(db: TestDb) {
     make_alembic(&db, "0123456789ab").await;
     let before = db.tables().await;
     let r = db.run(&["upgrade"]);
-    r.expect_code(1);
+    r.expect_code(15);
     assert!(r.stderr.contains("0123456789ab"), "{}", r.stderr);
     assert_eq!(db.tables().await, before, "nothing changes");
     // status shows the database and warns about the revision, on stderr.
@@ -377,6 +404,14 @@ async fn alembic_unknown_revision_changes_nothing(db: TestDb) {
         r.stderr
     );
     assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+    // The way out it named (a stamp at the revision whose tables are there) works as
+    // printed, and the upgrade then runs.
+    let r = db.run(&["upgrade"]);
+    let hint = r.expect_code(15).error_line();
+    assert!(hint.contains("`dbtool stamp 25698f3f906f`"), "{hint}");
+    db.run(&["stamp", "25698f3f906f"]).ok();
+    db.run(&["upgrade"]).ok();
+    db.run(&["check"]).ok();
 }
 
 async fn other_apps_database_is_refused(db: TestDb) {

@@ -65,9 +65,13 @@ fn transaction_pooling_serves_read_and_admin_commands() {
         }
         run_at(&db, url, &["history"]).ok();
         let key = format!("pooled_{n}");
-        let r = run_at(&db, url, &["settings", "set", &key, "through the pooler"]);
+        let r = run_at(
+            &db,
+            url,
+            &["settings", "set", &key, "through the pooler", "--create"],
+        );
         assert!(r.ok().stdout.contains("created"), "{}", r.stdout);
-        run_at(&db, url, &["settings", "set", &key, "updated"]).ok();
+        run_at(&db, url, &["settings", "set", &key, "updated", "--create"]).ok();
         for _ in 0..3 {
             let r = run_at(&db, url, &["settings", "get", &key]);
             assert_eq!(r.ok().stdout, "updated");
@@ -129,7 +133,7 @@ fn transaction_pooling_serves_concurrent_clients() {
         let children: Vec<(String, Child)> = (0..6)
             .map(|i| {
                 let key = format!("k_{round}_{i}");
-                let child = spawn_at(&db, &url, &[], &["settings", "set", &key, &key]);
+                let child = spawn_at(&db, &url, &[], &["settings", "set", &key, &key, "--create"]);
                 (key, child)
             })
             .collect();
@@ -235,7 +239,7 @@ async fn transaction_pooling_refuses_migrations_without_a_direct_url() {
         assert_eq!(r.json()["error"]["code"], 18);
         // Dry runs only read, and say what a real run would do.
         let r = run_at(&db, &url, &["upgrade", "--dry-run"]);
-        assert!(r.ok().stdout.contains("would apply 1"), "{}", r.stdout);
+        assert!(r.ok().stdout.contains("would apply 2"), "{}", r.stdout);
     }
     assert_eq!(recorded(&db).await, before, "nothing changed");
     let schemas = db
@@ -254,7 +258,7 @@ async fn direct_url_carries_the_migrations() {
     // As a flag, from the environment and from dbtool.toml.
     let r = run_at(&db, &pooled, &["--direct-url", &db.url, "upgrade"]);
     assert!(r.ok().stdout.contains("now at"), "{}", r.stdout);
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
     let r = Run::from(
         cmd_at(&db, &flagged, &["downgrade", "--yes"])
             .env("DBTOOL_DIRECT_URL", &db.url)
@@ -271,7 +275,7 @@ async fn direct_url_carries_the_migrations() {
     run_at(&db, &flagged, &["upgrade"]).ok();
     run_at(&db, &flagged, &["stamp", "25698f3f906f"]).ok();
     run_at(&db, &flagged, &["stamp", "head"]).ok();
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
     let r = run_at(&db, &flagged, &["--json", "config"]);
     let cfg = r.ok().json();
     assert_eq!(cfg["settings"]["direct_url"]["source"], "dbtool.toml");
@@ -291,7 +295,7 @@ async fn direct_url_carries_the_migrations() {
         run_at(&db, &pooled, &a)
     };
     assert!(with_nowhere(&["status"]).ok().stdout.contains("0 pending"));
-    with_nowhere(&["settings", "set", "via_pooler", "yes"]).ok();
+    with_nowhere(&["settings", "set", "via_pooler", "yes", "--create"]).ok();
     assert_eq!(
         with_nowhere(&["settings", "get", "via_pooler"]).ok().stdout,
         "yes"
@@ -299,7 +303,7 @@ async fn direct_url_carries_the_migrations() {
     let r = with_nowhere(&["downgrade", "--yes"]);
     r.expect_code(6);
     one_error_line(&r, &[&nowhere]);
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
 
     // A direct URL that is itself a transaction pooler is no way around the rule.
     let r = run_at(
@@ -312,7 +316,7 @@ async fn direct_url_carries_the_migrations() {
     let r = run_at(&db, &pooled, &["--direct-url", &flagged, "upgrade"]);
     r.expect_code(2);
     one_error_line(&r, &["direct_url", "pgbouncer=true"]);
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +340,7 @@ async fn concurrent_upgrades_through_the_pooler_with_a_direct_url_apply_each_mig
     }
     let applied: usize = runs
         .iter()
-        .map(|r| r.stdout.matches("applied ").count())
+        .map(|r| r.stderr.matches("applied ").count())
         .sum();
     assert_eq!(applied, 6, "each migration applied by exactly one process");
     assert_eq!(recorded(&db).await.len(), 6);
@@ -349,7 +353,7 @@ async fn session_pooling_works_for_everything() {
     let url = pgb.url_for(&db);
     run_at(&db, &url, &["upgrade", "25698f3f906f"]).ok();
     run_at(&db, &url, &["upgrade"]).ok();
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
     run_at(&db, &url, &["downgrade", "--yes"]).ok();
     run_at(&db, &url, &["stamp", "head"]).ok();
     run_at(&db, &url, &["stamp", "25698f3f906f"]).ok();
@@ -358,7 +362,7 @@ async fn session_pooling_works_for_everything() {
         .ok()
         .stdout
         .contains("0 pending"));
-    run_at(&db, &url, &["settings", "set", "s", "session"]).ok();
+    run_at(&db, &url, &["settings", "set", "s", "session", "--create"]).ok();
     assert_eq!(
         run_at(&db, &url, &["settings", "get", "s"]).ok().stdout,
         "session"
@@ -395,7 +399,7 @@ async fn session_pooling_works_for_everything() {
     }
     let applied: usize = runs
         .iter()
-        .map(|r| r.stdout.matches("applied ").count())
+        .map(|r| r.stderr.matches("applied ").count())
         .sum();
     assert_eq!(applied, 6, "each migration applied by exactly one process");
 }
@@ -421,7 +425,7 @@ async fn schema_is_set_per_transaction_directly_and_through_transaction_pooling(
         for _ in 0..3 {
             assert!(app(&["status"]).ok().stdout.contains("0 pending"));
         }
-        app(&["settings", "set", "in_app", "schema app"]).ok();
+        app(&["settings", "set", "in_app", "schema app", "--create"]).ok();
         assert_eq!(
             app(&["settings", "get", "in_app"]).ok().stdout,
             "schema app"
@@ -554,11 +558,11 @@ async fn pool_mode_is_told_apart_with_a_single_server_connection() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
     drop(session);
     let transaction = PgBouncer::with_pool_size(PoolMode::Transaction, 1);
     let r = run_at(&db, &transaction.url_for(&db), &["downgrade", "--yes"]);
     r.expect_code(18);
     one_error_line(&r, &["transaction mode"]);
-    assert_eq!(recorded(&db).await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 3);
 }

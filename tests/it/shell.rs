@@ -312,7 +312,8 @@ async fn setting_keys_come_from_the_database(db: TestDb) {
         );
     }
     db.run(&["upgrade"]).ok();
-    db.run(&["settings", "set", "welcome_text", "hi"]).ok();
+    db.run(&["settings", "set", "welcome_text", "hi", "--create"])
+        .ok();
     for shell in ["bash", "zsh", "fish"] {
         let keys = complete(&mut db.cmd(), shell, &["dbtool", "settings", "unset", "w"]);
         assert_eq!(values(&keys), vec!["welcome_text"], "{shell}");

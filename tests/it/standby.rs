@@ -49,7 +49,12 @@ fn standby_refuses_writes_and_serves_reads() {
     let (nc_p, nc_s) = (pair.primary_url("nc"), pair.standby_url("nc"));
 
     run(dir, &app_p, &["upgrade"]).ok();
-    run(dir, &app_p, &["settings", "set", "greeting", "hello"]).ok();
+    run(
+        dir,
+        &app_p,
+        &["settings", "set", "greeting", "hello", "--create"],
+    )
+    .ok();
     run_with_stdin(
         &mut cmd(
             dir,
@@ -108,7 +113,7 @@ fn standby_refuses_writes_and_serves_reads() {
         &["downgrade", "--yes"],
         &["stamp", "base"],
         &["--schema", "elsewhere", "upgrade"],
-        &["settings", "set", "greeting", "changed"],
+        &["settings", "set", "greeting", "changed", "--create"],
         &["settings", "unset", "greeting", "--yes"],
         &["settings", "import", import],
         &["settings", "edit", "greeting"],
@@ -161,7 +166,9 @@ fn standby_refuses_writes_and_serves_reads() {
     let r = run(
         dir,
         &app_s,
-        &["--json", "settings", "set", "greeting", "changed"],
+        &[
+            "--json", "settings", "set", "greeting", "changed", "--create",
+        ],
     );
     r.expect_code(17);
     assert_eq!(r.json()["error"]["kind"], "read_only");

@@ -140,6 +140,8 @@ pub enum Error {
     UnknownAlembic {
         revision: String,
         known: Vec<&'static str>,
+        /// The position a stamp can record (its objects are all there), if any.
+        stamp: Option<&'static StepInfo>,
     },
     #[error("out of order: {} pending while the later {} is applied", names(pending), after.name)]
     OutOfOrder {

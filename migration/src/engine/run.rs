@@ -326,7 +326,7 @@ impl Engine {
         let state = read_state(&self.db).await?;
         let (app, chosen) = recognise::choose(self.opts.app, &state)?;
         let mut ov = Overview::new(app, &state);
-        writable(&ov, Some(cmd))?;
+        self.writable(&ov, &state, cmd).await?;
         let resume = ov.half_done.map(|(i, d)| (ov.steps[i], d));
         if let Some((i, d)) = ov.half_done.take() {
             ov.applied[i] = d == Direction::Up;
@@ -445,7 +445,7 @@ impl Engine {
         let state = read_state(&self.db).await?;
         let (app, _) = recognise::choose(self.opts.app, &state)?;
         let ov = Overview::new(app, &state);
-        writable(&ov, Some(cmd))?;
+        self.writable(&ov, &state, cmd).await?;
         let mut report = Report::new(app, cmd.direction());
         report.from = ov.current().map(|s| s.name);
         record::ensure_tables(&self.db, record::now_secs()).await?;
@@ -492,6 +492,34 @@ impl Engine {
             hooks.event(&Event::SchemaCreated { schema });
         }
         Ok(())
+    }
+
+    /// [`writable`], with the stamp that gets an unknown Alembic revision out of the way
+    /// when the schema matches a known position.
+    async fn writable(&self, ov: &Overview, state: &DbState, cmd: &Command) -> Result<(), Error> {
+        match writable(ov, Some(cmd)) {
+            Err(Error::UnknownAlembic {
+                revision, known, ..
+            }) => {
+                let stamp = match ov.stamp_candidate(state) {
+                    Some(c) => {
+                        let upto = ov.index_of(c.name).unwrap_or(0);
+                        let steps: Vec<&'static StepInfo> = ov.steps[..=upto].to_vec();
+                        self.missing_objects(ov.app, &steps)
+                            .await?
+                            .is_empty()
+                            .then_some(c)
+                    }
+                    None => None,
+                };
+                Err(Error::UnknownAlembic {
+                    revision,
+                    known,
+                    stamp,
+                })
+            }
+            other => other,
+        }
     }
 
     /// The checks shared by a run and its preview: out-of-order steps and tables that exist
@@ -573,6 +601,7 @@ fn writable(ov: &Overview, cmd: Option<&Command>) -> Result<(), Error> {
         return Err(Error::UnknownAlembic {
             revision: revision.clone(),
             known: ov.steps.iter().filter_map(|s| s.alias).collect(),
+            stamp: None,
         });
     }
     Ok(())

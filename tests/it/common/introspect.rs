@@ -467,6 +467,8 @@ pub async fn pg_snapshot(db: &impl Catalog) -> String {
         .iter()
         .map(|r| get(r, 0))
         .filter(|t| !SNAPSHOT_EXCLUDED.contains(&t.as_str()))
+        // dbtool's own bookkeeping is no part of the applications' schemas.
+        .filter(|t| !DBTOOL_TABLES.contains(&t.as_str()))
         .collect();
     tables.sort();
     let mut extensions: Vec<String> = db
