@@ -57,6 +57,7 @@ pub struct GlobalArgs {
         long,
         env = "DBTOOL_DIRECT_URL",
         global = true,
+        help_heading = GLOBAL,
         hide_env_values = true,
         value_name = "URL"
     )]
@@ -208,8 +209,9 @@ const GLOBAL: &str = "Global options";
 
 /// The global options that say which database to use and how to reach it; `completions`
 /// and `man` never connect, so their help leaves these out (they are still accepted).
-const DATABASE_OPTIONS: [&str; 7] = [
+const DATABASE_OPTIONS: [&str; 8] = [
     "database_url",
+    "direct_url",
     "app",
     "schema",
     "config",

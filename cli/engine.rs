@@ -96,7 +96,7 @@ impl Ctx {
             } => (
                 Exit::WrongApp,
                 format!(
-                    "this is a {found} database ({evidence}), not a {given} one; nothing was changed; run `{}`",
+                    "this database belongs to {found} ({evidence}), not to {given}; nothing was changed; run `{}`",
                     self.hint_for(found, &invoked())
                 ),
             ),

@@ -18,9 +18,9 @@ pub fn init(verbose: u8) {
     // statement, which sqlx logs under `sqlx::query` when statement logging is on.
     let directives = match verbose {
         0 => return,
-        1 => "dbtool=info,sea_orm_migration=info",
-        2 => "dbtool=debug,sea_orm_migration=debug,sea_orm=debug,sqlx=debug",
-        _ => "dbtool=trace,sea_orm_migration=trace,sea_orm=trace,sqlx=trace",
+        1 => "dbtool=info,migration=info,sea_orm_migration=info",
+        2 => "dbtool=debug,migration=debug,sea_orm_migration=debug,sea_orm=debug,sqlx=debug",
+        _ => "dbtool=trace,migration=trace,sea_orm_migration=trace,sea_orm=trace,sqlx=trace",
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(directives))

@@ -101,6 +101,15 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
         schema::diff(&expected, &actual)
             .into_iter()
             .partition(|d| d.kind == DiffKind::Extra);
+    // The catalog only shows a user the tables it may use: a table that looks absent may be
+    // one the user cannot read, which is no drift but a missing privilege.
+    for name in expected
+        .tables
+        .keys()
+        .filter(|t| !actual.tables.contains_key(*t))
+    {
+        hidden_by_privileges(ctx, db, name).await?;
+    }
     for (i, c) in status.checksums.iter().enumerate() {
         if let Some(Checksum::Mismatch {
             stored, current, ..
@@ -187,6 +196,31 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
     Ok(if view.clean { Exit::Ok } else { Exit::Drift })
 }
 
+/// Fails with exit 22 when `table` exists but the user may not read it.
+async fn hidden_by_privileges(ctx: &Ctx, db: &DatabaseConnection, table: &str) -> Result<()> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let quoted = match ctx.loc.backend {
+        DbBackend::MySql => format!("`{}`", table.replace('`', "``")),
+        _ => migration::engine::quote_pg(table),
+    };
+    let probe = db
+        .query_all_raw(Statement::from_string(
+            ctx.loc.backend,
+            format!("SELECT 1 FROM {quoted} LIMIT 0"),
+        ))
+        .await;
+    match probe {
+        Err(e) if crate::dberror::describe(&e).exit == Exit::PermissionDenied => Err(coded(
+            Exit::PermissionDenied,
+            format!(
+                "cannot check table {table}: the database user may not read it ({}); check needs to read the schema: grant SELECT on the app's tables, or run it as a user that has it",
+                crate::dberror::describe(&e).message
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Builds the schema the applied migrations produce in a scratch database and reads it; the
 /// scratch database is dropped again whatever happens (a first Ctrl-C waits for that).
 async fn expected_schema(
@@ -201,6 +235,8 @@ async fn expected_schema(
         // One connection: every in-memory connection is a database of its own.
         opt.max_connections(1)
             .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .sqlx_logging(false);
         let scratch = Database::connect(opt)
             .await

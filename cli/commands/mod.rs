@@ -104,8 +104,8 @@ pub async fn connect_admin_app(
             Exit::WrongApp,
             match owner {
                 Some(owner) => format!(
-                    "this is a {app} database, which has no {table} table (that is {owner}'s); point at a {owner} database, or run `{}`",
-                    ctx.hint_for(owner, "status")
+                    "this database belongs to {app}, which has no {table} table (that is {owner}'s): point at {owner}'s database, or see what this one holds with `{}`",
+                    ctx.hint_for(app, "status")
                 ),
                 None => format!("no {app} migration creates table {table}"),
             },
@@ -145,7 +145,7 @@ pub async fn connect_admin_for(
         return Err(coded(
             Exit::WrongApp,
             format!(
-                "this is a {found} database; the command is for {} databases: point at one, or run `{}`",
+                "this database belongs to {found}; the command is for {} databases: point at one, or see what this one holds with `{}`",
                 app.title(),
                 ctx.hint_for(found, "status")
             ),

@@ -110,7 +110,10 @@ pub async fn run(
                 Direction::Up => migration::engine::Command::Upgrade(range.to.clone()),
                 Direction::Down => migration::engine::Command::Downgrade(range.to.clone()),
             };
-            let preview = match ctx.connect_read().await? {
+            let db = ctx.connect_read().await.context(
+                "reading where the database is, to start the --sql plan there (give FROM:TARGET, e.g. base:head, to work without a database)",
+            )?;
+            let preview = match db {
                 Some(db) => {
                     let engine = ctx.engine(&db, ctx.engine_options()).await?;
                     engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?

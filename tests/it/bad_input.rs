@@ -1074,7 +1074,7 @@ async fn disk_full_sqlite() {
         .names(&["saving setting 'bio_prompt_x'", "full", "test.db"]),
         case(
             "settings import on a full disk",
-            &["settings", "import", "{dir}/s.json"],
+            &["settings", "import", "{dir}/s.json", "--create"],
         )
         .file(
             "s.json",

@@ -350,11 +350,19 @@ fn commands_use_the_file_and_dotenv() {
     assert!(r.ok().stdout.contains("neurachar: now at"), "{}", r.stdout);
     assert!(d.join("team.db").exists() && !d.join("dbtool.db").exists());
 
+    // The avatar app named in .env contradicts the NeuraChar database: refused, and the
+    // command that fits is named.
     write(d, ".env", "DBTOOL_APP=avatar\n");
-    let doc = run_in(d, &[], &["status", "--json"]).ok().json();
-    assert_eq!(doc["app"], "avatar");
-    // The avatar app sees a NeuraChar database and says so.
-    assert_eq!(doc["other_app"], "neurachar", "{doc}");
+    let r = run_in(d, &[], &["status", "--json"]);
+    let doc = r.expect_code(11).json();
+    assert_eq!(doc["error"]["kind"], "wrong_app");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--app neurachar"),
+        "{doc}"
+    );
 }
 
 fn pg_url_with_password(db: &TestDb, password: &str) -> String {
@@ -423,6 +431,8 @@ async fn two_apps_in_two_schemas_of_one_database() {
         [
             "characters",
             "chats",
+            "dbtool_audit",
+            "dbtool_state",
             "email_login_codes",
             "messages",
             "seaql_migrations",
@@ -546,8 +556,9 @@ async fn verbose_shows_steps_and_sql_but_never_the_password() {
     let v = run_in(db.dir(), &env, &["-v", "upgrade", "+1"]);
     v.ok();
     assert!(
-        v.stderr
-            .contains("Applying migration 'm20260130_113328_create_settings_table'"),
+        v.stderr.contains(
+            "migration::engine::run: up m20260130_113328_create_settings_table in a transaction"
+        ),
         "{}",
         v.stderr
     );

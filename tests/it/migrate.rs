@@ -102,9 +102,9 @@ async fn upgrade_status_downgrade(db: TestDb) {
     let r = db.run(&["downgrade"]);
     r.ok();
     assert!(
-        r.stdout.contains(&format!("rolled back {A3}")),
+        r.stderr.contains(&format!("rolled back {A3}")),
         "{}",
-        r.stdout
+        r.stderr
     );
     assert_eq!(recorded(&db).await, vec![A1, A2]);
     assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
@@ -317,7 +317,7 @@ async fn legacy_stamp_then_upgrade(db: TestDb) {
     db.run(&["stamp", "25698f3f906f"]).ok();
     let r = db.run(&["upgrade"]);
     r.ok();
-    assert!(r.stderr.contains(A2) && !r.stderr.contains(&format!("applied     {A1}")));
+    assert!(r.stderr.contains(A2) && !r.stderr.contains(&format!("applied {A1}")));
     assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);
     assert_eq!(
         db.strings("SELECT email FROM users").await,
@@ -367,9 +367,9 @@ async fn alembic_adoption_at_each_revision(db: TestDb) {
         assert!(r.stderr.contains("adopted"), "{}", r.stderr);
         assert_eq!(r.stderr.matches("adopted").count(), 1);
         assert!(
-            r.stdout.contains(&format!("applied     {A3}")),
+            r.stderr.contains(&format!("applied {A3}")),
             "the step past Alembic's head runs: {}",
-            r.stdout
+            r.stderr
         );
         assert_eq!(recorded(&db).await, vec![A1, A2, A3]);
         assert_eq!(db.count("SELECT COUNT(*) FROM settings").await, 4);

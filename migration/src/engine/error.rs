@@ -126,7 +126,7 @@ pub enum Error {
     Target(#[from] TargetError),
     #[error("timed out after {}s waiting for the migration lock, held by {holder}", waited.as_secs())]
     Locked { waited: Duration, holder: Holder },
-    #[error("this is a {found} database ({evidence}), not a {given} one")]
+    #[error("this database belongs to {found} ({evidence}), not to {given}")]
     WrongApp {
         given: App,
         found: App,

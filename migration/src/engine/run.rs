@@ -1205,6 +1205,16 @@ impl Run<'_, '_> {
             transactional,
             rows: None,
         });
+        tracing::info!(
+            "{} {} {}",
+            direction.as_str(),
+            info.name,
+            if transactional {
+                "in a transaction"
+            } else {
+                "outside a transaction (marked in progress)"
+            }
+        );
         self.hooks.before_step(info, direction).await;
         let handle = self
             .audit
@@ -1284,6 +1294,12 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
+        tracing::info!(
+            "{} {} done in {:.1} ms ({attempt} attempt(s))",
+            direction.as_str(),
+            info.name,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         Ok(StepDone {
             step: info,
             direction,

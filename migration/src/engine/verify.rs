@@ -44,6 +44,15 @@ fn table_objects(t: &Table, out: &mut BTreeSet<String>) {
         out.insert(format!("primary key {n} ({})", pk.columns.join(", ")));
     }
     for i in &t.indexes {
+        // MySQL keeps an index of a foreign key's name for as long as no other index can
+        // serve the key, and drops it by itself when one can: it belongs to the key, not to
+        // any migration.
+        if t.foreign_keys
+            .iter()
+            .any(|f| f.name.as_deref() == Some(i.name.as_str()))
+        {
+            continue;
+        }
         out.insert(format!("index {n}.{}", i.name));
     }
     for fk in &t.foreign_keys {

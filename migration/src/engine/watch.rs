@@ -76,6 +76,9 @@ async fn side_connection(db: &DatabaseConnection) -> Result<DatabaseConnection, 
     let opts = (*db.get_postgres_connection_pool().connect_options()).clone();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
+        // No pool maintenance task for a connection that may live as long as a long step.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect_with(opts.application_name("dbtool-watch"))
         .await
         .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))))?;

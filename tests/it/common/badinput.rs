@@ -353,7 +353,10 @@ async fn inspect(db: &TestDb) -> Option<DatabaseConnection> {
         _ => db.url.clone(),
     };
     let mut opt = ConnectOptions::new(url);
-    opt.sqlx_logging(false).max_connections(1);
+    opt.sqlx_logging(false)
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None);
     Some(
         Database::connect(opt)
             .await

@@ -80,7 +80,12 @@ impl TestDb {
 
     pub async fn connect(&self) -> DatabaseConnection {
         let mut opt = sea_orm::ConnectOptions::new(self.url.clone());
-        opt.sqlx_logging(false).max_connections(2);
+        // No idle or lifetime limits: sqlx's pool maintenance task then never runs (after 10
+        // minutes in a long test process it can spin on a miscounted idle queue).
+        opt.sqlx_logging(false)
+            .max_connections(2)
+            .idle_timeout(None)
+            .max_lifetime(None);
         Database::connect(opt)
             .await
             .expect("connect to test database")
