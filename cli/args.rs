@@ -111,6 +111,42 @@ pub struct GlobalArgs {
     )]
     pub lock_timeout: Option<u64>,
 
+    /// Seconds a migration step may wait for a table lock before it is rolled back and
+    /// retried, so it never queues live traffic for longer (exit 12 when retries run out)
+    /// [default: 5]
+    #[arg(
+        long,
+        env = "DBTOOL_DDL_LOCK_TIMEOUT",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "SECONDS"
+    )]
+    pub ddl_lock_timeout: Option<String>,
+
+    /// How often a step that timed out on a table lock is retried, with backoff [default: 3]
+    #[arg(
+        long,
+        env = "DBTOOL_DDL_RETRIES",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=100)
+    )]
+    pub ddl_retries: Option<u32>,
+
+    /// Seconds any one statement of a migration step may run [default: no limit]
+    #[arg(
+        long,
+        env = "DBTOOL_STATEMENT_TIMEOUT",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "SECONDS"
+    )]
+    pub statement_timeout: Option<String>,
+
     /// Retry connecting until the server accepts connections (see --wait-timeout)
     #[arg(
         long,
@@ -209,13 +245,16 @@ const GLOBAL: &str = "Global options";
 
 /// The global options that say which database to use and how to reach it; `completions`
 /// and `man` never connect, so their help leaves these out (they are still accepted).
-const DATABASE_OPTIONS: [&str; 8] = [
+const DATABASE_OPTIONS: [&str; 11] = [
     "database_url",
     "direct_url",
     "app",
     "schema",
     "config",
     "lock_timeout",
+    "ddl_lock_timeout",
+    "ddl_retries",
+    "statement_timeout",
     "wait",
     "wait_timeout",
 ];

@@ -21,6 +21,8 @@ pub const FILE_NAME: &str = "dbtool.toml";
 pub const DOTENV_NAME: &str = ".env";
 
 pub const DEFAULT_LOCK_TIMEOUT: u64 = 60;
+pub const DEFAULT_DDL_LOCK_TIMEOUT: f64 = 5.0;
+pub const DEFAULT_DDL_RETRIES: u32 = 3;
 pub const DEFAULT_WAIT_TIMEOUT: u64 = 60;
 
 /// `DATABASE_URL` from a file (a secret mounted as a file, as in Kubernetes).
@@ -79,6 +81,9 @@ pub struct Given {
     pub app: Option<Source>,
     pub schema: Option<Source>,
     pub lock_timeout: Option<Source>,
+    pub ddl_lock_timeout: Option<Source>,
+    pub ddl_retries: Option<Source>,
+    pub statement_timeout: Option<Source>,
     pub wait: Option<Source>,
     pub wait_timeout: Option<Source>,
 }
@@ -101,6 +106,9 @@ impl Given {
             app: src("app"),
             schema: src("schema"),
             lock_timeout: src("lock_timeout"),
+            ddl_lock_timeout: src("ddl_lock_timeout"),
+            ddl_retries: src("ddl_retries"),
+            statement_timeout: src("statement_timeout"),
             wait: src("wait"),
             wait_timeout: src("wait_timeout"),
         }
@@ -135,6 +143,12 @@ pub struct Config {
     pub app: Setting<App>,
     pub schema: Setting<Option<String>>,
     pub lock_timeout: Setting<u64>,
+    /// Seconds a migration step may wait for a table lock before it is retried.
+    pub ddl_lock_timeout: Setting<f64>,
+    /// How often a step that timed out on a table lock is retried.
+    pub ddl_retries: Setting<u32>,
+    /// Seconds any one statement of a step may run; None: no limit.
+    pub statement_timeout: Setting<Option<f64>>,
     pub wait: Setting<bool>,
     pub wait_timeout: Setting<u64>,
     /// The configuration file that was read, if any.
@@ -165,27 +179,36 @@ struct FileConfig {
     app: Option<String>,
     schema: Option<String>,
     lock_timeout: Option<u64>,
+    ddl_lock_timeout: Option<f64>,
+    ddl_retries: Option<u32>,
+    statement_timeout: Option<f64>,
     wait: Option<BoolLike>,
     wait_timeout: Option<u64>,
 }
 
-pub const FILE_KEYS: [&str; 7] = [
+pub const FILE_KEYS: [&str; 10] = [
     "database_url",
     "direct_url",
     "app",
     "schema",
     "lock_timeout",
+    "ddl_lock_timeout",
+    "ddl_retries",
+    "statement_timeout",
     "wait",
     "wait_timeout",
 ];
 
 /// The environment variable behind each key (also the name used in `.env`).
-pub const ENV_VARS: [(&str, &str); 7] = [
+pub const ENV_VARS: [(&str, &str); 10] = [
     ("database_url", "DATABASE_URL"),
     ("direct_url", "DBTOOL_DIRECT_URL"),
     ("app", "DBTOOL_APP"),
     ("schema", "DBTOOL_SCHEMA"),
     ("lock_timeout", "DBTOOL_LOCK_TIMEOUT"),
+    ("ddl_lock_timeout", "DBTOOL_DDL_LOCK_TIMEOUT"),
+    ("ddl_retries", "DBTOOL_DDL_RETRIES"),
+    ("statement_timeout", "DBTOOL_STATEMENT_TIMEOUT"),
     ("wait", "DBTOOL_WAIT"),
     ("wait_timeout", "DBTOOL_WAIT_TIMEOUT"),
 ];
@@ -233,6 +256,9 @@ impl Config {
             app: Setting::new(App::Avatar, Source::Default),
             schema: Setting::new(None, Source::Default),
             lock_timeout: Setting::new(DEFAULT_LOCK_TIMEOUT, Source::Default),
+            ddl_lock_timeout: Setting::new(DEFAULT_DDL_LOCK_TIMEOUT, Source::Default),
+            ddl_retries: Setting::new(DEFAULT_DDL_RETRIES, Source::Default),
+            statement_timeout: Setting::new(None, Source::Default),
             wait: Setting::new(false, Source::Default),
             wait_timeout: Setting::new(DEFAULT_WAIT_TIMEOUT, Source::Default),
             file: None,
@@ -338,6 +364,47 @@ impl Config {
                 DEFAULT_LOCK_TIMEOUT,
             )?,
         };
+        let ddl_lock_timeout = match (given.ddl_lock_timeout, &g.ddl_lock_timeout) {
+            (Some(src), Some(v)) => Setting::new(
+                parse_positive_seconds(v)
+                    .map_err(|e| coded(Exit::Usage, format!("invalid --ddl-lock-timeout: {e}")))?,
+                src,
+            ),
+            _ => layers.pick(
+                "DBTOOL_DDL_LOCK_TIMEOUT",
+                parse_positive_seconds,
+                fc.ddl_lock_timeout
+                    .map(|v| check_positive(v).map_err(|e| in_file("ddl_lock_timeout", e)))
+                    .transpose()?,
+                DEFAULT_DDL_LOCK_TIMEOUT,
+            )?,
+        };
+        let ddl_retries = match (given.ddl_retries, g.ddl_retries) {
+            (Some(src), Some(v)) => Setting::new(v, src),
+            _ => layers.pick(
+                "DBTOOL_DDL_RETRIES",
+                parse_count,
+                fc.ddl_retries,
+                DEFAULT_DDL_RETRIES,
+            )?,
+        };
+        let statement_timeout = match (given.statement_timeout, &g.statement_timeout) {
+            (Some(src), Some(v)) => Setting::new(
+                Some(parse_positive_seconds(v).map_err(|e| {
+                    coded(Exit::Usage, format!("invalid --statement-timeout: {e}"))
+                })?),
+                src,
+            ),
+            _ => layers.pick(
+                "DBTOOL_STATEMENT_TIMEOUT",
+                |v| parse_positive_seconds(v).map(Some),
+                fc.statement_timeout
+                    .map(|v| check_positive(v).map_err(|e| in_file("statement_timeout", e)))
+                    .transpose()?
+                    .map(Some),
+                None,
+            )?,
+        };
         let file_wait = match fc.wait {
             None => None,
             Some(BoolLike::Bool(b)) => Some(b),
@@ -373,6 +440,9 @@ impl Config {
             app,
             schema,
             lock_timeout,
+            ddl_lock_timeout,
+            ddl_retries,
+            statement_timeout,
             wait,
             wait_timeout,
             file,
@@ -564,6 +634,34 @@ fn parse_app(v: &str) -> Result<App, String> {
                 .collect();
             format!("unknown app '{v}'; use one of: {}", names.join(", "))
         })
+}
+
+/// Seconds as a number that may have a fraction (`5`, `0.5`), more than zero.
+fn parse_positive_seconds(v: &str) -> Result<f64, String> {
+    let n: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{v}' is not a number of seconds (e.g. 5 or 0.5)"))?;
+    check_positive(n)
+}
+
+fn check_positive(n: f64) -> Result<f64, String> {
+    if n.is_finite() && n > 0.0 && n <= 86_400.0 {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is not a number of seconds above 0 and at most a day"
+        ))
+    }
+}
+
+/// A whole number of retries (0 to 100).
+fn parse_count(v: &str) -> Result<u32, String> {
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|n| *n <= 100)
+        .ok_or_else(|| format!("'{v}' is not a whole number of retries from 0 to 100"))
 }
 
 fn parse_seconds(v: &str) -> Result<u64, String> {

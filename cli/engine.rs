@@ -27,6 +27,12 @@ impl Ctx {
             // The connection puts the schema into search_path itself (see `postgres`).
             set_search_path: false,
             lock_timeout: self.lock_timeout,
+            ddl_lock_timeout: std::time::Duration::from_secs_f64(c.ddl_lock_timeout.value),
+            ddl_retries: c.ddl_retries.value,
+            statement_timeout: c
+                .statement_timeout
+                .value
+                .map(std::time::Duration::from_secs_f64),
             client: format!("dbtool {}", crate::version::SHORT),
             ..Options::default()
         }

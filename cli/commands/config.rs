@@ -50,6 +50,9 @@ struct Settings {
     app: Setting<App>,
     schema: Setting<Option<String>>,
     lock_timeout: Setting<u64>,
+    ddl_lock_timeout: Setting<f64>,
+    ddl_retries: Setting<u32>,
+    statement_timeout: Setting<Option<f64>>,
     wait: Setting<bool>,
     wait_timeout: Setting<u64>,
 }
@@ -78,6 +81,9 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
             app: c.app.clone(),
             schema: c.schema.clone(),
             lock_timeout: c.lock_timeout.clone(),
+            ddl_lock_timeout: c.ddl_lock_timeout.clone(),
+            ddl_retries: c.ddl_retries.clone(),
+            statement_timeout: c.statement_timeout.clone(),
             wait: c.wait.clone(),
             wait_timeout: c.wait_timeout.clone(),
         },
@@ -121,6 +127,24 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
                 "lock_timeout",
                 format!("{}s", s.lock_timeout.value),
                 s.lock_timeout.source,
+            ),
+            row(
+                "ddl_lock_timeout",
+                format!("{}s", s.ddl_lock_timeout.value),
+                s.ddl_lock_timeout.source,
+            ),
+            row(
+                "ddl_retries",
+                s.ddl_retries.value.to_string(),
+                s.ddl_retries.source,
+            ),
+            row(
+                "statement_timeout",
+                s.statement_timeout
+                    .value
+                    .map(|v| format!("{v}s"))
+                    .unwrap_or_else(|| "(none)".into()),
+                s.statement_timeout.source,
             ),
             row("wait", s.wait.value.to_string(), s.wait.source),
             row(

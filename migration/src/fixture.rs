@@ -84,6 +84,18 @@ impl MigrationTrait for Beta {
             .unwrap_or(0)
             * u64::from(!offline);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        // A slow statement on the server (PostgreSQL), for the statement timeout.
+        let slow_sql: u64 = std::env::var("DBTOOL_FIXTURE_SLOW_SQL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if slow_sql > 0 && !offline && manager.get_database_backend() == sea_orm::DbBackend::Postgres
+        {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("SELECT pg_sleep({})", slow_sql as f64 / 1000.0))
+                .await?;
+        }
         let insert = match manager.get_database_backend() {
             sea_orm::DbBackend::MySql => {
                 "INSERT IGNORE INTO beta (id, note) VALUES (1, 'written after the wait')"

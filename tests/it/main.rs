@@ -10,6 +10,7 @@ mod docs;
 mod hygiene;
 mod indexes;
 mod lint;
+mod live;
 mod migrate;
 mod pooler;
 mod safety;

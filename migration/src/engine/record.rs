@@ -564,6 +564,22 @@ pub async fn audit_finish<C: ConnectionTrait>(
 /// Entries still `running` when the migration lock is free belong to a run that was killed:
 /// they become `interrupted`. Call with the lock held.
 pub async fn audit_sweep<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    // Read first: a write (even of no row) needs SQLite's write lock, which another writer
+    // may hold for a while.
+    let running = Query::select()
+        .expr(Expr::col(Alias::new("run_id")).count())
+        .from(Alias::new(AUDIT_TABLE))
+        .and_where(Expr::col(Alias::new("outcome")).eq("running"))
+        .to_owned();
+    let n: i64 = db
+        .query_one(&running)
+        .await?
+        .map(|r| r.try_get_by_index(0))
+        .transpose()?
+        .unwrap_or(0);
+    if n == 0 {
+        return Ok(0);
+    }
     let update = Query::update()
         .table(Alias::new(AUDIT_TABLE))
         .values([(Alias::new("outcome"), "interrupted".into())])

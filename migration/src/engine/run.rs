@@ -448,8 +448,20 @@ impl Engine {
         self.writable(&ov, &state, cmd).await?;
         let mut report = Report::new(app, cmd.direction());
         report.from = ov.current().map(|s| s.name);
-        record::ensure_tables(&self.db, record::now_secs()).await?;
-        let mut audit = Audit::open(&self.db, &self.opts.client, hooks, &mut report).await;
+        if self.backend == DbBackend::Sqlite {
+            // Bookkeeping writes wait for another writer as long as a step would.
+            let ms = self.opts.ddl_lock_timeout.as_millis().max(1);
+            self.db
+                .execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
+                .await?;
+        }
+        // Only when missing: on SQLite even a no-op CREATE needs the write lock.
+        if !state.tracking_table || !state.tables.contains(record::STATE_TABLE) {
+            record::ensure_tables(&self.db, record::now_secs()).await?;
+        }
+        let audit_exists = state.tables.contains(record::AUDIT_TABLE);
+        let mut audit =
+            Audit::open(&self.db, &self.opts.client, audit_exists, hooks, &mut report).await;
         let mut run = Run {
             engine: self,
             app,
@@ -717,12 +729,28 @@ pub fn db_code(e: &DbErr) -> Option<String> {
     }
 }
 
+/// The error number of a MySQL/MariaDB error (sqlx's `code()` is its SQLSTATE).
+fn mysql_number(e: &DbErr) -> Option<u16> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s))
+        | DbErr::Query(RuntimeErr::SqlxError(s))
+        | DbErr::Conn(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            sea_orm::sqlx::Error::Database(d) => d
+                .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                .map(|m| m.number()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A step that waited too long for a table lock (or SQLite's write lock).
 fn is_lock_timeout(backend: DbBackend, e: &DbErr) -> bool {
     let code = db_code(e);
     match backend {
         DbBackend::Postgres => code.as_deref() == Some("55P03"),
-        DbBackend::MySql => code.as_deref() == Some("1205"),
+        // 1205: lock wait timeout (metadata locks included).
+        DbBackend::MySql => mysql_number(e) == Some(1205),
         _ => {
             code.and_then(|c| c.parse::<i32>().ok())
                 .is_some_and(|c| matches!(c & 0xff, 5 | 6))
@@ -748,6 +776,7 @@ impl Audit {
     async fn open(
         db: &DatabaseConnection,
         client: &str,
+        exists: bool,
         hooks: &mut dyn Hooks,
         report: &mut Report,
     ) -> Audit {
@@ -758,7 +787,9 @@ impl Audit {
             std::process::id()
         );
         let ready = async {
-            record::ensure_audit(db).await?;
+            if !exists {
+                record::ensure_audit(db).await?;
+            }
             record::audit_sweep(db).await
         }
         .await;
