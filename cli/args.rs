@@ -100,6 +100,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
+    /// How migration progress is shown on stderr: auto (live on a terminal, lines
+    /// otherwise), lines, or json (one JSON event per line, for CI dashboards)
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
     /// Seconds to wait for another run's migration lock before giving up (exit 4) [default: 60]
     #[arg(
         long,
@@ -177,6 +182,18 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true,
         help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// How migration progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ProgressMode {
+    /// A line when each step starts and ends; live progress of long steps on a terminal.
+    #[default]
+    Auto,
+    /// Only the lines, also on a terminal.
+    Lines,
+    /// One JSON object per event (`{"event": "step_started", ...}`), nothing else.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -229,6 +229,7 @@ impl Ctx {
                     ),
                 )
             }
+            Error::ReviewRefused { reason } => (Exit::LintFindings, reason),
             Error::ReadOnly { reason } => (
                 Exit::ReadOnly,
                 format!("{reason}; nothing was changed"),
@@ -431,15 +432,80 @@ pub fn shell_word(s: &str) -> String {
 }
 
 /// Renders engine events on stderr as they happen, stops between steps when a signal asks,
-/// and asks before data is dropped.
+/// and asks before data is dropped. A line when each step starts and ends, always; with
+/// `--progress auto` on a terminal, a live spinner (or, for PostgreSQL index builds, a bar
+/// with the build's phase) while a step runs; with `--progress json`, one JSON object per
+/// event instead of the lines.
 pub struct Renderer<'a> {
     ctx: &'a Ctx,
+    live: bool,
+    bar: Option<indicatif::ProgressBar>,
+    /// Refuse a plan with lint errors (`upgrade --strict`) instead of only warning.
+    pub strict: bool,
 }
 
 impl<'a> Renderer<'a> {
     pub fn new(ctx: &'a Ctx) -> Renderer<'a> {
-        Renderer { ctx }
+        use std::io::IsTerminal;
+        let live = ctx.progress == crate::args::ProgressMode::Auto
+            && !ctx.out.quiet
+            && std::io::stderr().is_terminal()
+            && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        Renderer {
+            ctx,
+            live,
+            bar: None,
+            strict: false,
+        }
     }
+
+    /// A line on stderr that does not tear a live bar.
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.ctx.out.info(line)),
+            None => self.ctx.out.info(line),
+        }
+    }
+
+    fn start_bar(&mut self, message: String) {
+        if !self.live {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(crate::output::redact(&message));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        self.bar = Some(bar);
+    }
+
+    fn stop_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Renderer<'_> {
+    fn drop(&mut self) {
+        self.stop_bar();
+    }
+}
+
+/// One event as a JSON line (`--progress json`), with the time it happened.
+fn json_line(e: &Event<'_>) -> String {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "at".into(),
+            chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into(),
+        );
+    }
+    crate::output::redact(&v.to_string())
 }
 
 fn verb(d: engine::Direction) -> (&'static str, &'static str) {
@@ -452,6 +518,19 @@ fn verb(d: engine::Direction) -> (&'static str, &'static str) {
 #[sea_orm_migration::async_trait::async_trait]
 impl Hooks for Renderer<'_> {
     fn event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::StepStarted { transactional, .. } => {
+                self.ctx.interrupt.set_step_transactional(*transactional)
+            }
+            Event::StepFinished { .. } => self.ctx.interrupt.set_step_transactional(true),
+            _ => {}
+        }
+        if self.ctx.progress == crate::args::ProgressMode::Json {
+            if !self.ctx.out.quiet {
+                crate::output::write_stderr_line(&json_line(e));
+            }
+            return;
+        }
         let out = &self.ctx.out;
         match e {
             Event::WaitingForLock { holder, timeout_ms } => out.info(&format!(
@@ -476,15 +555,30 @@ impl Hooks for Renderer<'_> {
             Event::StepStarted {
                 step,
                 direction,
-                transactional,
-                rows,
+                tables,
+                ..
             } => {
-                self.ctx.interrupt.set_step_transactional(*transactional);
-                let rows = rows.map(|r| format!(" (~{r} rows)")).unwrap_or_default();
-                out.info(&format!("{} {}{rows} ...", verb(*direction).0, describe(step)));
+                let on = if tables.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " on {}",
+                        tables
+                            .iter()
+                            .map(|t| match t.rows {
+                                Some(r) => format!("{} (~{})", t.table, crate::output::count(r, "row", "rows")),
+                                None => t.table.clone(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                let line = format!("{} {}{on} ...", verb(*direction).0, describe(step));
+                out.info(&line);
+                self.start_bar(format!("{} {}", verb(*direction).0, step.name));
             }
             Event::StepFinished { done } => {
-                self.ctx.interrupt.set_step_transactional(true);
+                self.stop_bar();
                 out.info(&format!(
                     "{} {} in {:.1} ms",
                     verb(done.direction).1,
@@ -512,12 +606,12 @@ impl Hooks for Renderer<'_> {
                     )
                 };
                 out.info(&format!(
-                    "{} timed out waiting for a table lock{by}; retrying in {:.1}s (attempt {attempt} of {of})",
+                    "{} timed out waiting for a table lock{by}; retrying in {}s (attempt {attempt} of {of})",
                     step.name,
                     *wait_ms as f64 / 1000.0
                 ))
             }
-            Event::Blocked { step, blockers, .. } => out.info(&format!(
+            Event::Blocked { step, blockers, .. } => self.say(&format!(
                 "{} is waiting for {}",
                 step.name,
                 blockers
@@ -526,13 +620,112 @@ impl Hooks for Renderer<'_> {
                     .collect::<Vec<_>>()
                     .join("; ")
             )),
-            Event::Progress { .. } => {}
-            Event::Warning { message } => out.warn(message),
+            Event::Progress {
+                step,
+                phase,
+                done,
+                total,
+            } => {
+                if let Some(bar) = &self.bar {
+                    if *total > 0 {
+                        if bar.length().is_none() {
+                            bar.set_style(
+                                indicatif::ProgressStyle::with_template(
+                                    "{msg} [{bar:30}] {pos}/{len} ({elapsed}, eta {eta})",
+                                )
+                                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                            );
+                        }
+                        bar.set_length(*total as u64);
+                        bar.set_position(*done as u64);
+                    }
+                    bar.set_message(format!("{}: {phase}", step.name));
+                }
+            }
+            Event::Warning { message } => match &self.bar {
+                Some(bar) => bar.suspend(|| out.warn(message)),
+                None => out.warn(message),
+            },
         }
     }
 
     fn should_stop(&self) -> bool {
         self.ctx.interrupt.requested().is_some()
+    }
+
+    /// Lints what the run is about to do with the live table sizes (what `dbtool lint`
+    /// reports): warns about every finding; with `--strict` refuses on errors.
+    async fn review(
+        &mut self,
+        app: migration::App,
+        plan: &migration::engine::Plan,
+        db: &DatabaseConnection,
+    ) -> Result<(), String> {
+        use crate::service::lint;
+        let backend = db.get_database_backend();
+        let objects = app.objects();
+        let mut steps = Vec::new();
+        for info in &plan.steps {
+            let Some(obj) = objects.iter().find(|o| o.info().name == info.name) else {
+                continue;
+            };
+            let Ok(statements) =
+                migration::engine::offline::capture_step(obj.as_ref(), backend, plan.direction)
+                    .await
+            else {
+                continue;
+            };
+            steps.push(lint::Step {
+                name: info.name.to_owned(),
+                transactional: obj.use_transaction() != Some(false) && backend != DbBackend::MySql,
+                statements,
+            });
+        }
+        let inputs = lint::step_inputs(&steps);
+        let tables = lint::tables_to_size(&inputs, backend);
+        let sizes = if tables.is_empty() {
+            lint::Sizes::offline()
+        } else {
+            let large = lint::DEFAULT_LARGE_TABLE;
+            lint::sizes::table_sizes(db, &tables, large, large.saturating_mul(10))
+                .await
+                .unwrap_or_else(|_| lint::Sizes::offline())
+        };
+        let mut findings = lint::lint_steps(&steps, backend, &sizes);
+        // A downgrade drops what its upgrade created by design; dropping tables that hold
+        // rows is what the data-loss confirmation is for.
+        if plan.direction == migration::engine::Direction::Down {
+            findings.retain(|f| !matches!(f.rule, "ban-drop-table" | "ban-drop-column"));
+        }
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == lint::Severity::Error)
+            .count();
+        for f in findings
+            .iter()
+            .filter(|f| f.severity >= lint::Severity::Warning)
+        {
+            let on = f
+                .table
+                .as_deref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            self.say(&format!(
+                "warning: lint {} ({}){on}: {}; instead: {}",
+                f.rule,
+                f.severity.as_str(),
+                f.why,
+                f.instead
+            ));
+        }
+        if self.strict && errors > 0 {
+            return Err(format!(
+                "{} at error level (see `{}`); nothing was changed; run without --strict to apply it anyway",
+                crate::output::count(errors, "lint finding", "lint findings"),
+                self.ctx.hint("lint")
+            ));
+        }
+        Ok(())
     }
 
     async fn confirm_data_loss(&mut self, risk: &[TableRows]) -> bool {
@@ -545,16 +738,18 @@ impl Hooks for Renderer<'_> {
 }
 
 /// Runs `cmd` through the engine with the CLI's renderer; the first signal stops between
-/// steps.
+/// steps. `strict`: refuse a plan with lint errors.
 pub async fn run(
     ctx: &Ctx,
     db: &DatabaseConnection,
     opts: Options,
     cmd: &Command,
+    strict: bool,
 ) -> anyhow::Result<Report> {
     let engine = ctx.engine(db, opts).await?;
     let _graceful = ctx.interrupt.graceful_section();
     let mut renderer = Renderer::new(ctx);
+    renderer.strict = strict;
     engine
         .run(cmd, &mut renderer)
         .await

@@ -39,6 +39,8 @@ pub struct Ctx {
     pub interrupt: Arc<Interrupt>,
     /// The effective configuration with the source of each value (`dbtool config`).
     pub config: config::Config,
+    /// How migration progress is shown (`--progress`).
+    pub progress: args::ProgressMode,
 }
 
 impl Ctx {
@@ -84,6 +86,7 @@ impl Ctx {
             lock_timeout: Duration::from_secs(c.lock_timeout.value),
             interrupt: Interrupt::new(),
             config: c,
+            progress: args::ProgressMode::Auto,
         })
     }
 
@@ -254,7 +257,8 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         }
         _ => config::Config::resolve(&cli.global, &cli.given)?,
     };
-    let ctx = Ctx::from_args(config, out)?;
+    let mut ctx = Ctx::from_args(config, out)?;
+    ctx.progress = cli.global.progress;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

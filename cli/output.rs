@@ -143,6 +143,11 @@ fn write_stderr(s: &str) {
     let _ = e.flush();
 }
 
+/// One line on stderr as it is (already redacted: JSON progress events).
+pub fn write_stderr_line(s: &str) {
+    write_stderr(&format!("{s}\n"));
+}
+
 /// A question on stderr, without a newline (see `prompt`).
 pub fn ask(question: &str) {
     write_stderr(&escape_controls(&redact(question)));

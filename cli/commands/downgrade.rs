@@ -48,6 +48,7 @@ pub async fn run(ctx: &Ctx, args: DowngradeArgs) -> Result<Exit> {
         yes: args.yes,
         atomic: args.atomic,
         out_of_order: false,
+        strict: false,
     };
     if args.dry_run {
         return migrate::dry_run(ctx, Direction::Down, target, flags).await;

@@ -322,7 +322,11 @@ fn show(o: &crate::output::Output, ctx: &Ctx, v: &LintView) {
     let subject = match (v.source, &v.file, &v.migrations) {
         ("stdin", _, _) => "standard input".to_owned(),
         (_, Some(f), _) => f.clone(),
-        (_, _, Some(m)) => format!("{}: {} pending migration(s)", ctx.app, m.len()),
+        (_, _, Some(m)) => format!(
+            "{}: {}",
+            ctx.app,
+            crate::output::count(m.len(), "pending migration", "pending migrations")
+        ),
         _ => String::new(),
     };
     if v.migrations.as_ref().is_some_and(|m| m.is_empty()) {
@@ -389,15 +393,16 @@ fn show(o: &crate::output::Output, ctx: &Ctx, v: &LintView) {
         "no findings".to_owned()
     } else {
         format!(
-            "{} finding(s): {} error(s), {} warning(s), {} info",
-            v.findings.len(),
-            v.counts.error,
-            v.counts.warning,
+            "{}: {}, {}, {} info",
+            crate::output::count(v.findings.len(), "finding", "findings"),
+            crate::output::count(v.counts.error, "error", "errors"),
+            crate::output::count(v.counts.warning, "warning", "warnings"),
             v.counts.info
         )
     };
     o.line(&format!(
-        "{subject}: {found} in {} statement(s); {}, {sizes}; {verdict}",
-        v.statements, v.dialect
+        "{subject}: {found} in {}; {}, {sizes}; {verdict}",
+        crate::output::count(v.statements, "statement", "statements"),
+        v.dialect
     ));
 }

@@ -15,6 +15,8 @@ pub struct RunFlags {
     pub yes: bool,
     pub atomic: bool,
     pub out_of_order: bool,
+    /// Refuse a plan that lint finds errors in (upgrade --strict).
+    pub strict: bool,
 }
 
 #[derive(Serialize)]
@@ -71,7 +73,7 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
         Direction::Up => Command::Upgrade(target),
         Direction::Down => Command::Downgrade(target),
     };
-    let report = crate::engine::run(ctx, &db, opts, &cmd).await?;
+    let report = crate::engine::run(ctx, &db, opts, &cmd, flags.strict).await?;
     let view = RunView {
         dry_run: false,
         plan: plan_steps(report.app, &report.planned),

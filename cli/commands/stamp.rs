@@ -72,7 +72,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
     } else {
         // Nothing to record in a database that does not exist yet.
         let db = ctx.connect_migrate_existing("stamp", false).await?;
-        let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd).await?;
+        let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd, false).await?;
         StampView {
             app: report.app,
             dry_run: false,

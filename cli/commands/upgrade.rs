@@ -35,6 +35,10 @@ pub struct UpgradeArgs {
     /// Also apply pending migrations older than an applied one
     #[arg(long)]
     pub out_of_order: bool,
+    /// Refuse to run when lint finds an error in what would run (on this database's live
+    /// table sizes); without it lint findings are warnings
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub offline: crate::commands::sql::SqlArgs,
 }
@@ -48,6 +52,7 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
         yes: false,
         atomic: args.atomic,
         out_of_order: args.out_of_order,
+        strict: args.strict,
     };
     if args.dry_run {
         return migrate::dry_run(ctx, Direction::Up, target, flags).await;

@@ -1,7 +1,7 @@
 //! A test-only app (feature `fixtures`): three small tables, one migration that can be made
 //! slow and one that can be made to fail halfway, so the test suite can interrupt, kill and
-//! break real runs of the real binary. Controlled by `DBTOOL_FIXTURE_SLEEP_MS` and
-//! `DBTOOL_FIXTURE_FAIL`.
+//! break real runs of the real binary. Controlled by `DBTOOL_FIXTURE_SLEEP_MS`,
+//! `DBTOOL_FIXTURE_SLOW_SQL_MS`, `DBTOOL_FIXTURE_FAIL` and `DBTOOL_FIXTURE_INDEX`.
 
 use crate::{AppMigrator, Step, StepInfo};
 use sea_orm_migration::prelude::*;
@@ -84,16 +84,20 @@ impl MigrationTrait for Beta {
             .unwrap_or(0)
             * u64::from(!offline);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        // A slow statement on the server (PostgreSQL), for the statement timeout.
+        // A slow statement on the server, for the statement timeout.
         let slow_sql: u64 = std::env::var("DBTOOL_FIXTURE_SLOW_SQL_MS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if slow_sql > 0 && !offline && manager.get_database_backend() == sea_orm::DbBackend::Postgres
-        {
+        let sleep = match manager.get_database_backend() {
+            sea_orm::DbBackend::Postgres => Some("pg_sleep"),
+            sea_orm::DbBackend::MySql => Some("SLEEP"),
+            _ => None,
+        };
+        if let (true, Some(sleep)) = (slow_sql > 0 && !offline, sleep) {
             manager
                 .get_connection()
-                .execute_unprepared(&format!("SELECT pg_sleep({})", slow_sql as f64 / 1000.0))
+                .execute_unprepared(&format!("SELECT {sleep}({})", slow_sql as f64 / 1000.0))
                 .await?;
         }
         let insert = match manager.get_database_backend() {
@@ -123,6 +127,13 @@ crate::step_name!(Gamma, GAMMA);
 impl MigrationTrait for Gamma {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.create_table(table("gamma")).await?;
+        // A plain index build on an existing table, for lint's review of a run.
+        if std::env::var_os("DBTOOL_FIXTURE_INDEX").is_some() {
+            manager
+                .get_connection()
+                .execute_unprepared("CREATE INDEX IF NOT EXISTS ix_alpha_note ON alpha (note)")
+                .await?;
+        }
         if std::env::var_os("DBTOOL_FIXTURE_FAIL").is_some() {
             manager
                 .get_connection()

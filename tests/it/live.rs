@@ -112,7 +112,10 @@ async fn a_blocked_step_retries_then_stops_having_changed_nothing(db: TestDb) {
         assert_eq!(kinds, ["half_done"], "{st}");
     } else {
         assert!(line.contains("it changed nothing"), "{line}");
-        assert!(kinds.iter().all(|k| *k == "pending"), "no half-done step: {st}");
+        assert!(
+            kinds.iter().all(|k| *k == "pending"),
+            "no half-done step: {st}"
+        );
     }
 
     // Once the session ends, the same command finishes the job.
@@ -188,13 +191,7 @@ async fn statement_timeout_bounds_a_step() {
     let db = TestDb::new(Backend::Postgres, "live_stmt_timeout");
     let r = Run::from(
         db.cmd()
-            .args([
-                "--app",
-                "fixture",
-                "--statement-timeout",
-                "0.3",
-                "upgrade",
-            ])
+            .args(["--app", "fixture", "--statement-timeout", "0.3", "upgrade"])
             .env("DBTOOL_FIXTURE_SLOW_SQL_MS", "2000")
             .stdin(std::process::Stdio::null())
             .output()
@@ -208,4 +205,37 @@ async fn statement_timeout_bounds_a_step() {
     assert!(line.contains("rolled back"), "{line}");
     assert_eq!(recorded(&db).await, vec!["f001_create_alpha"]);
     assert!(!db.tables().await.contains(&"beta".to_string()));
+}
+
+/// MariaDB bounds the step's statements with `max_statement_time`; the step's marker
+/// stays, so the failure is reported where it happened and the next run finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_bounds_a_step_on_mariadb() {
+    let db = TestDb::new(Backend::MySql, "live_stmt_timeout");
+    let upgrade = |slow: &str| {
+        Run::from(
+            db.cmd()
+                .args(["--app", "fixture", "--statement-timeout", "0.3", "upgrade"])
+                .env("DBTOOL_FIXTURE_SLOW_SQL_MS", slow)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let started = Instant::now();
+    let r = upgrade("5000");
+    let line = r.expect_code(5).error_line().to_owned();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the limit did not apply: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        line.contains("f002_create_beta_slowly") && line.contains("max_statement_time"),
+        "{line}"
+    );
+    assert_eq!(recorded(&db).await, vec!["f001_create_alpha"]);
+    // The session's limit does not outlive the step: bookkeeping and the rerun are fine.
+    upgrade("0").ok();
+    assert_eq!(recorded(&db).await.len(), 3);
 }

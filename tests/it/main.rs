@@ -13,6 +13,7 @@ mod lint;
 mod live;
 mod migrate;
 mod pooler;
+mod progress;
 mod safety;
 mod schema;
 mod shell;

@@ -380,7 +380,11 @@ impl Linter<'_> {
                         let sev = self.by_rows(&t);
                         let holds = match self.size(&t) {
                             Some(s) if s.rows == 0 => "holds no rows".to_owned(),
-                            Some(s) => format!("holds {} row(s), which are lost", s.display()),
+                            Some(s) => format!(
+                                "holds {} {}, which are lost",
+                                s.display(),
+                                rows_word(s.rows)
+                            ),
                             None => "may hold rows (size unknown), which would be lost".to_owned(),
                         };
                         self.push(
@@ -675,7 +679,9 @@ impl Linter<'_> {
                         let sev = self.by_rows(&t);
                         let data = match self.size(&t) {
                             Some(s) if s.rows == 0 => "(the table holds no rows)".to_owned(),
-                            Some(s) => format!("with its values in {} row(s)", s.display()),
+                            Some(s) => {
+                                format!("with its values in {} {}", s.display(), rows_word(s.rows))
+                            }
                             None => "with its values (table size unknown)".to_owned(),
                         };
                         self.push(
@@ -947,3 +953,11 @@ fn is_timeout_name(n: &ObjectName, d: DbBackend) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+fn rows_word(n: i64) -> &'static str {
+    if n == 1 {
+        "row"
+    } else {
+        "rows"
+    }
+}

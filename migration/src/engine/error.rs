@@ -72,6 +72,8 @@ impl std::fmt::Display for Blocker {
         }
         if let Some(q) = self.query.as_deref().filter(|q| !q.is_empty()) {
             let q: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
+            // The list of blockers is joined with `;`: a query's own would double it.
+            let q = q.trim_end_matches([';', ' ']);
             let short: String = q.chars().take(80).collect();
             let ell = if short.len() < q.len() { "…" } else { "" };
             parts.push(format!("query: {short}{ell}"));
@@ -166,6 +168,8 @@ pub enum Error {
     AtomicRefused { step: Option<&'static StepInfo> },
     #[error("cannot create schema {schema}: {error}")]
     CreateSchema { schema: String, error: DbErr },
+    #[error("the plan was refused on review: {reason}")]
+    ReviewRefused { reason: String },
     #[error("read-only database: {reason}")]
     ReadOnly { reason: String },
     #[error("migration {} failed: {}", .0.step.name, .0.error)]

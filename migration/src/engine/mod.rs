@@ -38,7 +38,7 @@ pub use error::{Blocker, Error, Evidence, LockTimeoutFailure, StepFailure, Targe
 pub use lock::Holder;
 pub use plan::{Direction, Plan, StampPlan};
 pub use recognise::{AppChoice, Chosen};
-pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableRows};
+pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableEstimate, TableRows};
 pub use run::{
     data_at_risk, db_code, quote_pg, Checksum, Command, Engine, Options, Preview, Problem, Status,
 };

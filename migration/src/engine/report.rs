@@ -16,6 +16,13 @@ pub struct TableRows {
     pub rows: i64,
 }
 
+/// A table a step works on, with the catalog's row estimate when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableEstimate {
+    pub table: String,
+    pub rows: Option<i64>,
+}
+
 /// One step that completed.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepDone {
@@ -134,9 +141,10 @@ pub enum Event<'a> {
         step: &'static StepInfo,
         direction: Direction,
         transactional: bool,
-        /// Estimated rows of the tables it works on (index builds), when known.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rows: Option<i64>,
+        /// The existing tables it works on (index builds, ALTERs) with their estimated
+        /// rows, when the catalog has an estimate.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tables: &'a [TableEstimate],
     },
     StepFinished {
         done: &'a StepDone,
@@ -189,6 +197,18 @@ pub trait Hooks: Send + Sync {
     /// Called right before a step starts, after its event. Tests block here to interleave
     /// runs deterministically; callers normally leave it alone.
     async fn before_step(&mut self, _step: &'static StepInfo, _direction: Direction) {}
+
+    /// Called once the plan is final (under the lock, before any step): a chance to review
+    /// it against the live database (dbtool lints it). `Err(reason)` refuses the run with
+    /// `Error::ReviewRefused`; nothing has changed then.
+    async fn review(
+        &mut self,
+        _app: App,
+        _plan: &super::plan::Plan,
+        _db: &sea_orm::DatabaseConnection,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Hooks that render nothing, never stop and never confirm data loss.

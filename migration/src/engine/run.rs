@@ -18,7 +18,7 @@ use super::offline;
 use super::plan::{Direction, Plan, StampPlan};
 use super::recognise::{self, AppChoice, Chosen};
 use super::record::{self, Actor, Origin};
-use super::report::{Adoption, Event, Hooks, Report, StepDone, TableRows};
+use super::report::{Adoption, Event, Hooks, Report, StepDone, TableEstimate, TableRows};
 use super::schema;
 use super::snapshot;
 use super::state::{read_state, Alembic, DbState, Overview};
@@ -460,8 +460,14 @@ impl Engine {
             record::ensure_tables(&self.db, record::now_secs()).await?;
         }
         let audit_exists = state.tables.contains(record::AUDIT_TABLE);
-        let mut audit =
-            Audit::open(&self.db, &self.opts.client, audit_exists, hooks, &mut report).await;
+        let mut audit = Audit::open(
+            &self.db,
+            &self.opts.client,
+            audit_exists,
+            hooks,
+            &mut report,
+        )
+        .await;
         let mut run = Run {
             engine: self,
             app,
@@ -716,6 +722,84 @@ async fn one_string<C: ConnectionTrait>(db: &C, sql: &str) -> Result<Option<Stri
         .flatten())
 }
 
+/// The existing tables a step works on (it creates none: an index build, an ALTER), with
+/// the catalog's row estimates (none for a table never analysed), for progress. Best
+/// effort: unknown is empty.
+async fn touched_tables(
+    db: &DatabaseConnection,
+    step: &dyn Step,
+    direction: Direction,
+) -> Vec<TableEstimate> {
+    if !step.info().creates_tables.is_empty() {
+        return Vec::new();
+    }
+    let backend = db.get_database_backend();
+    let Ok(statements) = offline::capture_step(step, backend, direction).await else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    for s in &statements {
+        if let Some(t) = table_of(s) {
+            if !names.contains(&t) {
+                names.push(t);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for t in names {
+        let estimate = match backend {
+            DbBackend::Postgres => one_string(
+                db,
+                &format!(
+                    "SELECT CASE WHEN reltuples >= 0 THEN reltuples::int8::text END FROM pg_class WHERE oid = to_regclass('{}')",
+                    quote_pg(&t).replace('\'', "''")
+                ),
+            )
+            .await
+            .ok()
+            .flatten(),
+            DbBackend::MySql => one_string(
+                db,
+                &format!(
+                    "SELECT CAST(TABLE_ROWS AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{}'",
+                    t.replace('\'', "''")
+                ),
+            )
+            .await
+            .ok()
+            .flatten(),
+            _ => None,
+        };
+        out.push(TableEstimate {
+            table: t,
+            rows: estimate.and_then(|e| e.parse().ok()),
+        });
+    }
+    out
+}
+
+/// The table of `CREATE [UNIQUE] INDEX ... ON t`, `DROP INDEX ... ON t` or `ALTER TABLE t`.
+fn table_of(sql: &str) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    let rest = if upper.starts_with("ALTER TABLE ") {
+        &sql["ALTER TABLE ".len()..]
+    } else if upper.starts_with("CREATE ") && upper.contains(" INDEX ") {
+        let at = upper.find(" ON ")?;
+        &sql[at + 4..]
+    } else {
+        return None;
+    };
+    let rest = rest.trim_start();
+    let (quote, body) = match rest.chars().next()? {
+        '"' => ('"', &rest[1..]),
+        '`' => ('`', &rest[1..]),
+        _ => (' ', rest),
+    };
+    let end = body.find(quote).unwrap_or(body.len());
+    let name = body[..end].trim_end_matches(['(', ' ']);
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 /// The SQLSTATE or driver code of a database error.
 pub fn db_code(e: &DbErr) -> Option<String> {
     match e {
@@ -963,6 +1047,12 @@ impl Run<'_, '_> {
                         && !self.hooks.confirm_data_loss(&risk).await
                     {
                         return Err(Error::NotConfirmed { risk });
+                    }
+                }
+                if !plan.steps.is_empty() {
+                    let db = &self.engine.db;
+                    if let Err(reason) = self.hooks.review(self.app, &plan, db).await {
+                        return Err(Error::ReviewRefused { reason });
                     }
                 }
                 if self.engine.opts.atomic {
@@ -1230,11 +1320,12 @@ impl Run<'_, '_> {
             Direction::Up => offline::checksum(obj, backend).await.map_err(failed)?,
             Direction::Down => String::new(),
         };
+        let tables = touched_tables(&engine.db, obj, direction).await;
         self.hooks.event(&Event::StepStarted {
             step: info,
             direction,
             transactional,
-            rows: None,
+            tables: &tables,
         });
         tracing::info!(
             "{} {} {}",
@@ -1385,7 +1476,7 @@ impl Run<'_, '_> {
                 step: s,
                 direction: plan.direction,
                 transactional: true,
-                rows: None,
+                tables: &[],
             });
             self.hooks.before_step(s, plan.direction).await;
             let t = Instant::now();
@@ -1560,6 +1651,18 @@ async fn outside_transaction(
     for s in &set {
         db.execute_unprepared(s).await.map_err(plain)?;
     }
+    // MariaDB bounds every statement with `max_statement_time`; MySQL has no such variable
+    // (its `max_execution_time` covers SELECT only), so there the limit cannot apply.
+    let mut mariadb_limit = false;
+    if let (DbBackend::MySql, Some(st)) = (engine.backend, opts.statement_timeout) {
+        mariadb_limit = db
+            .execute_unprepared(&format!(
+                "SET SESSION max_statement_time = {:.3}",
+                st.as_secs_f64().max(0.001)
+            ))
+            .await
+            .is_ok();
+    }
     let work = async {
         let manager = SchemaManager::new(db);
         match direction {
@@ -1570,6 +1673,11 @@ async fn outside_transaction(
     let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
     for s in &reset {
         let _ = db.execute_unprepared(s).await;
+    }
+    if mariadb_limit {
+        let _ = db
+            .execute_unprepared("SET SESSION max_statement_time = DEFAULT")
+            .await;
     }
     r.map_err(|e| (e, blockers))?;
     let txn = db.begin().await.map_err(plain)?;
