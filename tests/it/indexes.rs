@@ -250,6 +250,16 @@ async fn writer_on_messages(
 async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
     let db = TestDb::new(Backend::Postgres, "cancelled_build_repaired");
     let (writer, tx) = writer_on_messages(&db).await;
+    let writer_pid = tx
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_backend_pid()::int8 AS pid",
+        ))
+        .await
+        .expect("pid")
+        .expect("a row")
+        .try_get::<i64>("", "pid")
+        .expect("pid");
 
     let mut child = spawn(&db, &nc(&["upgrade"]));
     let pid = pg_wait_for_concurrent_build(&db, &mut child).await;
@@ -280,6 +290,13 @@ async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
     let run = Run::from(out);
     run.expect_code(5);
     assert!(run.stderr.contains(STEP), "{}", run.stderr);
+    // While it waited for the older transaction, it said which session that was.
+    assert!(
+        run.stderr
+            .contains(&format!("{STEP} is waiting for pid {writer_pid}, ")),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("half-done") && run.stderr.contains("`dbtool --app neurachar upgrade`"),
         "says how to recover: {}",
