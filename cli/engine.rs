@@ -75,12 +75,43 @@ impl Ctx {
     }
 
     /// Wording and exit code for an engine error, in one place.
+    /// Under `--json` the error document also carries the run's report and, when a step
+    /// failed, which one and how (`failed`), so a pipeline need not parse the message.
     pub fn fail(&self, e: Error) -> anyhow::Error {
-        let details = e.report().and_then(|r| serde_json::to_value(r).ok());
+        let mut details = serde_json::Map::new();
+        if let Some(r) = e.report().and_then(|r| serde_json::to_value(r).ok()) {
+            details.insert("report".into(), r);
+        }
+        let failed = match &e {
+            Error::StepFailed(f) => Some(serde_json::json!({
+                "step": f.step.name,
+                "alias": f.step.alias,
+                "direction": f.direction,
+                "rolled_back": f.rolled_back,
+                "resumable": !f.rolled_back,
+                "error": crate::output::redact(&crate::dberror::describe(&f.error).message),
+            })),
+            Error::DdlLockTimeout(f) => Some(serde_json::json!({
+                "step": f.step.name,
+                "alias": f.step.alias,
+                "direction": f.direction,
+                "rolled_back": f.rolled_back,
+                "resumable": !f.rolled_back,
+                "error": "lock timeout",
+                "attempts": f.attempts,
+                "ddl_lock_timeout_s": f.timeout.as_secs_f64(),
+                "blockers": f.blockers,
+            })),
+            _ => None,
+        };
+        if let Some(f) = failed {
+            details.insert("failed".into(), f);
+        }
         let (exit, message) = self.wording(e);
-        match details {
-            Some(d) => coded_with(exit, message, serde_json::json!({ "report": d })),
-            None => coded(exit, message),
+        if details.is_empty() {
+            coded(exit, message)
+        } else {
+            coded_with(exit, message, serde_json::Value::Object(details))
         }
     }
 

@@ -195,6 +195,31 @@ async fn failing_migration_rolls_back(db: TestDb) {
         assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
         assert_consistent(&db).await;
     }
+    // The same failure for a pipeline: which step, how it ended, and the report.
+    let r = Run::from(
+        db.cmd()
+            .args(["--app", "fixture", "--json", "upgrade"])
+            .env("DBTOOL_FIXTURE_FAIL", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.expect_code(5);
+    let doc = r.json();
+    let failed = &doc["error"]["failed"];
+    assert_eq!(failed["step"], F3, "{doc}");
+    assert_eq!(failed["direction"], "up", "{doc}");
+    let mysql = db.backend == Backend::MySql;
+    assert_eq!(failed["rolled_back"], !mysql, "{doc}");
+    assert_eq!(failed["resumable"], mysql, "{doc}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_table_fixture"),
+        "{doc}"
+    );
+    assert_eq!(doc["error"]["report"]["to"], F2, "{doc}");
     db.run(&["--app", "fixture", "upgrade"]).ok();
     assert_eq!(recorded(&db).await, vec![F1, F2, F3]);
 }
