@@ -53,9 +53,14 @@ impl FromStr for Target {
 /// A bare number could be steps or the start of a revision: the error names the
 /// revisions it starts (of any app, since the app is not known while parsing).
 fn bare_number(s: &str) -> String {
-    let mut apps = crate::engine::app::App::REAL.to_vec();
+    #[cfg(not(feature = "fixtures"))]
+    let apps = crate::engine::app::App::REAL.to_vec();
     #[cfg(feature = "fixtures")]
-    apps.push(crate::engine::app::App::Fixture);
+    let apps = [
+        crate::engine::app::App::REAL.as_slice(),
+        &[crate::engine::app::App::Fixture],
+    ]
+    .concat();
     let mut matches: Vec<&str> = apps
         .iter()
         .flat_map(|a| a.steps())
