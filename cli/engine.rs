@@ -325,10 +325,15 @@ impl Ctx {
             }
             Error::Interrupted(r) => {
                 let exit = self.interrupt.requested().unwrap_or(Exit::Interrupted);
+                let by = match self.interrupt.requested() {
+                    Some(Exit::Terminated) => "terminated by SIGTERM",
+                    Some(_) => "interrupted by SIGINT",
+                    None => "interrupted",
+                };
                 (
                     exit,
                     format!(
-                        "interrupted after {} of {}; {}",
+                        "{by} after {} of {}; {}",
                         r.done.len(),
                         crate::output::count(r.planned.len(), "migration", "migrations"),
                         position(&r)

@@ -325,3 +325,259 @@ async fn untracked_is_recognised(db: &TestDb, app: &str) {
     assert!(c.stdout.starts_with(&format!("{app}: ")), "{}", c.stdout);
     assert_eq!(recorded(db).await, names(App::from_name(app).unwrap()));
 }
+
+/// A pseudo-random delay in 0..300 ms that differs between iterations and runs.
+fn random_ms(i: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    (nanos ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 300
+}
+
+/// Spawns `dbtool ARGS` on `db` with piped output.
+fn spawn(db: &TestDb, args: &[&str]) -> Child {
+    db.cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbtool")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_mixed_schema_spellings_never_collide() {
+    for round in 0..25 {
+        let db = TestDb::new(Backend::Postgres, &format!("mixed{round}"));
+        let children: Vec<Child> = (0..16)
+            .map(|i| {
+                let mut args = vec!["--app", "neurachar", "-q", "--lock-timeout", "120"];
+                if i % 2 == 0 {
+                    args.extend(["--schema", "public"]);
+                }
+                args.push("upgrade");
+                spawn(&db, &args)
+            })
+            .collect();
+        for child in children {
+            Run::from(child.wait_with_output().unwrap()).ok();
+        }
+        assert_eq!(recorded(&db).await, names(App::Neurachar), "round {round}");
+        db.run(&["--app", "neurachar", "check"]).ok();
+        let defaults = db
+            .strings(
+                "SELECT column_default FROM information_schema.columns \
+                 WHERE table_name = 'email_login_codes' AND column_name = 'id'",
+            )
+            .await;
+        assert_eq!(
+            defaults,
+            vec!["nextval('email_login_codes_id_seq'::regclass)".to_owned()],
+            "round {round}: one sequence, made once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_first_runs_on_a_schema_that_does_not_exist_yet() {
+    let db = TestDb::new(Backend::Postgres, "newschema");
+    let children: Vec<Child> = (0..16)
+        .map(|_| {
+            spawn(
+                &db,
+                &["--app", "avatar", "--schema", "tenant_new", "-q", "upgrade"],
+            )
+        })
+        .collect();
+    for child in children {
+        Run::from(child.wait_with_output().unwrap()).ok();
+    }
+    let tables = db
+        .strings(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = 'tenant_new' AND table_name = 'seaql_migrations'",
+        )
+        .await;
+    assert_eq!(tables.len(), 1, "the schema and its tracking table exist");
+    let versions = db
+        .strings("SELECT version FROM tenant_new.seaql_migrations ORDER BY version")
+        .await;
+    assert_eq!(versions, names(App::Avatar));
+    db.run(&["--app", "avatar", "--schema", "tenant_new", "check"])
+        .ok();
+}
+
+/// The position a run reports (its document on success, the error's report otherwise), or
+/// None when the run said it could not know it.
+fn reported_position(r: &Run) -> Option<Option<String>> {
+    let doc = r.json();
+    let report = if r.code == 0 {
+        &doc
+    } else {
+        &doc["error"]["report"]
+    };
+    if report.is_null() {
+        // Failed before any step: nothing moved, and the error says so by having no report.
+        return Some(None).filter(|_| false);
+    }
+    (report["to_known"] == true).then(|| report["to"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_terminated_at_random_moments_report_the_real_position() {
+    let db = TestDb::new(Backend::Postgres, "terminated");
+    let mut interrupted = 0;
+    for i in 0..16u64 {
+        let down = i % 2 == 1;
+        let args: &[&str] = if down {
+            &["--app", "neurachar", "--json", "downgrade", "base", "--yes"]
+        } else {
+            &["--app", "neurachar", "--json", "upgrade"]
+        };
+        let before = recorded(&db).await;
+        let child = spawn(&db, args);
+        tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
+        db.exec(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid() AND application_name = 'dbtool'",
+            db.name
+        ))
+        .await;
+        let r = Run::from(child.wait_with_output().unwrap());
+        let now = recorded(&db).await;
+        if r.code != 0 {
+            interrupted += 1;
+        }
+        match reported_position(&r) {
+            Some(to) => assert_eq!(
+                to.as_deref(),
+                now.last().map(String::as_str),
+                "iteration {i}: the reported position is the database's\n{}\n{}",
+                r.stdout,
+                r.stderr
+            ),
+            None => assert!(
+                r.code != 0
+                    && (r.json()["error"]["report"].is_null() && before == now
+                        || r.stderr.contains("unknown")
+                        || r.stdout.contains("unknown")),
+                "iteration {i}: a run that cannot read its position back says so\n{}\n{}",
+                r.stdout,
+                r.stderr
+            ),
+        }
+        // The next command finishes the job whatever happened.
+        let finish: &[&str] = if down {
+            &["--app", "neurachar", "-q", "downgrade", "base", "--yes"]
+        } else {
+            &["--app", "neurachar", "-q", "upgrade"]
+        };
+        db.run(finish).ok();
+        db.run(&["--app", "neurachar", "check"]).ok();
+    }
+    assert!(interrupted > 0, "some runs were cut off by the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_kills_at_random_moments_keep_every_step_reported_applied() {
+    let db = TestDb::new(Backend::Sqlite, "killed");
+    let mut cut = 0;
+    for i in 0..24u64 {
+        let down = i % 4 >= 2;
+        let args: &[&str] = if down {
+            &["--app", "neurachar", "downgrade", "base", "--yes"]
+        } else {
+            &["--app", "neurachar", "upgrade"]
+        };
+        let before = recorded(&db).await;
+        let child = spawn(&db, args);
+        tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
+        let sig = if i % 2 == 0 { "-KILL" } else { "-INT" };
+        let _ = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status();
+        let r = Run::from(child.wait_with_output().unwrap());
+        if r.code != 0 {
+            cut += 1;
+        }
+        let now = recorded(&db).await;
+        for line in r.stderr.lines() {
+            if let Some(rest) = line.strip_prefix("applied ") {
+                let step = rest.split_whitespace().next().unwrap();
+                assert!(
+                    now.iter().any(|s| s == step),
+                    "iteration {i} ({sig}): {step} was reported applied but is not recorded\n{}",
+                    r.stderr
+                );
+            }
+            if let Some(rest) = line.strip_prefix("rolled back ") {
+                let step = rest.split_whitespace().next().unwrap();
+                assert!(
+                    before.iter().any(|s| s == step) && !now.iter().any(|s| s == step),
+                    "iteration {i} ({sig}): {step} was reported rolled back but is recorded\n{}",
+                    r.stderr
+                );
+            }
+        }
+        if sig == "-INT" && r.code != 0 {
+            assert_eq!(r.code, 130, "SIGINT exits 130: {}", r.stderr);
+        }
+        // Each step is one transaction on SQLite: whatever was cut off left nothing behind.
+        db.run(&["--app", "neurachar", "check"]).ok();
+        if i % 2 == 1 {
+            // Every other time, the same command finishes the job before the next direction.
+            db.run(args).ok();
+            db.run(&["--app", "neurachar", "check"]).ok();
+        }
+    }
+    assert!(cut > 0, "some runs were cut short");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sigterm_exits_143() {
+    let db = TestDb::new(Backend::Sqlite, "sigterm");
+    let child = db
+        .cmd()
+        .args(["--app", "fixture", "upgrade"])
+        .env("DBTOOL_FIXTURE_SLEEP_MS", "3000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The fixture's second step sleeps; wait until the first is recorded.
+    for _ in 0..200 {
+        if recorded(&db).await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded(&db).await.len(), 1, "the first step committed");
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    r.expect_code(143);
+    assert!(
+        r.error_line()
+            .starts_with("error: terminated by SIGTERM after 2 of 3"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn schema_on_sqlite_and_mysql_warns_that_it_is_ignored() {
+    for backend in [Backend::Sqlite, Backend::MySql] {
+        let db = TestDb::new(backend, "schema_warn");
+        let r = db.run(&["--schema", "tenant", "status"]);
+        r.ok();
+        assert!(
+            r.stderr.contains("is ignored: only PostgreSQL has schemas"),
+            "{backend:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -320,7 +320,7 @@ fn an_interrupted_run_prints_one_document() {
         doc["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("interrupted after 2 of 3"),
+            .contains("interrupted by SIGINT after 2 of 3"),
         "{}",
         r.stdout
     );

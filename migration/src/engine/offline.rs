@@ -244,7 +244,10 @@ pub async fn script(
             name: info.name,
             alias: info.alias,
             description: info.description,
-            transactional: step.use_transaction() != Some(false),
+            // As the engine runs it (SQLite: always in a transaction); MySQL keeps BEGIN/COMMIT
+            // around its bookkeeping rows, though its DDL commits at once.
+            transactional: backend == sea_orm::DbBackend::Sqlite
+                || step.use_transaction() != Some(false),
             statements,
         });
     }

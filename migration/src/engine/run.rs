@@ -29,7 +29,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::SchemaManager;
+use sea_orm_migration::{MigrationTrait, SchemaManager};
 use std::time::{Duration, Instant};
 
 /// How a run behaves. `Default` is what an application migrating at start-up wants.
@@ -1315,7 +1315,7 @@ impl Run<'_, '_> {
                     info.name
                 )))
             })?;
-        let transactional = backend != DbBackend::MySql && obj.use_transaction() != Some(false);
+        let transactional = in_transaction_on(obj, backend);
         let checksum = match direction {
             Direction::Up => offline::checksum(obj, backend).await.map_err(failed)?,
             Direction::Down => String::new(),
@@ -1436,7 +1436,7 @@ impl Run<'_, '_> {
             return Err(Error::AtomicRefused { step: None });
         }
         for s in &plan.steps {
-            if self.object(s.name)?.use_transaction() == Some(false) {
+            if !in_transaction_on(self.object(s.name)?, self.backend()) {
                 return Err(Error::AtomicRefused { step: Some(s) });
             }
         }
@@ -1687,6 +1687,17 @@ async fn outside_transaction(
             let _ = txn.rollback().await;
             Err(plain(e))
         }
+    }
+}
+
+/// Whether `step` runs inside a transaction on `backend`. MySQL commits DDL at once; SQLite's
+/// DDL always rolls back, so a step that must run outside a transaction on PostgreSQL
+/// (`CREATE INDEX CONCURRENTLY`) still runs in one there and never needs a half-done marker.
+pub(crate) fn in_transaction_on(step: &dyn MigrationTrait, backend: DbBackend) -> bool {
+    match backend {
+        DbBackend::MySql => false,
+        DbBackend::Sqlite => true,
+        _ => step.use_transaction() != Some(false),
     }
 }
 

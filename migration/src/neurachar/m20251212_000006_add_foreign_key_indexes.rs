@@ -109,8 +109,8 @@ async fn pg_has_invalid_index(manager: &SchemaManager<'_>, name: &str) -> Result
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    /// `CREATE/DROP INDEX CONCURRENTLY` refuse to run inside a transaction. SQLite stays atomic
-    /// anyway (dbtool runs each step in a savepoint), MySQL has no transactional DDL.
+    /// `CREATE/DROP INDEX CONCURRENTLY` refuse to run inside a transaction. The engine still
+    /// runs this step in one on SQLite, whose DDL rolls back; MySQL has no transactional DDL.
     fn use_transaction(&self) -> Option<bool> {
         Some(false)
     }
