@@ -117,7 +117,16 @@ pub async fn run(ctx: &Ctx, _args: ConfigArgs) -> Result<Exit> {
                     .unwrap_or_else(|| "(none: migrations use database_url)".into()),
                 s.direct_url.source,
             ),
-            row("app", s.app.value.to_string(), s.app.source),
+            row(
+                "app",
+                if s.app.source == Source::Default {
+                    // Nothing names an app: commands that connect take the database's own.
+                    format!("recognised from the database (default: {})", s.app.value)
+                } else {
+                    s.app.value.to_string()
+                },
+                s.app.source,
+            ),
             row(
                 "schema",
                 s.schema.value.clone().unwrap_or_else(|| "(none)".into()),

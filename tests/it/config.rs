@@ -56,6 +56,17 @@ fn defaults_when_nothing_is_configured() {
         "{doc}"
     );
     assert_eq!(setting(&doc, "app").0, "avatar");
+    let text = run_in(dir.path(), &[], &["config"]).ok().stdout.clone();
+    assert!(
+        text.contains("recognised from the database (default: avatar)"),
+        "with no app given, config says the database decides: {text}"
+    );
+    let given = run_in(dir.path(), &[], &["--app", "neurachar", "config"]);
+    assert!(
+        !given.ok().stdout.contains("recognised from"),
+        "{}",
+        given.stdout
+    );
     assert_eq!(setting(&doc, "lock_timeout").0, 60);
     assert_eq!(doc["config_file"], Value::Null);
     assert_eq!(doc["dotenv_file"], Value::Null);
