@@ -278,12 +278,12 @@ impl Ctx {
                 };
                 let cause = crate::dberror::describe(&f.error).message;
                 let state = if f.rolled_back {
-                    format!("it was rolled back: {before}{}", position(&f.report))
+                    format!("it was rolled back: {before}{}", position_for(self, &f.report))
                 } else {
                     format!(
                         "it runs outside a transaction, so it may be partly done; it is marked half-done and the next `{}` finishes it once the cause is fixed: {before}{}",
                         self.hint(&invoked()),
-                        position(&f.report)
+                        position_for(self, &f.report)
                     )
                 };
                 (
@@ -319,7 +319,7 @@ impl Ctx {
                         describe(f.step),
                         f.timeout.as_secs_f64(),
                         crate::output::count(f.attempts, "attempt", "attempts"),
-                        position(&f.report)
+                        position_for(self, &f.report)
                     ),
                 )
             }
@@ -336,7 +336,7 @@ impl Ctx {
                         "{by} after {} of {}; {}",
                         r.done.len(),
                         crate::output::count(r.planned.len(), "migration", "migrations"),
-                        position(&r)
+                        position_for(self, &r)
                     ),
                 )
             }
@@ -404,11 +404,19 @@ fn risk_list(risk: &[TableRows]) -> String {
         .join(", ")
 }
 
-/// Where the database is after a run, as it was read back.
-pub fn position(r: &Report) -> String {
+/// Where the database is after a run, as it was read back (hints name the database as the
+/// command did).
+pub fn position_for(ctx: &Ctx, r: &Report) -> String {
     if !r.to_known {
-        return "its position could not be read back (the connection was lost): see `dbtool status`".into();
+        return format!(
+            "its position could not be read back (the connection was lost): see `{}`",
+            ctx.hint("status")
+        );
     }
+    known_position(r)
+}
+
+fn known_position(r: &Report) -> String {
     let at =
         r.to.and_then(|n| r.app.steps().into_iter().find(|s| s.name == n))
             .map(describe)
@@ -476,6 +484,8 @@ pub struct Renderer<'a> {
     ctx: &'a Ctx,
     live: bool,
     bar: Option<indicatif::ProgressBar>,
+    /// Held from the run's first step on (see `interrupt`).
+    graceful: Option<crate::interrupt::GracefulSection>,
     /// Refuse a plan with lint errors (`upgrade --strict`) instead of only warning.
     pub strict: bool,
 }
@@ -491,6 +501,7 @@ impl<'a> Renderer<'a> {
             ctx,
             live,
             bar: None,
+            graceful: None,
             strict: false,
         }
     }
@@ -555,10 +566,25 @@ fn verb(d: engine::Direction) -> (&'static str, &'static str) {
 impl Hooks for Renderer<'_> {
     fn event(&mut self, e: &Event<'_>) {
         match e {
-            Event::StepStarted { transactional, .. } => {
-                self.ctx.interrupt.set_step_transactional(*transactional)
+            Event::StepStarted {
+                step,
+                direction,
+                transactional,
+                ..
+            } => {
+                // From the first step on, a first signal stops between steps; before it
+                // (waiting for the lock, reading state) nothing has changed and it aborts.
+                if self.graceful.is_none() {
+                    self.graceful = Some(self.ctx.interrupt.graceful_section());
+                }
+                self.ctx
+                    .interrupt
+                    .step_started(step, *direction, *transactional)
             }
-            Event::StepFinished { .. } => self.ctx.interrupt.set_step_transactional(true),
+            Event::Resuming { .. } if self.graceful.is_none() => {
+                self.graceful = Some(self.ctx.interrupt.graceful_section());
+            }
+            Event::StepFinished { done } => self.ctx.interrupt.step_finished(done),
             _ => {}
         }
         if self.ctx.progress == crate::args::ProgressMode::Json {
@@ -698,6 +724,10 @@ impl Hooks for Renderer<'_> {
         db: &DatabaseConnection,
     ) -> Result<(), String> {
         use crate::service::lint;
+        let from = plan.from.checked_sub(1).map(|i| app.steps()[i].name);
+        self.ctx
+            .interrupt
+            .planned(app, plan.direction, from, &plan.steps);
         let backend = db.get_database_backend();
         let objects = app.objects();
         let mut steps = Vec::new();
@@ -713,7 +743,7 @@ impl Hooks for Renderer<'_> {
             };
             steps.push(lint::Step {
                 name: info.name.to_owned(),
-                transactional: obj.use_transaction() != Some(false) && backend != DbBackend::MySql,
+                transactional: migration::engine::in_transaction_on(obj.as_ref(), backend),
                 statements,
             });
         }
@@ -783,7 +813,6 @@ pub async fn run(
     strict: bool,
 ) -> anyhow::Result<Report> {
     let engine = ctx.engine(db, opts).await?;
-    let _graceful = ctx.interrupt.graceful_section();
     let mut renderer = Renderer::new(ctx);
     renderer.strict = strict;
     engine

@@ -212,7 +212,8 @@ fn aborted(exit: Exit, interrupt: &interrupt::Interrupt) -> String {
         "interrupted by SIGINT"
     };
     format!(
-        "{signal} before the command finished: it was stopped at once; {}",
+        "{signal} before the command finished: it was stopped at once{}; {}",
+        interrupt.trace_summary(),
         interrupt.abort_effect()
     )
 }
@@ -263,13 +264,20 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let abort = interrupt::abort_signal(ctx.interrupt.clone(), |m| out.info(m));
         tokio::select! {
             r = commands::dispatch(&ctx, cli.command) => r,
             // Reported as an error, so that it is one line on stderr and, with --json, the
-            // run's one document.
-            exit = abort => Err(exit::coded(exit, aborted(exit, &ctx.interrupt))),
+            // run's one document (with what the run had done, when one had started).
+            exit = abort => Err(match ctx.interrupt.trace_details() {
+                Some(details) => exit::coded_with(exit, aborted(exit, &ctx.interrupt), details),
+                None => exit::coded(exit, aborted(exit, &ctx.interrupt)),
+            }),
         }
-    })
+    });
+    // Work on the blocking pool (a bcrypt hash at cost 31 takes hours) must not keep an
+    // aborted command alive: the process exits without waiting for it.
+    rt.shutdown_background();
+    result
 }

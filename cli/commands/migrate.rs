@@ -85,7 +85,23 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
         .map(describe)
         .unwrap_or_else(|| "base".into());
     ctx.out.emit(&view, |o| {
-        if report.planned.is_empty() && report.resumed.is_none() {
+        if !report.to_known {
+            // Every step committed, but the connection went before the position was read.
+            o.done(&format!(
+                "{}: {} {}; {}",
+                report.app,
+                count(
+                    report.done.len() + usize::from(report.resumed.is_some()),
+                    "migration",
+                    "migrations"
+                ),
+                match direction {
+                    Direction::Up => "applied",
+                    Direction::Down => "rolled back",
+                },
+                crate::engine::position_for(ctx, &report)
+            ));
+        } else if report.planned.is_empty() && report.resumed.is_none() {
             o.done(&format!("{}: already at {at}; nothing to do", report.app));
         } else {
             let n = report.done.len() + usize::from(report.resumed.is_some());

@@ -326,6 +326,8 @@ async fn untracked_is_recognised(db: &TestDb, app: &str) {
     assert_eq!(recorded(db).await, names(App::from_name(app).unwrap()));
 }
 
+const F1: &str = "f001_create_alpha";
+
 /// A pseudo-random delay in 0..300 ms that differs between iterations and runs.
 fn random_ms(i: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
@@ -580,4 +582,221 @@ fn schema_on_sqlite_and_mysql_warns_that_it_is_ignored() {
             r.stderr
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_rerun_of_a_half_done_downgrade_rolls_back_nothing_more() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let db = TestDb::new(Backend::MySql, "halfdown");
+    db.run(&["--app", "avatar", "-q", "upgrade"]).ok();
+    let steps = names(App::Avatar);
+    // An open transaction that has read `settings` holds its metadata lock: the widening
+    // step's downgrade times out on it, marked half-done (MySQL's DDL cannot roll back).
+    let conn = db.connect().await;
+    let txn = conn.begin().await.unwrap();
+    txn.execute_unprepared("SELECT COUNT(*) FROM settings")
+        .await
+        .unwrap();
+    let r = db.run(&[
+        "--app",
+        "avatar",
+        "--ddl-lock-timeout",
+        "0.5",
+        "--ddl-retries",
+        "0",
+        "downgrade",
+        "--yes",
+    ]);
+    r.expect_code(12);
+    txn.commit().await.unwrap();
+    let status = db.run(&["--app", "avatar", "status", "--json"]).ok().json();
+    let halfdone = status.to_string();
+    assert!(
+        halfdone.contains("half"),
+        "status shows the half-done step: {halfdone}"
+    );
+
+    // The same command finishes that one step and stops there.
+    let r = db.run(&["--app", "avatar", "downgrade", "--yes"]);
+    r.ok();
+    assert_eq!(recorded(&db).await, steps[..2].to_vec(), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("(1 migration rolled back)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM settings").await,
+        4,
+        "the prompts are still there"
+    );
+    db.run(&["--app", "avatar", "check"]).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_while_waiting_for_the_lock_stops_at_once_and_changes_nothing() {
+    for (cmd, sig, code) in [
+        (&["stamp", "head"][..], "-TERM", 143),
+        (&["upgrade"][..], "-INT", 130),
+        (&["--json", "downgrade", "base", "--yes"][..], "-TERM", 143),
+    ] {
+        let db = TestDb::new(Backend::Postgres, "sigwait");
+        if cmd.contains(&"downgrade") {
+            db.run(&["--app", "fixture", "-q", "upgrade", "+1"]).ok();
+        }
+        let before = recorded(&db).await;
+        // Another run holds the lock, inside its slow second step.
+        let mut holder = db
+            .cmd()
+            .args(["--app", "fixture", "upgrade"])
+            .env("DBTOOL_FIXTURE_SLEEP_MS", "20000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut held = std::io::BufReader::new(holder.stderr.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut held, &mut line).unwrap() > 0,
+                "the holder reaches its slow step"
+            );
+            if line.starts_with("applying f002") {
+                break;
+            }
+        }
+        let mut waiter = db
+            .cmd()
+            .args(["--app", "fixture", "--lock-timeout", "60"])
+            .args(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = std::io::BufReader::new(waiter.stderr.take().unwrap());
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+                "the waiter says it waits for the lock: {seen}"
+            );
+            seen.push_str(&line);
+            if line.contains("waiting up to") {
+                break;
+            }
+        }
+        let sent = std::time::Instant::now();
+        std::process::Command::new("kill")
+            .args([sig, &waiter.id().to_string()])
+            .status()
+            .unwrap();
+        let out = waiter.wait_with_output().unwrap();
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "{cmd:?}: stopped at once, not when the lock came free"
+        );
+        assert_eq!(out.status.code(), Some(code), "{cmd:?}");
+        if cmd.contains(&"--json") {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["error"]["code"], code, "{doc}");
+        } else {
+            assert!(
+                out.stdout.is_empty(),
+                "{cmd:?}: nothing done, nothing said on stdout"
+            );
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &holder.id().to_string()])
+            .status();
+        let _ = holder.wait_with_output();
+        // The holder committed its first step at most; the waiter changed nothing.
+        let now = recorded(&db).await;
+        assert_eq!(now, vec![F1.to_owned()], "{cmd:?}: {before:?} -> {now:?}");
+    }
+}
+
+#[test]
+fn a_signal_stops_a_long_password_hash() {
+    let db = TestDb::new(Backend::Sqlite, "bcrypt31");
+    db.run(&["--app", "avatar", "-q", "upgrade"]).ok();
+    let mut child = db
+        .cmd()
+        .args([
+            "users",
+            "add",
+            "slow@example.com",
+            "--password-stdin",
+            "--cost",
+            "31",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery\n").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "the hash does not hold the exit"
+    );
+    r.expect_code(143);
+}
+
+#[test]
+fn a_hard_abort_still_reports_what_the_run_did() {
+    let db = TestDb::new(Backend::Postgres, "hardabort");
+    let mut child = db
+        .cmd()
+        .args(["--app", "fixture", "--json", "upgrade"])
+        .env("DBTOOL_FIXTURE_SLEEP_MS", "20000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0);
+        if line.starts_with("applying f002") {
+            break;
+        }
+    }
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &doc["error"];
+    assert_eq!(e["report"]["done"][0]["name"], F1, "{doc}");
+    assert_eq!(e["report"]["to"], F1, "{doc}");
+    assert_eq!(e["report"]["to_known"], true, "{doc}");
+    assert_eq!(e["failed"]["step"], "f002_create_beta_slowly", "{doc}");
+    assert_eq!(e["failed"]["rolled_back"], true, "{doc}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 1 of 3 migrations (the database is at f001_create_alpha)"),
+        "{doc}"
+    );
 }

@@ -40,6 +40,7 @@ pub use plan::{Direction, Plan, StampPlan};
 pub use recognise::{AppChoice, Chosen};
 pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableEstimate, TableRows};
 pub use run::{
-    data_at_risk, db_code, quote_pg, Checksum, Command, Engine, Options, Preview, Problem, Status,
+    data_at_risk, db_code, in_transaction_on, quote_pg, Checksum, Command, Engine, Options,
+    Preview, Problem, Status,
 };
 pub use state::{describe, short_name, Alembic, DbState, Overview, StepState};

@@ -328,6 +328,7 @@ impl Engine {
         let mut ov = Overview::new(app, &state);
         self.writable(&ov, &state, cmd).await?;
         let resume = ov.half_done.map(|(i, d)| (ov.steps[i], d));
+        let resumed = resume.map(|(_, d)| d);
         if let Some((i, d)) = ov.half_done.take() {
             ov.applied[i] = d == Direction::Up;
             ov.recorded[i] = d == Direction::Up;
@@ -359,7 +360,8 @@ impl Engine {
             Command::Stamp { target, .. } => preview.stamp = Some(ov.plan_stamp(target)?),
             Command::Upgrade(t) | Command::Downgrade(t) => {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
-                let plan = ov.plan(direction, t)?;
+                let t = after_resume(t, resumed, direction);
+                let plan = ov.plan(direction, &t)?;
                 self.guard(&ov, &state, &plan).await?;
                 preview.risk = data_at_risk(&self.db, &state, &plan).await?;
                 preview.plan = Some(plan);
@@ -1017,11 +1019,13 @@ impl Run<'_, '_> {
     async fn body(&mut self, cmd: &Command, state: DbState) -> Result<(), Error> {
         let mut ov = Overview::new(self.app, &state);
         let mut state = state;
+        let mut resumed = None;
         if let Some((i, direction)) = ov.half_done {
             let step = ov.steps[i];
             self.hooks.event(&Event::Resuming { step, direction });
             let done = self.step(step, direction, "resume").await?;
             self.report.resumed = Some(done);
+            resumed = Some(direction);
             (state, ov) = self.reread().await?;
         }
         if let Some(Alembic::Adoptable {
@@ -1037,7 +1041,8 @@ impl Run<'_, '_> {
             Command::Stamp { target, force } => self.stamp(&ov, target, *force).await,
             Command::Upgrade(t) | Command::Downgrade(t) => {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
-                let plan = ov.plan(direction, t)?;
+                let t = after_resume(t, resumed, direction);
+                let plan = ov.plan(direction, &t)?;
                 self.report.planned = plan.steps.iter().map(|s| s.name).collect();
                 self.engine.guard(&ov, &state, &plan).await?;
                 if direction == Direction::Down {
@@ -1690,10 +1695,22 @@ async fn outside_transaction(
     }
 }
 
+/// The target left once a half-done step was finished. The re-run that finishes a step in
+/// its own direction counts it as one of its relative steps: `downgrade` after an interrupted
+/// `downgrade` completes that one migration and does not roll back another.
+fn after_resume(t: &Target, resumed: Option<Direction>, direction: Direction) -> Target {
+    match (t, resumed) {
+        (Target::Relative(n), Some(d)) if d == direction && *n != 0 => {
+            Target::Relative(n - n.signum())
+        }
+        _ => t.clone(),
+    }
+}
+
 /// Whether `step` runs inside a transaction on `backend`. MySQL commits DDL at once; SQLite's
 /// DDL always rolls back, so a step that must run outside a transaction on PostgreSQL
 /// (`CREATE INDEX CONCURRENTLY`) still runs in one there and never needs a half-done marker.
-pub(crate) fn in_transaction_on(step: &dyn MigrationTrait, backend: DbBackend) -> bool {
+pub fn in_transaction_on(step: &dyn MigrationTrait, backend: DbBackend) -> bool {
     match backend {
         DbBackend::MySql => false,
         DbBackend::Sqlite => true,
