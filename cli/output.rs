@@ -177,6 +177,24 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape_controls`] for text of several lines: line breaks and tabs stay as they are.
+pub fn escape_controls_but_lines(s: &str) -> Cow<'_, str> {
+    if !s.contains(['\n', '\t']) {
+        return escape_controls(s);
+    }
+    Cow::Owned(
+        s.split('\n')
+            .map(|line| {
+                line.split('\t')
+                    .map(|part| escape_controls(part).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 /// `1 migration`, `2 migrations`.
 pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
     let word = if n == N::from(1) { one } else { many };
@@ -270,7 +288,7 @@ impl Output {
         if self.json {
             return;
         }
-        let s = redact(s);
+        let s = escape_controls_but_lines(&redact(s)).into_owned();
         let text = match self.width {
             Some(w) => table::fit(&s, w),
             None => s,
@@ -284,7 +302,8 @@ impl Output {
         if self.quiet {
             return;
         }
-        self.line(s)
+        // One line, whatever the names it quotes hold.
+        self.line(&escape_controls(s))
     }
 
     /// Raw result bytes on stdout, exactly as given (for `settings get`).
@@ -331,6 +350,24 @@ impl Output {
         if self.json {
             return;
         }
+        // Values come from the database (a character's name, a recorded version): a control
+        // byte must neither drive the terminal nor break the table. Descriptive text keeps
+        // its line breaks (a cell of several lines); an identifier is always one line.
+        let rows: Vec<Vec<(String, Tone)>> = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .enumerate()
+                    .map(|(i, (t, tone))| {
+                        let text = match columns.get(i).map(|c| c.kind) {
+                            Some(table::Kind::Text) => escape_controls_but_lines(&t).into_owned(),
+                            _ => escape_controls(&t).into_owned(),
+                        };
+                        (text, tone)
+                    })
+                    .collect()
+            })
+            .collect();
         if !self.stdout_tty {
             self.line(&table::markdown(columns, &rows));
             return;

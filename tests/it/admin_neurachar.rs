@@ -16,6 +16,7 @@ on_all_backends!(
     login_codes_purge_counts_and_filters,
     characters_list_publish_unpublish,
     chats_delete_cascades_and_needs_confirmation,
+    control_bytes_from_the_database_never_reach_the_terminal,
 );
 
 /// Now in whole seconds: what every backend keeps exactly.
@@ -392,4 +393,38 @@ async fn chats_delete_cascades_and_needs_confirmation(db: TestDb) {
         r.stderr
     );
     c.close().await.ok();
+}
+
+/// A character's name is user content: an escape sequence in it must not retitle or
+/// recolour an admin's terminal, nor a line break split a table row or a confirmation.
+async fn control_bytes_from_the_database_never_reach_the_terminal(db: TestDb) {
+    let c = migrated(&db).await;
+    let evil = "Char\x1b]0;pwned\x07\nName";
+    let id = add_character(&c, evil, false, None, None).await;
+    db.exec(&format!(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m2099_{}', 0)",
+        "\x1b[31mevil"
+    ))
+    .await;
+    for args in [
+        &["characters", "list"][..],
+        &["characters", "publish", &id.to_string()][..],
+        &["status"][..],
+        &["history"][..],
+    ] {
+        let r = db.run(&nc(args));
+        for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            assert!(
+                !out.contains('\x1b') && !out.contains('\x07'),
+                "{args:?}: raw control bytes on {name}: {out:?}"
+            );
+        }
+    }
+    let r = db.run(&nc(&["characters", "publish", &id.to_string()]));
+    assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    assert!(
+        r.stdout.contains("\\x1b]0;pwned\\x07\\nName"),
+        "{:?}",
+        r.stdout
+    );
 }
