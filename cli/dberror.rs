@@ -201,7 +201,7 @@ fn pg_privilege_hint(message: &str, doing: Option<&str>) -> String {
             "table" | "relation" | "view" => (
                 doing
                     .and_then(privilege_for)
-                    .unwrap_or("the needed privileges (SELECT, INSERT, UPDATE, DELETE)"),
+                    .unwrap_or("one of SELECT, INSERT, UPDATE, DELETE"),
                 name.to_owned(),
             ),
             "schema" if creating => ("CREATE", format!("SCHEMA {name}")),
@@ -218,6 +218,7 @@ fn pg_privilege_hint(message: &str, doing: Option<&str>) -> String {
             .split(" (")
             .next()
             .unwrap_or(privilege)
+            .trim_start_matches("one of ")
             .replace(" and ", ", ");
         return format!(
             "user {user} lacks {privilege} on {kind} {name}; have the owner run GRANT {grant} ON {on} TO {user}, or use a user that has it"

@@ -276,7 +276,13 @@ impl Ctx {
                     1 => "the migration before it completed and stays; ".to_owned(),
                     n => format!("the {n} migrations before it completed and stay; "),
                 };
-                let cause = crate::dberror::describe(&f.error).message;
+                let described = crate::dberror::describe(&f.error);
+                // A missing privilege has its own code, whichever command met it.
+                let exit = match described.exit {
+                    Exit::PermissionDenied | Exit::ReadOnly => described.exit,
+                    _ => Exit::MigrationFailed,
+                };
+                let cause = described.message;
                 let state = if f.rolled_back {
                     format!("it was rolled back: {before}{}", position_for(self, &f.report))
                 } else {
@@ -287,7 +293,7 @@ impl Ctx {
                     )
                 };
                 (
-                    Exit::MigrationFailed,
+                    exit,
                     format!("{verb} {} failed: {cause}; {state}", describe(f.step)),
                 )
             }

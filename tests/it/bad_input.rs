@@ -931,6 +931,11 @@ async fn restricted_access(db: TestDb) {
             .code(22)
             .names(&[])
             .only(&[PG]),
+        // The same missing privilege met by a migration step has the same code.
+        case("downgrade without privileges", &["downgrade", "--yes"])
+            .code(22)
+            .names(&["GRANT"])
+            .only(&[PG, MY]),
     ];
     run_cases(&fx, &cases).await;
 }
