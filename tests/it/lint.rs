@@ -467,3 +467,43 @@ fn an_unreachable_database() {
         assert!(!out.contains("s3cret"), "{out}");
     }
 }
+
+#[test]
+fn long_operator_chains_neither_crash_nor_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    // Deep trees: a 60,000-term OR parses into a tree 60,000 levels deep; the 2 MB one is
+    // over the length lint parses at all.
+    let deep = format!(
+        "DELETE FROM t WHERE a = 0 {};\n",
+        (1..60_000)
+            .map(|i| format!("OR a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let long = format!("SELECT {};\n", vec!["1"; 1_000_000].join("+"));
+    for (sql, unparsed) in [(deep, false), (long, true)] {
+        std::fs::write(dir.path().join("s.sql"), &sql).unwrap();
+        let r = Run::from(
+            dbtool_bare(dir.path())
+                .args([
+                    "lint",
+                    "--dialect",
+                    "postgres",
+                    "--offline",
+                    "--json",
+                    "--file",
+                    "s.sql",
+                ])
+                .output()
+                .unwrap(),
+        );
+        r.ok();
+        let doc = r.json();
+        let rules: Vec<String> = findings(&doc).into_iter().map(|f| f.0).collect();
+        assert_eq!(
+            rules.contains(&"unparsed-statement".to_owned()),
+            unparsed,
+            "{rules:?}"
+        );
+    }
+}

@@ -38,6 +38,12 @@ fn parse(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, String> {
     if words == ["DROP", "INDEX", "CONCURRENTLY"] {
         return Ok(Vec::new());
     }
+    if sql.len() > MAX_STATEMENT {
+        return Err(format!(
+            "too long to analyse ({} bytes; the limit is {MAX_STATEMENT})",
+            sql.len()
+        ));
+    }
     Parser::parse_sql(dialect, sql).map_err(|e| {
         e.to_string()
             .trim_start_matches("sql parser error: ")
@@ -105,6 +111,30 @@ struct Linter<'a> {
 }
 
 pub fn run(inputs: &[Input], cfg: &Config, sizes: &Sizes) -> Vec<Finding> {
+    on_deep_stack(|| run_here(inputs, cfg, sizes))
+}
+
+/// A long chain of operators (`a = 1 OR a = 2 OR …`, thousands of terms) parses into a tree
+/// as deep as it is long, and walking or dropping it recurses that deep: it gets a stack to
+/// match. Statements longer than [`MAX_STATEMENT`] are not parsed at all.
+fn on_deep_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn_scoped(scope, f)
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(e) => panic!("cannot start the lint thread: {e}"),
+        }
+    })
+}
+
+/// The longest statement lint parses (bytes); a longer one is reported as not analysed.
+const MAX_STATEMENT: usize = 1 << 20;
+
+fn run_here(inputs: &[Input], cfg: &Config, sizes: &Sizes) -> Vec<Finding> {
     let dialect = parser_dialect(cfg.dialect);
     let mut l = Linter {
         cfg,
@@ -142,6 +172,10 @@ pub fn run(inputs: &[Input], cfg: &Config, sizes: &Sizes) -> Vec<Finding> {
 
 /// The existing tables the rules look at.
 pub fn tables(inputs: &[Input], dialect: DbBackend) -> BTreeSet<String> {
+    on_deep_stack(|| tables_here(inputs, dialect))
+}
+
+fn tables_here(inputs: &[Input], dialect: DbBackend) -> BTreeSet<String> {
     let parser = parser_dialect(dialect);
     let mut created = HashSet::new();
     let mut out = BTreeSet::new();
