@@ -355,6 +355,10 @@ impl Config {
                 )?
             }
         };
+        let schema = Setting {
+            value: schema.value.as_deref().map(fold_identifier),
+            ..schema
+        };
         let lock_timeout = match (given.lock_timeout, g.lock_timeout) {
             (Some(src), Some(v)) => Setting::new(v, src),
             _ => layers.pick(
@@ -679,6 +683,16 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
         _ => Err(format!(
             "'{v}' is not a boolean; use true or false (also yes/no, on/off, 1/0)"
         )),
+    }
+}
+
+/// A schema name as PostgreSQL reads an identifier: in double quotes (`"Avatar Data"`)
+/// exactly, otherwise folded to lower case, so that `PUBLIC`, `Public` and `public` name one
+/// schema, and take one migration lock.
+pub fn fold_identifier(name: &str) -> String {
+    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(inner) if !inner.is_empty() => inner.replace("\"\"", "\""),
+        _ => name.to_ascii_lowercase(),
     }
 }
 

@@ -391,8 +391,8 @@ async fn tables_in_schema(db: &TestDb, schema: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_holds_the_tables_and_the_tracking_table() {
     let db = TestDb::new(Backend::Postgres, "schema_holds_tables");
-    // A name that needs quoting: upper case and a space.
-    let r = db.run(&["--schema", "Avatar Data", "upgrade"]);
+    // A name that needs quoting: upper case and a space, kept exactly in double quotes.
+    let r = db.run(&["--schema", "\"Avatar Data\"", "upgrade"]);
     r.ok();
     assert_eq!(
         tables_in_schema(&db, "Avatar Data").await,
@@ -406,7 +406,7 @@ async fn schema_holds_the_tables_and_the_tracking_table() {
     );
     assert!(tables_in_schema(&db, "public").await.is_empty());
     let doc = db
-        .run(&["--schema", "Avatar Data", "status", "--json"])
+        .run(&["--schema", "\"Avatar Data\"", "status", "--json"])
         .ok()
         .json();
     assert_eq!(doc["pending"], 0);

@@ -800,3 +800,31 @@ fn a_hard_abort_still_reports_what_the_run_did() {
         "{doc}"
     );
 }
+
+#[test]
+fn schema_spellings_fold_as_postgresql_folds_identifiers() {
+    let db = TestDb::new(Backend::Postgres, "fold");
+    db.run(&["--app", "avatar", "--schema", "Tenant_A", "-q", "upgrade"])
+        .ok();
+    // Unquoted spellings are the same schema: nothing left to do.
+    for spelling in ["TENANT_A", "tenant_a", "\"tenant_a\""] {
+        let doc = db
+            .run(&["--app", "avatar", "--schema", spelling, "status", "--json"])
+            .ok()
+            .json();
+        assert_eq!(doc["pending"], 0, "{spelling}: {doc}");
+    }
+    // Quoted, the case is kept: another schema.
+    let doc = db
+        .run(&[
+            "--app",
+            "avatar",
+            "--schema",
+            "\"Tenant_A\"",
+            "status",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(doc["pending"], names(App::Avatar).len(), "{doc}");
+}
