@@ -53,12 +53,25 @@ impl Ctx {
         if c.database_url.source == flag {
             s.push_str(" --database-url <url>");
         }
+        if c.direct_url.source == flag {
+            s.push_str(" --direct-url <direct-url>");
+        }
         if c.app.source == flag {
             s.push_str(&format!(" --app {}", c.app.value));
         }
         if c.schema.source == flag {
             if let Some(schema) = &c.schema.value {
-                s.push_str(&format!(" --schema {}", shell_word(schema)));
+                // Spelled so that it folds back to the same name (see `fold_identifier`).
+                let plain = schema
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+                    && !schema.starts_with(|ch: char| ch.is_ascii_digit());
+                let spelled = if plain {
+                    schema.clone()
+                } else {
+                    format!("\"{}\"", schema.replace('"', "\"\""))
+                };
+                s.push_str(&format!(" --schema {}", shell_word(&spelled)));
             }
         }
         s.push(' ');
@@ -130,13 +143,32 @@ impl Ctx {
                 given,
                 found,
                 evidence,
-            } => (
-                Exit::WrongApp,
-                format!(
-                    "this database belongs to {found} ({evidence}), not to {given}; nothing was changed; run `{}`",
-                    self.hint_for(found, &invoked())
-                ),
-            ),
+            } => {
+                // The same command for the other app, unless it names one of this app's
+                // migrations, which the other app does not have.
+                let again = invoked();
+                let names_a_step = again.split_whitespace().any(|w| {
+                    let w = w.trim_start_matches(['+', '-']);
+                    w.len() >= 4
+                        && given.steps().iter().any(|s| {
+                            s.name.starts_with(w) || s.alias.is_some_and(|a| a.starts_with(w))
+                        })
+                });
+                let next = if names_a_step {
+                    format!(
+                        "its own migrations are listed by `{}`",
+                        self.hint_for(found, "history")
+                    )
+                } else {
+                    format!("run `{}`", self.hint_for(found, &again))
+                };
+                (
+                    Exit::WrongApp,
+                    format!(
+                        "this database belongs to {found} ({evidence}), not to {given}; nothing was changed; {next}"
+                    ),
+                )
+            }
             Error::AmbiguousApp { evidence } => (
                 Exit::WrongApp,
                 format!(

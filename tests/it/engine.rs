@@ -828,3 +828,73 @@ fn schema_spellings_fold_as_postgresql_folds_identifiers() {
         .json();
     assert_eq!(doc["pending"], names(App::Avatar).len(), "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_app_refusal_hints_a_command_that_works() {
+    let db = TestDb::new(Backend::Postgres, "wrongapp_hint");
+    db.run(&["--app", "neurachar", "-q", "upgrade"]).ok();
+    for args in [
+        &["--app", "avatar", "stamp", "25698f3f906f"][..],
+        &["--app", "avatar", "upgrade"][..],
+        &[
+            "--app",
+            "avatar",
+            "--schema",
+            "public",
+            "downgrade",
+            "base",
+            "--yes",
+        ][..],
+    ] {
+        let r = db.run(args);
+        r.expect_code(11);
+        assert!(
+            !r.stderr.contains("--yes"),
+            "a hint never confirms data loss for the user: {}",
+            r.stderr
+        );
+        if args.contains(&"downgrade") {
+            // Executed as printed it asks first (here: no rows, so nothing to ask about).
+            assert!(follow_hints(&db, &r.stderr) > 0, "{args:?}: {}", r.stderr);
+            assert!(recorded(&db).await.is_empty());
+        } else {
+            assert!(follow_hints(&db, &r.stderr) > 0, "{args:?}: {}", r.stderr);
+            assert_eq!(
+                recorded(&db).await,
+                names(App::Neurachar),
+                "nothing changed"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_spell_a_quoted_schema_so_that_it_folds_back() {
+    let db = TestDb::new(Backend::Postgres, "schema_hint");
+    db.run(&[
+        "--app",
+        "avatar",
+        "--schema",
+        "\"Mixed Case\"",
+        "-q",
+        "upgrade",
+    ])
+    .ok();
+    db.exec("DROP TABLE \"Mixed Case\".seaql_migrations").await;
+    db.exec("DROP TABLE \"Mixed Case\".dbtool_state").await;
+    let r = db.run(&["--app", "avatar", "--schema", "\"Mixed Case\"", "upgrade"]);
+    assert_ne!(r.code, 0);
+    assert!(follow_hints(&db, &r.stderr) > 0, "{}", r.stderr);
+    let doc = db
+        .run(&[
+            "--app",
+            "avatar",
+            "--schema",
+            "\"Mixed Case\"",
+            "status",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(doc["pending"], 0, "{doc}");
+}
