@@ -33,7 +33,8 @@ pub(crate) async fn while_running<T>(
     let mut blockers: Vec<Blocker> = Vec::new();
     let result = {
         let watcher = async {
-            tokio::time::sleep(FIRST_LOOK).await;
+            // Before a short DDL lock timeout runs out, so that its blockers can be named.
+            tokio::time::sleep(FIRST_LOOK.min(engine.options().ddl_lock_timeout / 2)).await;
             let Ok(side) = side_connection(engine.connection()).await else {
                 return std::future::pending::<()>().await;
             };
