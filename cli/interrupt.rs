@@ -3,13 +3,14 @@
 //! which closes its connection, so the server rolls back and releases the lock.
 
 use crate::exit::Exit;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct Interrupt {
-    /// Set by a command while stopping between steps is better than stopping at once.
-    graceful: AtomicBool,
+    /// How many graceful sections are open: while any is (a fleet runs several targets at
+    /// once), stopping between steps is better than stopping at once.
+    graceful: AtomicUsize,
     /// The signal that asked for a stop (0 = none).
     requested: AtomicU8,
     /// The running step cannot roll back (the server keeps working if the connection drops).
@@ -23,7 +24,7 @@ impl Interrupt {
 
     /// Marks the section in which a first signal only asks for a stop between steps.
     pub fn graceful_section(self: &Arc<Self>) -> GracefulSection {
-        self.graceful.store(true, Ordering::SeqCst);
+        self.graceful.fetch_add(1, Ordering::SeqCst);
         GracefulSection(self.clone())
     }
 
@@ -54,7 +55,7 @@ impl Interrupt {
     /// Records a signal; returns true when the command must be dropped now.
     pub fn on_signal(&self, signo: u8) -> bool {
         let first = self.requested.swap(signo, Ordering::SeqCst) == 0;
-        !(first && self.graceful.load(Ordering::SeqCst))
+        !(first && self.graceful.load(Ordering::SeqCst) > 0)
     }
 }
 
@@ -63,7 +64,7 @@ pub struct GracefulSection(Arc<Interrupt>);
 
 impl Drop for GracefulSection {
     fn drop(&mut self) {
-        self.0.graceful.store(false, Ordering::SeqCst);
+        self.0.graceful.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
