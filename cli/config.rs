@@ -1057,7 +1057,8 @@ mod tests {
 
     fn dotenv(text: &str) -> Result<HashMap<String, String>, String> {
         let env = |k: &str| (k == "FROM_ENV").then(|| "env-value".to_owned());
-        parse_dotenv(text, &env, &is_own_var).map(|m| m.into_iter().map(|(k, (v, _))| (k, v)).collect())
+        parse_dotenv(text, &env, &is_own_var)
+            .map(|m| m.into_iter().map(|(k, (v, _))| (k, v)).collect())
     }
 
     #[test]

@@ -42,5 +42,7 @@ async fn names(
             [pattern.to_owned().into()],
         ))
         .await?;
-    rows.iter().map(|r| r.try_get_by_index::<String>(0)).collect()
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0))
+        .collect()
 }

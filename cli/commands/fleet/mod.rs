@@ -101,7 +101,12 @@ pub struct Selection {
     #[arg(long, value_name = "URL", conflicts_with_all = ["file", "sqlite_glob"])]
     pub server: Option<String>,
     /// Every database of --server whose name matches this SQL LIKE pattern ('tenant_%')
-    #[arg(long = "match", value_name = "PATTERN", requires = "server", conflicts_with = "match_schemas")]
+    #[arg(
+        long = "match",
+        value_name = "PATTERN",
+        requires = "server",
+        conflicts_with = "match_schemas"
+    )]
     pub pattern: Option<String>,
     /// Every schema matching this LIKE pattern in one PostgreSQL database (--server, else
     /// the configured database URL)
@@ -209,8 +214,12 @@ pub struct Row {
     /// The database, password masked (`***`).
     pub database: Option<String>,
     pub app: Option<App>,
+    /// The last applied migration before and after (None: base), when `position_known`.
     pub from: Option<&'static str>,
     pub to: Option<&'static str>,
+    /// False when the target stopped before its position was read (not reached, refused
+    /// before the engine ran): then `from` and `to` say nothing.
+    pub position_known: bool,
     pub duration_ms: u128,
     pub outcome: Outcome,
     /// The exit code the single-database command would have given.
@@ -426,7 +435,8 @@ async fn list(ctx: &Ctx, loc: &DbLocation, what: Listing, pattern: &str) -> Resu
         Listing::Schemas => crate::service::fleet::schemas(&db, pattern).await,
     };
     db.close().await.ok();
-    names.map_err(|e| anyhow::Error::new(e).context(format!("listing the fleet on {}", loc.display)))
+    names
+        .map_err(|e| anyhow::Error::new(e).context(format!("listing the fleet on {}", loc.display)))
 }
 
 /// A context for one target: the run's configuration with the target's URL, app, schema
@@ -583,6 +593,7 @@ async fn execute(
                 app: targets[i].app,
                 from: None,
                 to: None,
+                position_known: false,
                 duration_ms: 0,
                 outcome: Outcome::Skipped,
                 code: 0,
@@ -678,6 +689,7 @@ fn ok_row(name: &str, database: Option<String>) -> Row {
         app: None,
         from: None,
         to: None,
+        position_known: true,
         duration_ms: 0,
         outcome: Outcome::Ok,
         code: 0,
@@ -716,7 +728,9 @@ fn migrated_row(name: &str, database: Option<String>, d: Direction, r: &Report) 
 /// engine got as far, where the database was and is.
 fn failed_row(name: &str, database: Option<String>, e: &anyhow::Error) -> Row {
     let (message, exit) = crate::dberror::render(e);
-    let report = crate::exit::details_of(e).and_then(|d| d.get("report")).cloned();
+    let report = crate::exit::details_of(e)
+        .and_then(|d| d.get("report"))
+        .cloned();
     let step = |key: &str| -> Option<&'static str> {
         let v = report.as_ref()?.get(key)?.as_str()?;
         migration::App::REAL
@@ -736,6 +750,11 @@ fn failed_row(name: &str, database: Option<String>, e: &anyhow::Error) -> Row {
         app,
         from: step("from"),
         to: step("to"),
+        position_known: report
+            .as_ref()
+            .and_then(|r| r.get("to_known"))
+            .and_then(|k| k.as_bool())
+            .unwrap_or(false),
         duration_ms: 0,
         outcome: Outcome::of(exit),
         code: exit.code(),
@@ -836,6 +855,15 @@ fn short(step: Option<&str>) -> &str {
     step.unwrap_or("base")
 }
 
+/// A position for the table: empty when it is not known.
+fn position(r: &Row, step: Option<&str>) -> String {
+    if r.position_known {
+        short(step).to_owned()
+    } else {
+        String::new()
+    }
+}
+
 fn summarise(
     ctx: &Ctx,
     op: &Op,
@@ -908,9 +936,12 @@ fn show(ctx: &Ctx, view: &FleetView) {
                         r.app.map(|a| a.name().to_owned()).unwrap_or_default(),
                         Tone::Plain,
                     ),
-                    (short(r.from).to_owned(), Tone::Plain),
-                    (short(r.to).to_owned(), Tone::Plain),
-                    (format!("{:.1}s", r.duration_ms as f64 / 1000.0), Tone::Plain),
+                    (position(r, r.from), Tone::Plain),
+                    (position(r, r.to), Tone::Plain),
+                    (
+                        format!("{:.1}s", r.duration_ms as f64 / 1000.0),
+                        Tone::Plain,
+                    ),
                     (r.outcome.as_str().to_owned(), tone(r.outcome)),
                     (r.message.clone(), Tone::Plain),
                 ]

@@ -127,7 +127,8 @@ fn parse(text: &str) -> std::result::Result<Vec<Target>, String> {
                 .app
                 .as_deref()
                 .map(|a| {
-                    crate::config::parse_app(a).map_err(|e| format!("target '{}': app: {e}", t.name))
+                    crate::config::parse_app(a)
+                        .map_err(|e| format!("target '{}': app: {e}", t.name))
                 })
                 .transpose()?;
             if let Some(s) = t.ddl_lock_timeout.filter(|s| !(s.is_finite() && *s > 0.0)) {
@@ -230,7 +231,10 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
         _ => line.to_owned(),
     };
     let msg = if msg.starts_with("unknown field") {
-        format!("{msg}; the keys of a [[target]] are {}", TARGET_KEYS.join(", "))
+        format!(
+            "{msg}; the keys of a [[target]] are {}",
+            TARGET_KEYS.join(", ")
+        )
     } else {
         msg
     };
@@ -271,12 +275,8 @@ pub fn for_schemas(url: &str, names: &[String]) -> Vec<Target> {
 /// component), named by their path as matched, relative to the working directory when the
 /// pattern is.
 pub fn for_sqlite_glob(pattern: &str) -> Result<Vec<Target>> {
-    let files = glob(pattern).map_err(|e| {
-        coded(
-            Exit::Usage,
-            format!("--sqlite-glob '{pattern}': {e}"),
-        )
-    })?;
+    let files =
+        glob(pattern).map_err(|e| coded(Exit::Usage, format!("--sqlite-glob '{pattern}': {e}")))?;
     Ok(files
         .into_iter()
         .map(|f| {
@@ -508,7 +508,10 @@ mod tests {
         assert!("4/3".parse::<Shard>().is_err());
         assert!("1/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
-        assert_eq!("2/3".parse::<Shard>().unwrap(), Shard { index: 2, count: 3 });
+        assert_eq!(
+            "2/3".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 3 }
+        );
     }
 
     #[test]
@@ -523,8 +526,8 @@ mod tests {
 
     #[test]
     fn file_errors_name_the_problem() {
-        let e = parse("[[target]]\nname = \"a\"\nurl = \"sqlite://a.db\"\nurll = \"x\"\n")
-            .unwrap_err();
+        let e =
+            parse("[[target]]\nname = \"a\"\nurl = \"sqlite://a.db\"\nurll = \"x\"\n").unwrap_err();
         assert!(e.contains("urll") && e.contains("line 4"), "{e}");
         let e = parse("[[target]]\nname = \"a\"\nurl = \"postgres://u:pw@h/db\"\n[[target]]\nname = \"a\"\nurl = \"sqlite://b.db\"\n")
             .unwrap_err();
