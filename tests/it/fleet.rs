@@ -890,3 +890,74 @@ fn bad_input_is_one_line_with_its_code() {
         h.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_stops_every_target_between_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["a", "b", "c", "d"] {
+        std::fs::File::create(dir.path().join(format!("{n}.db"))).unwrap();
+    }
+    let child = dbtool_bare(dir.path())
+        .args([
+            "--app",
+            "fixture",
+            "--json",
+            "fleet",
+            "upgrade",
+            "--sqlite-glob",
+            "*.db",
+            "-j",
+            "2",
+            "--keep-going",
+        ])
+        .env("DBTOOL_FIXTURE_SLEEP_MS", "3000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dbtool");
+    // The first two are in their slow second step once their first one is committed.
+    for n in ["a", "b"] {
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            dir.path().join(format!("{n}.db")).display()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let c = connect(&url).await;
+            let found = rows_on(&c, "SELECT name FROM sqlite_master WHERE name = 'alpha'").await;
+            c.close().await.ok();
+            if !found.is_empty() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} never got to its first step"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let r = Run::from(child.wait_with_output().unwrap());
+    r.expect_code(130);
+    let t = by_target(&r.json());
+    for n in ["a.db", "b.db"] {
+        assert_eq!(t[n]["outcome"], "interrupted", "{}", t[n]);
+        // It finished the step it was in, and stopped before the next.
+        assert_eq!(t[n]["to"], "f002_create_beta_slowly", "{}", t[n]);
+    }
+    for n in ["c.db", "d.db"] {
+        assert_eq!(t[n]["outcome"], "skipped", "{}", t[n]);
+        assert!(
+            t[n]["message"].as_str().unwrap().contains("SIGINT"),
+            "{}",
+            t[n]
+        );
+        assert_eq!(std::fs::metadata(dir.path().join(n)).unwrap().len(), 0);
+    }
+}

@@ -731,19 +731,15 @@ fn failed_row(name: &str, database: Option<String>, e: &anyhow::Error) -> Row {
     let report = crate::exit::details_of(e)
         .and_then(|d| d.get("report"))
         .cloned();
-    let step = |key: &str| -> Option<&'static str> {
-        let v = report.as_ref()?.get(key)?.as_str()?;
-        migration::App::REAL
-            .into_iter()
-            .flat_map(|a| a.steps())
-            .find(|s| s.name == v)
-            .map(|s| s.name)
-    };
     let app = report
         .as_ref()
         .and_then(|r| r.get("app"))
         .and_then(|a| a.as_str())
         .and_then(App::from_name);
+    let step = |key: &str| -> Option<&'static str> {
+        let v = report.as_ref()?.get(key)?.as_str()?;
+        app?.steps().into_iter().find(|s| s.name == v).map(|s| s.name)
+    };
     Row {
         target: name.to_owned(),
         database,
