@@ -59,12 +59,35 @@ pub struct FleetArgs {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Where each target is and what is pending (read-only)
+    #[command(after_help = "\
+Examples:
+  dbtool fleet status                               every target of ./dbtool-fleet.toml
+  dbtool fleet status --json                        the same as one JSON document
+  dbtool fleet status --server postgres://admin@db1/postgres --match 'tenant_%'")]
     Status(Selection),
     /// Apply pending migrations on every target, up to TARGET (default: head)
+    #[command(after_help = "\
+Examples:
+  dbtool fleet upgrade                              every target to head, 4 at a time
+  dbtool fleet upgrade -j 8 --keep-going --canary 2 two first; then the rest, whatever fails
+  dbtool fleet upgrade --shard 1/3                  the first of three runners' shares
+  dbtool fleet upgrade --sqlite-glob 'data/*.db'    every SQLite file in data/
+
+Exit status: 130/143 interrupted, 20 a target failed, 21 a target was refused, 0 otherwise.")]
     Upgrade(UpgradeArgs),
     /// Roll every target back to TARGET (a migration name, revision or base; needs --yes)
+    #[command(after_help = "\
+Examples:
+  dbtool fleet downgrade d8cfd3cb4083 --yes         every target back to that revision
+  dbtool fleet downgrade base --yes --tag staging   every staging target to empty
+
+Relative targets (-1) are refused: a rerun would move the finished targets further.")]
     Downgrade(DowngradeArgs),
     /// Compare each target's live schema with its migrations (drift is a failure)
+    #[command(after_help = "\
+Examples:
+  dbtool fleet check                                drift of every target (exit 20 on drift)
+  dbtool fleet check --tag eu --json")]
     Check(Selection),
 }
 
@@ -738,7 +761,10 @@ fn failed_row(name: &str, database: Option<String>, e: &anyhow::Error) -> Row {
         .and_then(App::from_name);
     let step = |key: &str| -> Option<&'static str> {
         let v = report.as_ref()?.get(key)?.as_str()?;
-        app?.steps().into_iter().find(|s| s.name == v).map(|s| s.name)
+        app?.steps()
+            .into_iter()
+            .find(|s| s.name == v)
+            .map(|s| s.name)
     };
     Row {
         target: name.to_owned(),
@@ -881,7 +907,7 @@ fn summarise(
     }
     let exit = exit_of(ctx, &rows);
     // Failures first, worst first; otherwise fleet order (a stable sort).
-    rows.sort_by(|a, b| b.outcome.cmp(&a.outcome));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.outcome));
     FleetView {
         operation: op.name(),
         migration_target: match op {
