@@ -581,7 +581,10 @@ async fn execute(
                 }
             };
             progress.finished(&row);
-            if row.outcome > Outcome::Skipped && stop.is_none() {
+            // A signal stops the run by itself (and says so); refusals and failures stop it
+            // unless --keep-going (canaries always).
+            let bad = matches!(row.outcome, Outcome::Refused | Outcome::Failed);
+            if bad && stop.is_none() {
                 if phase == 0 {
                     stop = Some(format!(
                         "not started: canary {} {}",
