@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `dbtool fleet upgrade -j 8` against a shell loop of `dbtool upgrade` over the same databases,
 # in one run: 200 PostgreSQL NeuraChar databases from base to head, then 1,000 SQLite files.
-# First the loop's breakdown per database (process start, connect, steps, the rest: lock, state,
-# review and bookkeeping), then each side timed from empty databases (median of ROUNDS), the
+# First the loop's breakdown per database (process start, connect, migration lock, steps, the
+# rest: state, plan, review and audit), then each side timed from empty databases (median of ROUNDS), the
 # ratio fleet / loop (goal: at most 0.35) and the fleet process's peak memory.
 #
 #   bench/fleet.sh            200 PostgreSQL databases and 1,000 SQLite files (BENCHMARKS.md)
@@ -16,7 +16,7 @@ source "$(dirname "$0")/common.sh"
 
 PG_N=200
 LITE_N=1000
-ROUNDS=3
+ROUNDS="${ROUNDS:-3}"
 JOBS="${JOBS:-8}"
 case "${1:-}" in
   --quick) PG_N=20; LITE_N=50; ROUNDS=1 ;;
@@ -48,18 +48,21 @@ admin_each() {
   done
   if [ "${#args[@]}" -gt 0 ]; then admin "${args[@]}" >/dev/null; fi
 }
+# Each DROP DATABASE waits for a checkpoint: in parallel sessions they share them.
 drop_all() {
+  printf '%s\n' "${NAMES[@]}" | xargs -P 16 -I{} "$PSQL" "$BENCH_PG_URL/postgres" -qAtX \
+    -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS {} WITH (FORCE)" >/dev/null
+}
+create_pg() {
   local s=() n
-  for n in "${NAMES[@]}"; do s+=("DROP DATABASE IF EXISTS $n WITH (FORCE)"); done
+  for n in "${NAMES[@]}"; do s+=("CREATE DATABASE $n"); done
   admin_each "${s[@]}"
 }
-# Fresh, empty databases.
+# Empty again: the schema dropped and made anew (DROP DATABASE waits for a checkpoint, which
+# takes seconds on a busy server).
 reset_pg() {
-  local s=() n
-  for n in "${NAMES[@]}"; do
-    s+=("DROP DATABASE IF EXISTS $n WITH (FORCE)" "CREATE DATABASE $n")
-  done
-  admin_each "${s[@]}"
+  printf '%s\n' "${NAMES[@]}" | xargs -P 4 -I{} "$PSQL" "$BENCH_PG_URL/{}" -qAtX -v ON_ERROR_STOP=1 \
+    -c "SET client_min_messages = warning" -c "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public" >/dev/null
 }
 reset_lite() { rm -rf "$TMP/lite"; mkdir -p "$TMP/lite"; }
 trap 'drop_all 2>/dev/null || true; rm -rf "$TMP"' EXIT
@@ -78,10 +81,12 @@ loop_pg() {
   done
 }
 loop_lite() {
-  local i
-  for i in $(seq -w 1 "$LITE_N"); do
-    (cd "$TMP/lite" && "$BIN" -q --app neurachar --database-url "sqlite://t$i.db" upgrade) || return 1
-  done
+  (
+    cd "$TMP/lite" || exit 1
+    for i in $(seq -w 1 "$LITE_N"); do
+      "$BIN" -q --app neurachar --database-url "sqlite://t$i.db" upgrade || exit 1
+    done
+  )
 }
 fleet_pg() {
   /usr/bin/time -f %M -o "$TMP/rss" \
@@ -94,31 +99,39 @@ fleet_lite() {
 # The SQLite files must exist for the glob: empty files are empty databases.
 touch_lite() { local i; for i in $(seq -w 1 "$LITE_N"); do : > "$TMP/lite/t$i.db"; done; }
 
-# breakdown KIND: the loop's time per database, split by what `-v` reports.
+# breakdown KIND: the loop's time per database, split by what `-v` reports (connect, each
+# step) and by two extra runs on the migrated database: `status` (start, connect, read the
+# state) and a no-op `upgrade` (the same plus the migration lock and its bookkeeping), whose
+# difference is the lock's share.
 breakdown() {
-  local kind="$1" k=20 total=0 connect=0 steps=0 t0 t1 url start
+  local kind="$1" k=20 total=0 connect=0 steps=0 status=0 noop=0 t0 t1 t2 t3 url start
   start="$( { for _ in $(seq 20); do t0=$(date +%s%6N); "$BIN" --version >/dev/null; t1=$(date +%s%6N); echo $(( t1 - t0 )); done; } | median)"
   for i in $(seq -w 1 "$k"); do
-    if [ "$kind" = pg ]; then url="$BENCH_PG_URL/${NAMES[$((10#$i - 1))]}"; else url="sqlite://$TMP/lite/t$i.db"; fi
+    if [ "$kind" = PostgreSQL ]; then url="$BENCH_PG_URL/${NAMES[$((10#$i - 1))]}"; else url="sqlite://$TMP/lite/t$i.db"; fi
     t0=$(date +%s%6N)
     "$BIN" -v --app neurachar --database-url "$url" upgrade 2>"$TMP/v.log" >/dev/null
     t1=$(date +%s%6N)
-    total=$(( total + t1 - t0 ))
+    "$BIN" -q --app neurachar --database-url "$url" status >/dev/null
+    t2=$(date +%s%6N)
+    "$BIN" -q --app neurachar --database-url "$url" upgrade >/dev/null
+    t3=$(date +%s%6N)
+    total=$(( total + t1 - t0 )); status=$(( status + t2 - t1 )); noop=$(( noop + t3 - t2 ))
     connect="$(awk -v c="$connect" '/connected in/ { c += $(NF - 1) * 1000 } END { printf "%d", c }' "$TMP/v.log")"
     steps="$(awk -v s="$steps" '/^applied .* in [0-9.]+ ms$/ { s += $(NF - 1) * 1000 } END { printf "%d", s }' "$TMP/v.log")"
   done
-  awk -v t="$total" -v c="$connect" -v s="$steps" -v p="$start" -v k="$k" -v kind="$kind" 'BEGIN {
-    t /= k * 1000; c /= k * 1000; s /= k * 1000; p /= 1000
-    printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", kind, t, p, c, s, t - p - c - s }'
+  awk -v t="$total" -v c="$connect" -v s="$steps" -v st="$status" -v no="$noop" -v p="$start" -v k="$k" -v kind="$kind" 'BEGIN {
+    t /= k * 1000; c /= k * 1000; s /= k * 1000; st /= k * 1000; no /= k * 1000; p /= 1000
+    lock = no - st; if (lock < 0) lock = 0
+    printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", kind, t, p, c, lock, s, t - p - c - lock - s, st }'
 }
 
 median_of() { tr ' ' '\n' | grep -v '^$' | median; }
 
 echo "bench: $PG_N PostgreSQL databases, $LITE_N SQLite files, -j $JOBS, $ROUNDS round(s)" >&2
-reset_pg
+create_pg
 reset_lite
 touch_lite
-BREAK=("$(breakdown pg)" "$(breakdown sqlite)")
+BREAK=("$(breakdown PostgreSQL)" "$(breakdown SQLite)")
 
 PG_LOOP=() PG_FLEET=() PG_RSS=() LITE_LOOP=() LITE_FLEET=() LITE_RSS=()
 for r in $(seq "$ROUNDS"); do
@@ -142,10 +155,11 @@ echo
 machine 2>/dev/null | grep -v hyperfine || true
 echo "- profile: $PROFILE; -j $JOBS; median of $ROUNDS round(s), each from empty databases"
 echo
-echo "The shell loop's time per database (ms; mean of 20; from \`dbtool -v\`):"
+echo "The shell loop's time per database (ms, mean of 20): connect and steps as \`dbtool -v\` reports"
+echo "them, the lock as a no-op \`upgrade\` minus \`status\` on the migrated database:"
 echo
-echo "| backend | total | process start | connect | steps | rest: lock, state, review, bookkeeping |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| backend | total | process start | connect | migration lock | steps | the rest: state, plan, review, audit | (\`status\` alone) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${BREAK[@]}"
 echo
 echo "| case | databases | shell loop (s) | fleet -j $JOBS (s) | ratio | goal | fleet ms per database | fleet peak RSS (MiB) |"
