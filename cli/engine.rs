@@ -134,7 +134,7 @@ impl Ctx {
                 Exit::WrongApp,
                 format!(
                     "this database belongs to {found} ({evidence}), not to {given}; nothing was changed; run `{}`",
-                    self.hint_for(found, &invoked())
+                    self.hint_for(found, &self.invoked())
                 ),
             ),
             Error::AmbiguousApp { evidence } => (
@@ -185,7 +185,7 @@ impl Ctx {
                     if pending.len() == 1 { "is" } else { "are" },
                     after.name,
                     if pending.len() == 1 { "it" } else { "them" },
-                    self.hint(&format!("{} --out-of-order", invoked())),
+                    self.hint(&format!("{} --out-of-order", self.invoked())),
                     self.hint("status")
                 ),
             ),
@@ -282,7 +282,7 @@ impl Ctx {
                 } else {
                     format!(
                         "it runs outside a transaction, so it may be partly done; it is marked half-done and the next `{}` finishes it once the cause is fixed: {before}{}",
-                        self.hint(&invoked()),
+                        self.hint(&self.invoked()),
                         position(&f.report)
                     )
                 };
@@ -309,7 +309,7 @@ impl Ctx {
                 } else {
                     format!(
                         "it is marked half-done and the next `{}` finishes it",
-                        self.hint(&invoked())
+                        self.hint(&self.invoked())
                     )
                 };
                 (
@@ -409,6 +409,14 @@ pub fn position(r: &Report) -> String {
             .map(describe)
             .unwrap_or_else(|| "base".into());
     format!("the database is at {at}")
+}
+
+impl Ctx {
+    /// The command to repeat in hints: the one typed, or the single-database command a
+    /// fleet target stands for.
+    fn invoked(&self) -> String {
+        self.invocation.clone().unwrap_or_else(invoked)
+    }
 }
 
 /// The subcommand and its arguments as typed (for hints that repeat it), global options

@@ -67,7 +67,10 @@ impl Drop for Group {
             for chunk in self.names.chunks(4) {
                 s.spawn(move || {
                     for n in chunk {
-                        admin(false, &[format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)")]);
+                        admin(
+                            false,
+                            &[format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)")],
+                        );
                     }
                 });
             }

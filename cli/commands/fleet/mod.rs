@@ -465,11 +465,12 @@ async fn list(ctx: &Ctx, loc: &DbLocation, what: Listing, pattern: &str) -> Resu
 /// A context for one target: the run's configuration with the target's URL, app, schema
 /// and timeouts, its messages kept for the report (the fleet prints its own), sharing the
 /// run's signal state.
-fn target_ctx(ctx: &Ctx, t: &Target) -> Result<Ctx> {
+fn target_ctx(ctx: &Ctx, t: &Target, op: &Op) -> Result<Ctx> {
     let mut c = ctx.config.clone();
+    // As a flag: hints then name the database (`dbtool --database-url <url> ...`).
     c.database_url = Setting {
         value: Some(t.url.clone()),
-        source: Source::File,
+        source: Source::Flag,
     };
     c.database_url_origin = format!("the url of target '{}'", t.name);
     c.database_url_file = None;
@@ -482,16 +483,17 @@ fn target_ctx(ctx: &Ctx, t: &Target) -> Result<Ctx> {
             Source::Default
         },
     };
+    // The target's own app and schema count as flags too, so that hints repeat them.
     if let Some(app) = t.app {
         c.app = Setting {
             value: app,
-            source: Source::File,
+            source: Source::Flag,
         };
     }
     if let Some(schema) = &t.schema {
         c.schema = Setting {
             value: Some(schema.clone()),
-            source: Source::File,
+            source: Source::Flag,
         };
     }
     if let Some(s) = t.lock_timeout {
@@ -515,6 +517,15 @@ fn target_ctx(ctx: &Ctx, t: &Target) -> Result<Ctx> {
     let mut tc = Ctx::from_args(c, out)?;
     tc.interrupt = ctx.interrupt.clone();
     tc.progress = crate::args::ProgressMode::Lines;
+    tc.invocation = Some(match op {
+        Op::Migrate {
+            direction: Direction::Down,
+            target,
+            ..
+        } => format!("downgrade {target}"),
+        Op::Migrate { target, .. } => format!("upgrade {target}"),
+        other => other.name().to_owned(),
+    });
     Ok(tc)
 }
 
@@ -550,7 +561,7 @@ async fn execute(
                 let canary = phase == 0;
                 let prepared = match &t.problem {
                     Some(p) => Err(coded(Exit::Usage, p.clone())),
-                    None => target_ctx(ctx, t),
+                    None => target_ctx(ctx, t, op),
                 };
                 let op = op.clone();
                 let name = t.name.clone();

@@ -515,6 +515,30 @@ mod tests {
     }
 
     #[test]
+    fn each_shard_runs_its_own_canaries() {
+        let all: Vec<Target> = (0..60)
+            .map(|i| Target {
+                name: format!("t{i}"),
+                tags: if i % 10 == 0 {
+                    vec!["canary".into()]
+                } else {
+                    vec![]
+                },
+                ..Target::default()
+            })
+            .collect();
+        let mut found = 0;
+        for i in 1..=3 {
+            let share = select(all.clone(), &[], Some(Shard { index: i, count: 3 }));
+            let c = canaries(&share, None);
+            assert!(c.iter().all(|&k| share[k].tags == ["canary"]));
+            found += c.len();
+            assert_eq!(canaries(&share, Some(2)), vec![0, 1]);
+        }
+        assert_eq!(found, 6, "every canary runs in exactly one shard");
+    }
+
+    #[test]
     fn wildcards_match_one_component() {
         assert!(wildcard_match("*.db", "t1.db"));
         assert!(!wildcard_match("*.db", "t1.db-journal"));
