@@ -972,3 +972,55 @@ async fn a_signal_stops_every_target_between_steps() {
         assert_eq!(std::fs::metadata(dir.path().join(n)).unwrap().len(), 0);
     }
 }
+
+#[test]
+fn tags_select_and_each_finished_target_is_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("dbtool-fleet.toml"),
+        "[[target]]\nname = \"eu-1\"\nurl = \"sqlite://${FLEET_DIR:-.}/eu1.db\"\ntags = [\"eu\"]\n\n\
+         [[target]]\nname = \"us-1\"\nurl = \"sqlite://us1.db\"\ntags = [\"us\"]\n\n\
+         [[target]]\nname = \"eu-2\"\nurl = \"sqlite://eu2.db\"\ntags = [\"eu\", \"canary\"]\n",
+    )
+    .unwrap();
+    let r = run_in(d, &["fleet", "upgrade", "--tag", "eu"], &[]);
+    r.ok();
+    assert!(d.join("eu1.db").exists() && d.join("eu2.db").exists());
+    assert!(!d.join("us1.db").exists(), "us-1 is not selected");
+    // A line per finished target on stderr (no terminal), the canary first.
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("fleet: "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert!(
+        lines[0].starts_with("fleet: eu-2 ok: base -> "),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("2 ok of 2 targets"), "{}", r.stdout);
+    // --progress json: one event per target, nothing else.
+    let r = run_in(d, &["--progress", "json", "fleet", "status"], &[]);
+    r.ok();
+    let events: Vec<Value> = r
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events.len(), 3, "{}", r.stderr);
+    assert!(events.iter().all(|e| e["event"] == "target_finished"));
+    let us = events.iter().find(|e| e["target"] == "us-1").unwrap();
+    assert_eq!(
+        us["message"], "3 migrations pending",
+        "a missing file reads as empty: {us}"
+    );
+    assert!(!d.join("us1.db").exists(), "status created nothing");
+    // -q: only the result.
+    let r = run_in(d, &["-q", "fleet", "status", "--tag", "us"], &[]);
+    assert!(r.ok().stderr.is_empty(), "{}", r.stderr);
+    let r = run_in(d, &["fleet", "status", "--tag", "asia"], &[]);
+    r.expect_code(2);
+    assert!(r.error_line().contains("asia"), "{}", r.stderr);
+}
