@@ -248,6 +248,8 @@ pub enum Command {
     Docs(commands::docs::DocsArgs),
     /// Find operations that are risky on a live database (pending migrations or an SQL file)
     Lint(commands::lint::LintArgs),
+    /// Run status, upgrade, downgrade or check over many databases at once
+    Fleet(commands::fleet::FleetArgs),
     /// Show the effective configuration and where each value comes from
     Config(commands::config::ConfigArgs),
     /// Print a shell completion script

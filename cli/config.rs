@@ -626,7 +626,7 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-fn parse_app(v: &str) -> Result<App, String> {
+pub(crate) fn parse_app(v: &str) -> Result<App, String> {
     AppArg::from_str(v.trim(), true)
         .map(App::from)
         .map_err(|_| {
@@ -742,7 +742,7 @@ impl DotEnv {
             }
         };
         let text = String::from_utf8_lossy(&bytes);
-        let vars = parse_dotenv(&text, &|k| std::env::var(k).ok())
+        let vars = parse_dotenv(&text, &|k| std::env::var(k).ok(), &is_own_var)
             .map_err(|e| coded(Exit::Usage, format!("{}: {e}", show_path(path))))?;
         Ok(DotEnv {
             path: Some(path.to_path_buf()),
@@ -774,6 +774,7 @@ impl DotEnv {
 fn parse_dotenv(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    is_own_var: &dyn Fn(&str) -> bool,
 ) -> Result<HashMap<String, (String, usize)>, String> {
     let mut ours = HashMap::new();
     // Every line that parses, for substitution; other tools' lines that do not are skipped.
@@ -806,6 +807,28 @@ fn parse_dotenv(
         }
     }
     Ok(ours)
+}
+
+/// The values `.env` in the working directory gives the variables `names` (those a fleet
+/// file's `${VAR}`s name, which count as dbtool's own there), parsed as dbtool's own lines
+/// are; a missing file gives none.
+pub fn dotenv_vars(names: &[String]) -> Result<HashMap<String, String>> {
+    let path = Path::new(DOTENV_NAME);
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => {
+            return Err(coded(
+                Exit::Usage,
+                format!("cannot read {}: {}", show_path(path), io_reason(&e)),
+            ))
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let wanted = |k: &str| names.iter().any(|n| n == k);
+    let vars = parse_dotenv(&text, &|k| std::env::var(k).ok(), &wanted)
+        .map_err(|e| coded(Exit::Usage, format!("{}: {e}", show_path(path))))?;
+    Ok(vars.into_iter().map(|(k, (v, _))| (k, v)).collect())
 }
 
 /// One value: `'single'` (literal), `"double"` (with `\` escapes and `$` substitution) or
@@ -1048,7 +1071,8 @@ mod tests {
 
     fn dotenv(text: &str) -> Result<HashMap<String, String>, String> {
         let env = |k: &str| (k == "FROM_ENV").then(|| "env-value".to_owned());
-        parse_dotenv(text, &env).map(|m| m.into_iter().map(|(k, (v, _))| (k, v)).collect())
+        parse_dotenv(text, &env, &is_own_var)
+            .map(|m| m.into_iter().map(|(k, (v, _))| (k, v)).collect())
     }
 
     #[test]

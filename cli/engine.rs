@@ -146,7 +146,7 @@ impl Ctx {
             } => {
                 // The same command for the other app, unless it names one of this app's
                 // migrations, which the other app does not have.
-                let again = invoked();
+                let again = self.invoked();
                 let names_a_step = again.split_whitespace().any(|w| {
                     let w = w.trim_start_matches(['+', '-']);
                     w.len() >= 4
@@ -217,7 +217,7 @@ impl Ctx {
                     if pending.len() == 1 { "is" } else { "are" },
                     after.name,
                     if pending.len() == 1 { "it" } else { "them" },
-                    self.hint(&format!("{} --out-of-order", invoked())),
+                    self.hint(&format!("{} --out-of-order", self.invoked())),
                     self.hint("status")
                 ),
             ),
@@ -320,7 +320,7 @@ impl Ctx {
                 } else {
                     format!(
                         "it runs outside a transaction, so it may be partly done; it is marked half-done and the next `{}` finishes it once the cause is fixed: {before}{}",
-                        self.hint(&invoked()),
+                        self.hint(&self.invoked()),
                         position_for(self, &f.report)
                     )
                 };
@@ -347,7 +347,7 @@ impl Ctx {
                 } else {
                     format!(
                         "it is marked half-done and the next `{}` finishes it",
-                        self.hint(&invoked())
+                        self.hint(&self.invoked())
                     )
                 };
                 (
@@ -460,6 +460,14 @@ fn known_position(r: &Report) -> String {
             .map(describe)
             .unwrap_or_else(|| "base".into());
     format!("the database is at {at}")
+}
+
+impl Ctx {
+    /// The command to repeat in hints: the one typed, or the single-database command a
+    /// fleet target stands for.
+    fn invoked(&self) -> String {
+        self.invocation.clone().unwrap_or_else(invoked)
+    }
 }
 
 /// The subcommand and its arguments as typed (for hints that repeat it), global options

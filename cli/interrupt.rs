@@ -7,7 +7,7 @@
 use crate::exit::Exit;
 use migration::engine::{Direction, StepDone};
 use migration::StepInfo;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// What a migration run had done, as its events said: steps are reported done only once
@@ -40,14 +40,17 @@ impl Trace {
 
 #[derive(Debug, Default)]
 pub struct Interrupt {
-    /// Set by a command while stopping between steps is better than stopping at once.
-    graceful: AtomicBool,
+    /// How many graceful sections are open: while any is (a fleet runs several targets at
+    /// once), stopping between steps is better than stopping at once.
+    graceful: AtomicUsize,
     /// The signal that asked for a stop (0 = none).
     requested: AtomicU8,
     /// The running step cannot roll back (the server keeps working if the connection drops).
     outside_transaction: AtomicBool,
     /// The migration run in progress, if any.
     trace: Mutex<Option<Trace>>,
+    /// Several runs at once (a fleet): none of them is "the" run an abort reports.
+    untraced: AtomicBool,
 }
 
 impl Interrupt {
@@ -57,7 +60,7 @@ impl Interrupt {
 
     /// Marks the section in which a first signal only asks for a stop between steps.
     pub fn graceful_section(self: &Arc<Self>) -> GracefulSection {
-        self.graceful.store(true, Ordering::SeqCst);
+        self.graceful.fetch_add(1, Ordering::SeqCst);
         GracefulSection(self.clone())
     }
 
@@ -70,7 +73,18 @@ impl Interrupt {
         }
     }
 
+    /// Stops tracing runs: several run at once, and their reports are the caller's.
+    pub fn untraced(&self) {
+        self.untraced.store(true, Ordering::SeqCst);
+        if let Ok(mut t) = self.trace.lock() {
+            *t = None;
+        }
+    }
+
     fn with_trace(&self, f: impl FnOnce(&mut Trace)) {
+        if self.untraced.load(Ordering::SeqCst) {
+            return;
+        }
         if let Ok(mut t) = self.trace.lock() {
             f(t.get_or_insert_with(Trace::default))
         }
@@ -174,7 +188,7 @@ impl Interrupt {
     /// Records a signal; returns true when the command must be dropped now.
     pub fn on_signal(&self, signo: u8) -> bool {
         let first = self.requested.swap(signo, Ordering::SeqCst) == 0;
-        !(first && self.graceful.load(Ordering::SeqCst))
+        !(first && self.graceful.load(Ordering::SeqCst) > 0)
     }
 }
 
@@ -183,7 +197,7 @@ pub struct GracefulSection(Arc<Interrupt>);
 
 impl Drop for GracefulSection {
     fn drop(&mut self) {
-        self.0.graceful.store(false, Ordering::SeqCst);
+        self.0.graceful.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

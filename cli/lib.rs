@@ -41,6 +41,8 @@ pub struct Ctx {
     pub config: config::Config,
     /// How migration progress is shown (`--progress`).
     pub progress: args::ProgressMode,
+    /// The command hints repeat, when it is not the one typed (a fleet target's).
+    pub invocation: Option<String>,
 }
 
 impl Ctx {
@@ -87,6 +89,7 @@ impl Ctx {
             interrupt: Interrupt::new(),
             config: c,
             progress: args::ProgressMode::Auto,
+            invocation: None,
         })
     }
 

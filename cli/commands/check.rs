@@ -31,30 +31,41 @@ version, out-of-order history) is it built in a scratch database (dbtool_check_<
 on the same server, dropped afterwards; the output says which was used.")]
 pub struct CheckArgs {}
 
+/// What `check` found: the result document.
 #[derive(Serialize)]
-struct CheckView {
-    app: migration::App,
-    database: String,
-    clean: bool,
+pub struct CheckView {
+    pub app: migration::App,
+    pub database: String,
+    pub clean: bool,
     /// Where the expected schema came from: "snapshot" or "scratch database".
-    expected_from: &'static str,
+    pub expected_from: &'static str,
     /// The migrations the expected schema was built from.
-    applied: Vec<&'static str>,
+    pub applied: Vec<&'static str>,
     /// Objects the migrations create that are missing or different, and applied migrations
     /// whose code changed since.
-    differences: Vec<Difference>,
+    pub differences: Vec<Difference>,
     /// Objects in the database that the migrations do not create.
-    extra: Vec<Difference>,
+    pub extra: Vec<Difference>,
+    /// How many tables the expected schema has (for the summary line).
+    #[serde(skip)]
+    pub expected_tables: usize,
 }
 
 pub async fn run(ctx: &Ctx, _args: CheckArgs) -> Result<Exit> {
+    let view = inspect(ctx).await?;
+    Ok(render(ctx, &view))
+}
+
+/// The check of the context's database, start to end (connect, compare, close); `check`
+/// and every target of `fleet check` go through here.
+pub async fn inspect(ctx: &Ctx) -> Result<CheckView> {
     let db = ctx.connect_existing("check").await?;
     let result = check(ctx, &db).await;
     db.close().await.ok();
     result
 }
 
-async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
+async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<CheckView> {
     let engine = ctx.engine(db, ctx.engine_options()).await?;
     let status = engine.status().await.map_err(|e| ctx.fail(e))?;
     let app = status.app;
@@ -139,8 +150,14 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
         applied,
         differences,
         extra,
+        expected_tables: expected.tables.len(),
     };
-    ctx.out.emit(&view, |o| {
+    Ok(view)
+}
+
+fn render(ctx: &Ctx, view: &CheckView) -> Exit {
+    let app = view.app;
+    ctx.out.emit(view, |o| {
         if view.clean {
             o.done(&format!(
                 "{}: the schema matches the {} ({}); no drift",
@@ -150,7 +167,7 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
                     "applied migration",
                     "applied migrations"
                 ),
-                count(expected.tables.len(), "table", "tables")
+                count(view.expected_tables, "table", "tables")
             ));
             return;
         }
@@ -193,7 +210,11 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<Exit> {
             count(view.extra.len(), "extra object", "extra objects")
         ));
     });
-    Ok(if view.clean { Exit::Ok } else { Exit::Drift })
+    if view.clean {
+        Exit::Ok
+    } else {
+        Exit::Drift
+    }
 }
 
 /// Fails with exit 22 when `table` exists but the user may not read it.

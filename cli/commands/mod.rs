@@ -9,6 +9,7 @@ pub mod completions;
 pub mod config;
 pub mod docs;
 pub mod downgrade;
+pub mod fleet;
 pub mod history;
 pub mod lint;
 pub mod login_codes;
@@ -45,6 +46,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Check(a) => check::run(ctx, a).await,
         Command::Docs(a) => docs::run(ctx, a).await,
         Command::Lint(a) => lint::run(ctx, a).await,
+        Command::Fleet(a) => fleet::run(ctx, a).await,
         Command::Config(a) => config::run(ctx, a).await,
         Command::Completions(a) => completions::run(ctx, a).await,
         Command::Man(a) => man::run(ctx, a).await,

@@ -1,6 +1,7 @@
 //! Database logic. Services take a connection, return data and never print.
 
 pub mod docs;
+pub mod fleet;
 pub mod lint;
 pub mod neurachar;
 pub mod settings;

@@ -8,6 +8,7 @@ mod common;
 mod config;
 mod docs;
 mod engine;
+mod fleet;
 mod hygiene;
 mod indexes;
 mod lint;
