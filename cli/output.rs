@@ -62,6 +62,11 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     String::from_utf8(out)
 }
 
+/// Secrets at least this long are masked wherever they appear; shorter ones only where a
+/// credential stands (`user:SECRET@`, `password=SECRET`), since a password such as `at` or
+/// `1` would otherwise mask pieces of every word, key and number in the output.
+const MASK_ANYWHERE: usize = 8;
+
 /// Masks every registered secret in `s`.
 pub fn redact(s: &str) -> String {
     let Some(m) = SECRETS.get() else {
@@ -70,8 +75,33 @@ pub fn redact(s: &str) -> String {
     let v = m.lock().unwrap_or_else(|p| p.into_inner());
     let mut out = s.to_owned();
     for secret in v.iter() {
-        out = out.replace(secret.as_str(), "***");
+        out = if secret.chars().count() >= MASK_ANYWHERE {
+            out.replace(secret.as_str(), "***")
+        } else {
+            mask_credentials(&out, secret)
+        };
     }
+    out
+}
+
+/// Masks `secret` where it stands as a credential: between `:` and `@` (a URL's userinfo)
+/// or after `password=` / `password: ` (a query parameter, a driver's message), up to the
+/// end of the value.
+fn mask_credentials(s: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(secret) {
+        let (before, after) = (&rest[..i], &rest[i + secret.len()..]);
+        let ends = after.is_empty()
+            || after.starts_with(|c: char| c == '@' || c == '&' || c == '\'' || c == '"' || c.is_whitespace() || c == ',' || c == ')' || c == ';');
+        let lower = before.to_ascii_lowercase();
+        let credential = (before.ends_with(':') && after.starts_with('@'))
+            || (ends && (lower.ends_with("password=") || lower.ends_with("password: ") || lower.ends_with("password=\'")));
+        out.push_str(before);
+        out.push_str(if credential { "***" } else { secret });
+        rest = after;
+    }
+    out.push_str(rest);
     out
 }
 
@@ -436,6 +466,20 @@ mod tests {
         let code = doc.find("\"code\"").unwrap();
         let message = doc.find("\"message\"").unwrap();
         assert!(kind < code && code < message, "{doc}");
+    }
+
+    #[test]
+    fn short_secrets_are_masked_only_where_a_credential_stands() {
+        let s = "at";
+        assert_eq!(
+            mask_credentials("postgres://u:at@host/db?x=1 duration up to date", s),
+            "postgres://u:***@host/db?x=1 duration up to date"
+        );
+        assert_eq!(
+            mask_credentials("host=h password=at user=u; password: at", s),
+            "host=h password=*** user=u; password: ***"
+        );
+        assert_eq!(mask_credentials("\"outcome\": \"ok\"", "ok"), "\"outcome\": \"ok\"");
     }
 
     #[test]

@@ -898,3 +898,31 @@ async fn hints_spell_a_quoted_schema_so_that_it_folds_back() {
         .json();
     assert_eq!(doc["pending"], 0, "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_password_is_masked_without_mangling_the_rest() {
+    let db = TestDb::new(Backend::Postgres, "shortpw");
+    db.run(&["--app", "avatar", "-q", "upgrade"]).ok();
+    // Trust authentication ignores the password; dbtool still must never print it.
+    let url = db.url.replacen("postgres@", "postgres:at@", 1);
+    let mut c = db.cmd();
+    let out = c
+        .env("DATABASE_URL", &url)
+        .args(["--app", "avatar", "status"])
+        .output()
+        .unwrap();
+    let r = Run::from(out);
+    r.ok();
+    assert!(r.stdout.contains("applied at"), "{}", r.stdout);
+    assert!(r.stdout.contains("m20260130_093115_initial_migration"), "{}", r.stdout);
+    let out = db
+        .cmd()
+        .env("DATABASE_URL", &url)
+        .args(["--app", "avatar", "status", "--json"])
+        .output()
+        .unwrap();
+    let doc = Run::from(out).ok().json();
+    let shown = doc["database"].as_str().unwrap();
+    assert!(shown.contains(":***@") && !shown.contains(":at@"), "{shown}");
+    assert_eq!(doc["app"], "avatar", "{doc}");
+}
