@@ -286,11 +286,17 @@ pub fn settle(exit: Exit) -> Exit {
     write_stdout(b"");
     let failed = STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner());
     match failed.as_ref() {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe && exit == Exit::Ok => {
+        // Said whatever the command's outcome (a fleet with refused targets exits 21, and
+        // its report is what was lost); a failed command keeps its own code.
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             write_stderr(&format!(
                 "error: cannot write to standard output: {e}; the output is incomplete\n"
             ));
-            Exit::Failure
+            if exit == Exit::Ok {
+                Exit::Failure
+            } else {
+                exit
+            }
         }
         _ => exit,
     }

@@ -63,6 +63,12 @@ fn longest_word(s: &str) -> usize {
 
 /// The Markdown table (`| a | b |`), every column at its natural width.
 pub fn markdown(columns: &[Column], rows: &[Row]) -> String {
+    // A `|` inside a cell (a database or file name) would end the cell.
+    let escaped: Vec<Row> = rows
+        .iter()
+        .map(|r| r.iter().map(|(t, tone)| (t.replace('|', "\\|"), *tone)).collect())
+        .collect();
+    let rows = &escaped;
     let mut widths: Vec<usize> = columns.iter().map(|c| width(c.header)).collect();
     for row in rows {
         for (i, (text, _)) in row.iter().enumerate().take(widths.len()) {

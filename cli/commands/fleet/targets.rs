@@ -224,10 +224,15 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let start = span.start.min(text.len());
     let line_no = text[..start].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-    let shown = match line.split_once('=') {
-        Some((key, _)) if line.contains("://") || key.contains("url") => {
-            format!("{} = …", key.trim())
-        }
+    // Any line that could hold a URL or a password is named, never shown: `url: "…"`
+    // (a YAML habit) or the continuation of a multi-line string included.
+    let risky = line.contains("://")
+        || line.contains('@')
+        || line.to_ascii_lowercase().contains("url")
+        || line.to_ascii_lowercase().contains("password");
+    let shown = match line.split_once(['=', ':']) {
+        Some((key, _)) if risky && !key.contains("//") => format!("{} …", key.trim()),
+        _ if risky => "…".to_owned(),
         _ => line.to_owned(),
     };
     let msg = if msg.starts_with("unknown field") {
@@ -282,7 +287,8 @@ pub fn for_sqlite_glob(pattern: &str) -> Result<Vec<Target>> {
         .map(|f| {
             let name = f.to_string_lossy().into_owned();
             Target {
-                url: format!("sqlite://{name}"),
+                // The URL's path is percent-decoded: `a%41.db` must not become `aA.db`.
+                url: format!("sqlite://{}", encode_path(&name)),
                 name,
                 ..Target::default()
             }
@@ -560,4 +566,18 @@ mod tests {
         assert!(!e.contains("pw"), "{e}");
         assert!(parse("").unwrap_err().contains("no [[target]]"));
     }
+}
+
+/// A file path as the path of a `sqlite://` URL: the characters a URL would read otherwise
+/// (`%`, `?`, `#`, spaces and controls) percent-encoded.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_ascii_control() => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
