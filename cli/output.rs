@@ -93,10 +93,22 @@ fn mask_credentials(s: &str, secret: &str) -> String {
     while let Some(i) = rest.find(secret) {
         let (before, after) = (&rest[..i], &rest[i + secret.len()..]);
         let ends = after.is_empty()
-            || after.starts_with(|c: char| c == '@' || c == '&' || c == '\'' || c == '"' || c.is_whitespace() || c == ',' || c == ')' || c == ';');
+            || after.starts_with(|c: char| {
+                c == '@'
+                    || c == '&'
+                    || c == '\''
+                    || c == '"'
+                    || c.is_whitespace()
+                    || c == ','
+                    || c == ')'
+                    || c == ';'
+            });
         let lower = before.to_ascii_lowercase();
         let credential = (before.ends_with(':') && after.starts_with('@'))
-            || (ends && (lower.ends_with("password=") || lower.ends_with("password: ") || lower.ends_with("password=\'")));
+            || (ends
+                && (lower.ends_with("password=")
+                    || lower.ends_with("password: ")
+                    || lower.ends_with("password=\'")));
         out.push_str(before);
         out.push_str(if credential { "***" } else { secret });
         rest = after;
@@ -485,7 +497,10 @@ mod tests {
             mask_credentials("host=h password=at user=u; password: at", s),
             "host=h password=*** user=u; password: ***"
         );
-        assert_eq!(mask_credentials("\"outcome\": \"ok\"", "ok"), "\"outcome\": \"ok\"");
+        assert_eq!(
+            mask_credentials("\"outcome\": \"ok\"", "ok"),
+            "\"outcome\": \"ok\""
+        );
     }
 
     #[test]

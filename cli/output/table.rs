@@ -66,7 +66,11 @@ pub fn markdown(columns: &[Column], rows: &[Row]) -> String {
     // A `|` inside a cell (a database or file name) would end the cell.
     let escaped: Vec<Row> = rows
         .iter()
-        .map(|r| r.iter().map(|(t, tone)| (t.replace('|', "\\|"), *tone)).collect())
+        .map(|r| {
+            r.iter()
+                .map(|(t, tone)| (t.replace('|', "\\|"), *tone))
+                .collect()
+        })
         .collect();
     let rows = &escaped;
     let mut widths: Vec<usize> = columns.iter().map(|c| width(c.header)).collect();

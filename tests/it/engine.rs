@@ -914,7 +914,11 @@ async fn a_short_password_is_masked_without_mangling_the_rest() {
     let r = Run::from(out);
     r.ok();
     assert!(r.stdout.contains("applied at"), "{}", r.stdout);
-    assert!(r.stdout.contains("m20260130_093115_initial_migration"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("m20260130_093115_initial_migration"),
+        "{}",
+        r.stdout
+    );
     let out = db
         .cmd()
         .env("DATABASE_URL", &url)
@@ -923,6 +927,61 @@ async fn a_short_password_is_masked_without_mangling_the_rest() {
         .unwrap();
     let doc = Run::from(out).ok().json();
     let shown = doc["database"].as_str().unwrap();
-    assert!(shown.contains(":***@") && !shown.contains(":at@"), "{shown}");
+    assert!(
+        shown.contains(":***@") && !shown.contains(":at@"),
+        "{shown}"
+    );
     assert_eq!(doc["app"], "avatar", "{doc}");
+}
+
+#[test]
+fn a_fleet_stops_a_target_that_waits_for_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("locked.db");
+    let run = |args: &[&str]| {
+        crate::common::dbtool_bare(dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let url = format!("sqlite://{}", db.display());
+    assert!(run(&["--database-url", &url, "-q", "upgrade"])
+        .status
+        .success());
+    std::fs::write(
+        dir.path().join("dbtool-fleet.toml"),
+        format!("[[target]]\nname = \"locked\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    // Another process holds the run lock (the side file) for longer than the test waits.
+    let lockfile = format!("{}-dbtool.lock", db.display());
+    let mut holder = std::process::Command::new("flock")
+        .args([&lockfile, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let child = crate::common::dbtool_bare(dir.path())
+        .args(["fleet", "upgrade", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(child.wait_with_output().unwrap());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "stopped while waiting, not when the lock came free"
+    );
+    r.expect_code(130);
+    let doc = r.json();
+    assert!(doc.to_string().contains("interrupted"), "{doc}");
 }

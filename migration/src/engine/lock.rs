@@ -108,6 +108,8 @@ pub enum LockError {
         file: PathBuf,
         error: std::io::Error,
     },
+    /// The caller asked to stop waiting.
+    Stopped,
 }
 
 impl From<DbErr> for LockError {
@@ -116,12 +118,13 @@ impl From<DbErr> for LockError {
     }
 }
 
-/// Takes the lock, waiting at most `timeout`; `on_wait` is called once if it has to wait.
+/// Takes the lock, waiting at most `timeout`. `on_wait` is called with the holder once if it
+/// has to wait, then with None between attempts: false stops the wait (`Stopped`).
 pub async fn acquire(
     db: &DatabaseConnection,
     key: &LockKey,
     timeout: Duration,
-    on_wait: &mut (dyn FnMut(&Holder) + Send),
+    on_wait: &mut (dyn FnMut(Option<&Holder>) -> bool + Send),
 ) -> Result<Held, LockError> {
     let started = Instant::now();
     match key {
@@ -146,19 +149,25 @@ pub async fn acquire(
             if scalar_bool(db, &q(0)).await? {
                 return Ok(Held::Session);
             }
-            on_wait(&mysql_holder(db, name).await?);
-            // GET_LOCK waits on the server without holding a snapshot; whole seconds only.
-            let secs = timeout
-                .saturating_sub(started.elapsed())
-                .as_secs_f64()
-                .ceil() as u64;
-            if secs > 0 && scalar_bool(db, &q(secs)).await? {
-                return Ok(Held::Session);
+            on_wait(Some(&mysql_holder(db, name).await?));
+            // GET_LOCK waits on the server without holding a snapshot; whole seconds only,
+            // one at a time so that a request to stop is heard.
+            loop {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(LockError::Timeout {
+                        waited: started.elapsed(),
+                        holder: mysql_holder(db, name).await?,
+                    });
+                }
+                if !on_wait(None) {
+                    return Err(LockError::Stopped);
+                }
+                let secs = left.as_secs_f64().ceil().min(1.0) as u64;
+                if scalar_bool(db, &q(secs.max(1))).await? {
+                    return Ok(Held::Session);
+                }
             }
-            Err(LockError::Timeout {
-                waited: started.elapsed(),
-                holder: mysql_holder(db, name).await?,
-            })
         }
         LockKey::Sqlite { file: None } => Ok(Held::Nothing),
         LockKey::Sqlite { file: Some(path) } => {
@@ -181,8 +190,11 @@ pub async fn acquire(
                     Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
                 }
                 if !said {
-                    on_wait(&Holder::default());
+                    on_wait(Some(&Holder::default()));
                     said = true;
+                }
+                if !on_wait(None) {
+                    return Err(LockError::Stopped);
                 }
                 let left = timeout.saturating_sub(started.elapsed());
                 if left.is_zero() {
@@ -203,7 +215,7 @@ pub async fn acquire(
 async fn poll<A, H>(
     timeout: Duration,
     started: Instant,
-    on_wait: &mut (dyn FnMut(&Holder) + Send),
+    on_wait: &mut (dyn FnMut(Option<&Holder>) -> bool + Send),
     mut attempt: impl FnMut() -> A,
     mut holder: impl FnMut() -> H,
 ) -> Result<(), LockError>
@@ -214,9 +226,12 @@ where
     if attempt().await? {
         return Ok(());
     }
-    on_wait(&holder().await?);
+    on_wait(Some(&holder().await?));
     let mut pause = Duration::from_millis(20);
     loop {
+        if !on_wait(None) {
+            return Err(LockError::Stopped);
+        }
         let left = timeout.saturating_sub(started.elapsed());
         if left.is_zero() {
             return Err(LockError::Timeout {
@@ -258,7 +273,7 @@ pub async fn release(db: &DatabaseConnection, key: &LockKey, held: Held) -> Resu
 /// Is the lock free right now? Takes and releases it at once; used to tell an interrupted
 /// run from a running one. A lock that cannot be tested reads as held.
 pub async fn is_free(db: &DatabaseConnection, key: &LockKey) -> bool {
-    let mut never = |_: &Holder| {};
+    let mut never = |_: Option<&Holder>| true;
     match acquire(db, key, Duration::ZERO, &mut never).await {
         Ok(held) => release(db, key, held).await.is_ok(),
         Err(_) => false,

@@ -382,11 +382,15 @@ impl Engine {
         }
         let timeout = self.opts.lock_timeout;
         let held = {
-            let mut on_wait = |holder: &Holder| {
-                hooks.event(&Event::WaitingForLock {
-                    holder,
-                    timeout_ms: timeout.as_millis(),
-                })
+            let mut on_wait = |holder: Option<&Holder>| match holder {
+                Some(holder) => {
+                    hooks.event(&Event::WaitingForLock {
+                        holder,
+                        timeout_ms: timeout.as_millis(),
+                    });
+                    true
+                }
+                None => !hooks.should_stop(),
             };
             lock::acquire(&self.db, &key, timeout, &mut on_wait).await
         }
@@ -394,6 +398,15 @@ impl Engine {
             LockError::Timeout { waited, holder } => Error::Locked { waited, holder },
             LockError::Db(e) => Error::Db(e),
             LockError::Io { file, error } => Error::LockFile { file, error },
+            // Nothing read, nothing changed: the report says so.
+            LockError::Stopped => {
+                let app = match self.opts.app {
+                    AppChoice::Given(app) | AppChoice::Recognise { default: app } => app,
+                };
+                let mut report = Report::new(app, cmd.direction());
+                report.interrupted = true;
+                Error::Interrupted(Box::new(report))
+            }
         })?;
         let result = self.locked(cmd, hooks).await;
         let released = lock::release(&self.db, &key, held).await;
