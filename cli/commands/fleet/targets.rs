@@ -466,6 +466,20 @@ pub fn canaries(targets: &[Target], n: Option<usize>) -> Vec<usize> {
     }
 }
 
+/// A file path as the path of a `sqlite://` URL: the characters a URL would read otherwise
+/// (`%`, `?`, `#`, spaces and controls) percent-encoded.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
+            c if c.is_ascii_control() => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,18 +580,4 @@ mod tests {
         assert!(!e.contains("pw"), "{e}");
         assert!(parse("").unwrap_err().contains("no [[target]]"));
     }
-}
-
-/// A file path as the path of a `sqlite://` URL: the characters a URL would read otherwise
-/// (`%`, `?`, `#`, spaces and controls) percent-encoded.
-fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '%' | '?' | '#' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
-            c if c.is_ascii_control() => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
