@@ -38,6 +38,9 @@ pub struct DbLocation {
     pub memory: bool,
     /// The `mode=` of a SQLite URL (`ro`, `rw`, `rwc`).
     pub sqlite_mode: Option<String>,
+    /// `immutable=1` in a SQLite URL: SQLite assumes nobody changes the file, so dbtool
+    /// writes nothing to it (and creates nothing).
+    pub sqlite_immutable: bool,
     /// True when no URL was configured and the default SQLite file is used.
     pub implicit: bool,
     /// PostgreSQL: the parts libpq's conventions filled in (`user from PGUSER`, ...).
@@ -112,6 +115,7 @@ impl DbLocation {
                 sqlite_file: Some(file),
                 memory: false,
                 sqlite_mode: None,
+                sqlite_immutable: false,
                 implicit: true,
                 libpq: Vec::new(),
                 warnings: Vec::new(),
@@ -151,6 +155,31 @@ impl DbLocation {
         if backend == DbBackend::Sqlite {
             return parse_sqlite(raw);
         }
+        let typed_scheme = &raw[..scheme.len()];
+        let example = match backend {
+            DbBackend::Postgres => format!("{typed_scheme}://user:***@host:5432/dbname"),
+            _ => format!("{typed_scheme}://user:***@host:3306/dbname"),
+        };
+        // `postgres:/u:pw@h/d` or `postgres:u:pw@h/d` would parse as a path: the driver
+        // then connects with default credentials somewhere else.
+        if !raw[scheme.len() + 1..].starts_with("//") {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': '{typed_scheme}:' must be followed by '//'; write {example}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        if raw.contains('\0') {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': it contains a NUL byte, which no server accepts; remove it",
+                    crate::output::escape_controls(&mask_unparsed(raw))
+                ),
+            ));
+        }
         let parsed = url::Url::parse(raw).map_err(|e| {
             let hint = special_char_hint(raw)
                 .unwrap_or_else(|| "expected e.g. postgres://user:password@host:5432/dbname or mysql://user@host/dbname".into());
@@ -169,6 +198,24 @@ impl DbLocation {
                 Exit::Usage,
                 format!(
                     "invalid database URL '{}': a database URL has no #fragment; {hint}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        if parsed.host_str().unwrap_or("").is_empty() && parsed.path().contains('@') {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': it has more than two slashes after '{typed_scheme}:', so the user and host read as the database name; write {example}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        if let Some(part) = control_char_part(&parsed) {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': {part} contains a control character (such as %00, a NUL byte), which no server accepts; remove it",
                     mask_unparsed(raw)
                 ),
             ));
@@ -192,12 +239,14 @@ impl DbLocation {
             }
             _ => {
                 if url.path().trim_matches('/').is_empty() {
+                    let mut with_db = url.clone();
+                    with_db.set_path("/avatar");
                     return Err(coded(
                         Exit::Usage,
                         format!(
-                            "the database URL {} names no database; MySQL/MariaDB needs one: add it as the path, e.g. {}/avatar (create it first with CREATE DATABASE)",
+                            "the database URL {} names no database; MySQL/MariaDB needs one: add it as the path, e.g. {} (create it first with CREATE DATABASE)",
                             mask(url.as_str()),
-                            mask(url.as_str()).trim_end_matches('/')
+                            mask(with_db.as_str())
                         ),
                     ));
                 }
@@ -213,6 +262,7 @@ impl DbLocation {
             sqlite_file: None,
             memory: false,
             sqlite_mode: None,
+            sqlite_immutable: false,
             implicit: false,
             libpq,
             warnings,
@@ -247,17 +297,45 @@ impl DbLocation {
 }
 
 /// SQLite URLs are parsed as sqlx parses them (`sqlite://PATH?params`, `sqlite:PATH`), so the
-/// file checked here is the file opened there.
+/// file checked here is the file opened there. What sqlx (or SeaORM before it) would reject
+/// or misread is refused here, before anything is created.
 fn parse_sqlite(raw: &str) -> Result<DbLocation> {
+    let bad = |why: String| {
+        coded(
+            Exit::Usage,
+            format!(
+                "invalid database URL '{}': {why}",
+                crate::output::escape_controls(&mask(raw))
+            ),
+        )
+    };
     let rest = raw
         .strip_prefix("sqlite://")
         .or_else(|| raw.strip_prefix("sqlite:"))
         .unwrap_or("");
+    if let Some((_, frag)) = rest.split_once('#') {
+        return Err(bad(format!(
+            "a database URL has no #fragment (#{frag}); remove it, or write a '#' in the file name as %23"
+        )));
+    }
     let (path, params) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
+    // SeaORM checks every URL with a URL parser first: `sqlite://file:x.db` reads as host
+    // `file` with port `x.db` and is refused there.
+    // (`sqlite://:memory:` is sqlx's own spelling of an in-memory database, refused or
+    // read as empty below.)
+    if !matches!(path, "" | ":memory:") {
+        if let Err(e) = url::Url::parse(raw) {
+            return Err(bad(format!(
+                "{e} (the text after sqlite:// reads as host:port); write sqlite://file.db, sqlite:///absolute/path.db, and a ':' in a file name as %3A"
+            )));
+        }
+    }
     let mut mode = None;
+    let mut memory_vfs = false;
+    let mut immutable = false;
     for (k, v) in url::form_urlencoded::parse(params.unwrap_or("").as_bytes()) {
         if !SQLITE_PARAMS.contains(&k.as_ref()) {
             let shown = if is_secret_param(&k) {
@@ -265,40 +343,88 @@ fn parse_sqlite(raw: &str) -> Result<DbLocation> {
             } else {
                 v.to_string()
             };
-            return Err(coded(
-                Exit::Usage,
-                format!(
-                    "invalid database URL '{}': SQLite URLs take no parameter '{k}' (given as {k}={shown}); they take {}",
-                    mask(raw),
-                    SQLITE_PARAMS.join(", ")
-                ),
-            ));
+            return Err(bad(format!(
+                "SQLite URLs take no parameter '{k}' (given as {k}={shown}); they take {}",
+                SQLITE_PARAMS.join(", ")
+            )));
         }
-        if k == "mode" {
-            if !["ro", "rw", "rwc", "memory"].contains(&v.as_ref()) {
-                return Err(coded(
-                    Exit::Usage,
-                    format!(
-                        "invalid database URL '{}': mode={v} is not a SQLite mode; use ro, rw, rwc or memory",
-                        mask(raw)
-                    ),
-                ));
+        match k.as_ref() {
+            "mode" => {
+                if !["ro", "rw", "rwc", "memory"].contains(&v.as_ref()) {
+                    return Err(bad(format!(
+                        "mode={v} is not a SQLite mode; use ro, rw, rwc or memory"
+                    )));
+                }
+                mode = Some(v.into_owned());
             }
-            mode = Some(v.into_owned());
+            "cache" if !["private", "shared"].contains(&v.as_ref()) => {
+                return Err(bad(format!("cache={v}: use cache=private or cache=shared")));
+            }
+            "immutable" => match v.as_ref() {
+                "true" | "1" => immutable = true,
+                "false" | "0" => immutable = false,
+                _ => {
+                    return Err(bad(format!(
+                        "immutable={v}: use immutable=1 or leave it out"
+                    )))
+                }
+            },
+            // SQLite's `memdb` VFS keeps the database in memory, like mode=memory.
+            "vfs" => memory_vfs = v == "memdb",
+            _ => {}
         }
     }
-    let decoded = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    let memory = decoded.is_empty() || decoded == ":memory:" || mode.as_deref() == Some("memory");
+    // As sqlx decodes it: percent-escapes only (`+` stays a plus).
+    let bytes: Vec<u8> = {
+        let b = path.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = (b[i] == b'%')
+                .then(|| b.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    let Ok(decoded) = String::from_utf8(bytes) else {
+        return Err(bad(
+            "the file name is not valid UTF-8 once its %-escapes are decoded; fix the path".into(),
+        ));
+    };
+    if decoded.chars().any(char::is_control) {
+        return Err(bad(
+            "the file name contains a control character (such as %00, a NUL byte), which no file name may hold; remove it".into(),
+        ));
+    }
+    let memory = decoded.is_empty()
+        || decoded == ":memory:"
+        || mode.as_deref() == Some("memory")
+        || memory_vfs;
     Ok(DbLocation {
-        url: raw.to_owned(),
+        // Every in-memory spelling opens as the one SeaORM's URL check accepts.
+        url: if memory {
+            "sqlite::memory:".to_owned()
+        } else {
+            raw.to_owned()
+        },
         display: mask(raw),
         backend: DbBackend::Sqlite,
         sqlite_file: (!memory).then(|| PathBuf::from(decoded)),
         memory,
         sqlite_mode: mode,
+        sqlite_immutable: immutable,
         implicit: false,
         libpq: Vec::new(),
         warnings: Vec::new(),
@@ -335,9 +461,27 @@ fn register_secrets(raw: &str) {
     }
 }
 
+/// Where the authority (userinfo and host) of a server URL starts: after `scheme:` and any
+/// number of slashes, so that a URL typed with one slash or three is masked all the same.
+/// None for text without a scheme and for SQLite URLs (they hold paths, not credentials).
+fn authority_start(raw: &str) -> Option<usize> {
+    let colon = raw.find(':')?;
+    let scheme = &raw[..colon];
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        || scheme.eq_ignore_ascii_case("sqlite")
+    {
+        return None;
+    }
+    let rest = &raw[colon + 1..];
+    Some(colon + 1 + rest.len() - rest.trim_start_matches('/').len())
+}
+
 /// The text between the user's `:` and the last `@` of a URL, as typed.
 fn unparsed_password(raw: &str) -> Option<&str> {
-    let s = raw.find("://")? + 3;
+    let s = authority_start(raw)?;
     let at = raw.rfind('@').filter(|at| *at > s)?;
     let auth = &raw[s..at];
     let c = auth.find(':')?;
@@ -350,13 +494,13 @@ pub fn mask(u: &str) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (u, None),
     };
-    let mut out = match (before_query.find("://"), before_query.rfind('@')) {
+    let mut out = match (authority_start(before_query), before_query.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let auth = &before_query[s + 3..at];
+            let auth = &before_query[s..at];
             match auth.find(':') {
                 Some(c) => format!(
                     "{}{}:***{}",
-                    &before_query[..s + 3],
+                    &before_query[..s],
                     &auth[..c],
                     &before_query[at..]
                 ),
@@ -379,18 +523,54 @@ pub fn mask(u: &str) -> String {
     out
 }
 
-/// For a URL that did not parse: hide everything between `:` and the last `@`, and
-/// credential parameters.
+/// For a URL that did not parse: hide everything between the user's `:` and the last `@`
+/// (whatever the number of slashes after the scheme), and credential parameters.
 fn mask_unparsed(raw: &str) -> String {
-    match unparsed_password(raw) {
-        Some(pw) if !pw.is_empty() => {
-            let s = raw.find("://").unwrap_or(0) + 3;
+    if let (Some(s), Some(pw)) = (authority_start(raw), unparsed_password(raw)) {
+        if !pw.is_empty() {
             let at = raw.rfind('@').unwrap_or(raw.len());
             let user_end = s + raw[s..at].find(':').unwrap_or(0);
-            mask(&format!("{}:***{}", &raw[..user_end], &raw[at..]))
+            return mask(&format!("{}:***{}", &raw[..user_end], &raw[at..]));
         }
-        _ => mask(raw),
     }
+    mask(raw)
+}
+
+/// Which part of a parsed server URL holds a control character (a NUL byte, typed or as
+/// `%00`): no server takes one, and each reports it differently (or not at all).
+fn control_char_part(u: &url::Url) -> Option<String> {
+    let has = |s: &str| {
+        s.chars().any(char::is_control) || {
+            let b = s.as_bytes();
+            (0..b.len().saturating_sub(2)).any(|i| {
+                b[i] == b'%'
+                    && std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .is_some_and(|v| v < 0x20 || v == 0x7f)
+            })
+        }
+    };
+    if has(u.username()) {
+        return Some("the user name".into());
+    }
+    if u.password().is_some_and(has) {
+        return Some("the password".into());
+    }
+    if u.host_str().is_some_and(has) {
+        return Some("the host".into());
+    }
+    if has(u.path()) {
+        return Some("the database name".into());
+    }
+    u.query()
+        .unwrap_or("")
+        .split('&')
+        .find(|pair| has(pair))
+        .map(|pair| {
+            let key = pair.split('=').next().unwrap_or(pair);
+            format!("the parameter {}", crate::output::escape_controls(key))
+        })
 }
 
 /// A hint when the user name or password of a URL holds a character that ends the
@@ -533,6 +713,16 @@ fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bo
     };
     let shown = show_path(file);
     let exists = file.exists();
+    if write && loc.sqlite_immutable {
+        return Err(coded(
+            Exit::ReadOnly,
+            format!(
+                "{} is opened as immutable (immutable=1 in the URL: SQLite assumes no one changes the file), so write commands refuse it and nothing was {}; remove immutable=1 to write to {shown}",
+                loc.display,
+                if exists { "changed" } else { "created" }
+            ),
+        ));
+    }
     if write && loc.sqlite_mode.as_deref() == Some("ro") {
         return Err(coded(
             Exit::ReadOnly,
