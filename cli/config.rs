@@ -178,12 +178,41 @@ struct FileConfig {
     direct_url: Option<String>,
     app: Option<String>,
     schema: Option<String>,
-    lock_timeout: Option<u64>,
-    ddl_lock_timeout: Option<f64>,
-    ddl_retries: Option<u32>,
-    statement_timeout: Option<f64>,
+    // Numbers are checked by dbtool, not serde, so that a wrong one is named in words
+    // (`-1 is not a whole number of seconds`), never as a Rust type (`expected u64`).
+    lock_timeout: Option<toml::Value>,
+    ddl_lock_timeout: Option<toml::Value>,
+    ddl_retries: Option<toml::Value>,
+    statement_timeout: Option<toml::Value>,
     wait: Option<BoolLike>,
-    wait_timeout: Option<u64>,
+    wait_timeout: Option<toml::Value>,
+    /// The line each key is on, for messages.
+    #[serde(skip)]
+    lines: HashMap<String, usize>,
+}
+
+/// `an array`, `a table`.
+fn with_article(noun: &str) -> String {
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
+}
+
+/// A number from `dbtool.toml` as the text it would be in the environment (`60`, `0.5`),
+/// so that both go through the same parser; a string is taken as written.
+fn toml_number(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::String(s) => Ok(s.clone()),
+        other => Err(format!(
+            "{} is not a number",
+            with_article(other.type_str())
+        )),
+    }
 }
 
 pub const FILE_KEYS: [&str; 10] = [
@@ -293,8 +322,14 @@ impl Config {
         let file = fc.is_some().then(|| file_path.clone());
         let fc = fc.unwrap_or_default();
         let file_label = show_path(&file_path);
-        let in_file =
-            |key: &str, msg: String| coded(Exit::Usage, format!("{file_label}: key {key}: {msg}"));
+        let in_file = |key: &str, msg: String| {
+            let line = fc
+                .lines
+                .get(key)
+                .map(|n| format!(" (line {n})"))
+                .unwrap_or_default();
+            coded(Exit::Usage, format!("{file_label}: key {key}{line}: {msg}"))
+        };
 
         let mut warnings = Vec::new();
         let url = resolve_url(g, given, &layers, &fc, &file_label, &mut warnings)?;
@@ -360,7 +395,8 @@ impl Config {
             _ => layers.pick(
                 "DBTOOL_LOCK_TIMEOUT",
                 parse_seconds,
-                fc.lock_timeout,
+                file_value(&fc.lock_timeout, parse_seconds)
+                    .map_err(|e| in_file("lock_timeout", e))?,
                 DEFAULT_LOCK_TIMEOUT,
             )?,
         };
@@ -373,9 +409,8 @@ impl Config {
             _ => layers.pick(
                 "DBTOOL_DDL_LOCK_TIMEOUT",
                 parse_positive_seconds,
-                fc.ddl_lock_timeout
-                    .map(|v| check_positive(v).map_err(|e| in_file("ddl_lock_timeout", e)))
-                    .transpose()?,
+                file_value(&fc.ddl_lock_timeout, parse_positive_seconds)
+                    .map_err(|e| in_file("ddl_lock_timeout", e))?,
                 DEFAULT_DDL_LOCK_TIMEOUT,
             )?,
         };
@@ -384,7 +419,7 @@ impl Config {
             _ => layers.pick(
                 "DBTOOL_DDL_RETRIES",
                 parse_count,
-                fc.ddl_retries,
+                file_value(&fc.ddl_retries, parse_count).map_err(|e| in_file("ddl_retries", e))?,
                 DEFAULT_DDL_RETRIES,
             )?,
         };
@@ -398,9 +433,8 @@ impl Config {
             _ => layers.pick(
                 "DBTOOL_STATEMENT_TIMEOUT",
                 |v| parse_positive_seconds(v).map(Some),
-                fc.statement_timeout
-                    .map(|v| check_positive(v).map_err(|e| in_file("statement_timeout", e)))
-                    .transpose()?
+                file_value(&fc.statement_timeout, parse_positive_seconds)
+                    .map_err(|e| in_file("statement_timeout", e))?
                     .map(Some),
                 None,
             )?,
@@ -422,7 +456,8 @@ impl Config {
             _ => layers.pick(
                 "DBTOOL_WAIT_TIMEOUT",
                 parse_seconds,
-                fc.wait_timeout,
+                file_value(&fc.wait_timeout, parse_seconds)
+                    .map_err(|e| in_file("wait_timeout", e))?,
                 DEFAULT_WAIT_TIMEOUT,
             )?,
         };
@@ -636,22 +671,35 @@ fn parse_app(v: &str) -> Result<App, String> {
         })
 }
 
-/// Seconds as a number that may have a fraction (`5`, `0.5`), more than zero.
-fn parse_positive_seconds(v: &str) -> Result<f64, String> {
+/// The longest any timeout may be: a day. Longer waits are no timeout at all, and a
+/// deadline that far out can overflow the clock (`Instant + Duration` panics).
+pub const MAX_SECONDS: u64 = 86_400;
+
+/// A key of `dbtool.toml` through the parser of its environment variable.
+fn file_value<T>(
+    v: &Option<toml::Value>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    v.as_ref()
+        .map(|v| toml_number(v).and_then(|text| parse(&text)))
+        .transpose()
+}
+
+/// Seconds as a number that may have a fraction (`5`, `0.5`), more than zero and at most
+/// a day. The error echoes the value as typed.
+pub fn parse_positive_seconds(v: &str) -> Result<f64, String> {
     let n: f64 = v
         .trim()
         .parse()
         .map_err(|_| format!("'{v}' is not a number of seconds (e.g. 5 or 0.5)"))?;
-    check_positive(n)
-}
-
-fn check_positive(n: f64) -> Result<f64, String> {
-    if n.is_finite() && n > 0.0 && n <= 86_400.0 {
+    if n.is_finite() && n > 0.0 && n <= MAX_SECONDS as f64 {
         Ok(n)
-    } else {
+    } else if n > 0.0 {
         Err(format!(
-            "{n} is not a number of seconds above 0 and at most a day"
+            "'{v}' is out of range: at most {MAX_SECONDS} seconds (a day)"
         ))
+    } else {
+        Err(format!("'{v}' is not a number of seconds above 0"))
     }
 }
 
@@ -664,10 +712,21 @@ fn parse_count(v: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("'{v}' is not a whole number of retries from 0 to 100"))
 }
 
-fn parse_seconds(v: &str) -> Result<u64, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| format!("'{v}' is not a whole number of seconds (e.g. 60)"))
+/// A whole number of seconds from 0 to a day (`--lock-timeout`, `--wait-timeout` and their
+/// variables); also clap's parser for the flags, so every source says the same.
+pub fn parse_seconds(v: &str) -> Result<u64, String> {
+    let t = v.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        return t.parse().ok().filter(|n| *n <= MAX_SECONDS).ok_or_else(|| {
+            format!("'{v}' is out of range: at most {MAX_SECONDS} seconds (a day)")
+        });
+    }
+    if t.parse::<f64>().is_ok_and(|f| f.is_finite() && f >= 0.0) {
+        return Err(format!(
+            "'{v}' is not a whole number of seconds: this setting takes whole seconds (e.g. 1 or 60)"
+        ));
+    }
+    Err(format!("'{v}' is not a whole number of seconds (e.g. 60)"))
 }
 
 /// The one set of spellings for a boolean, in the environment, `.env` and `dbtool.toml`.
@@ -966,12 +1025,26 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
             FILE_KEYS.join(", ")
         ));
     }
-    toml::from_str(text).map_err(|e| toml_error(text, &e))
+    let mut fc: FileConfig = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+    for (i, line) in text.lines().enumerate() {
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim().trim_matches('"');
+            if FILE_KEYS.contains(&key) {
+                fc.lines.entry(key.to_owned()).or_insert(i + 1);
+            }
+        }
+    }
+    Ok(fc)
 }
 
 /// One line instead of toml's multi-line report: the line number, the line and the message.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().replace('\n', " ");
+    let mut msg = e.message().trim().replace('\n', " ");
+    // toml's wording for an integer beyond 64 bits names Rust's `i128`.
+    if msg.contains(" as i128") {
+        let number = msg.split('`').nth(1).unwrap_or("the number").to_owned();
+        msg = format!("{number} is too large a number");
+    }
     match e.span() {
         Some(span) => {
             let start = span.start.min(text.len());
@@ -1008,15 +1081,13 @@ mod tests {
     fn file_keys_are_checked_and_typed() {
         let fc = parse_file("app = \"neurachar\"\nlock_timeout = 5\nwait = true\n").unwrap();
         assert_eq!(fc.app.as_deref(), Some("neurachar"));
-        assert_eq!(fc.lock_timeout, Some(5));
+        assert_eq!(fc.lock_timeout, Some(toml::Value::Integer(5)));
         assert!(matches!(fc.wait, Some(BoolLike::Bool(true))));
         let err = parse_file("colour = 1\napp = \"avatar\"\ndatbase_url = \"x\"\n").unwrap_err();
         assert!(
             err.contains("`colour`") && err.contains("`datbase_url`"),
             "{err}"
         );
-        let err = parse_file("lock_timeout = \"soon\"\n").unwrap_err();
-        assert!(err.starts_with("line 1"), "{err}");
         let err = parse_file("database_url = \"postgres://u:pw@h/d\"\nwait = [3]\n").unwrap_err();
         assert!(err.contains("line 2") && !err.contains("pw"), "{err}");
     }
@@ -1028,6 +1099,15 @@ mod tests {
         assert!(parse_bool("maybe").is_err());
         assert_eq!(parse_seconds(" 30 "), Ok(30));
         assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("0.5").unwrap_err().contains("whole seconds"));
+        for big in ["86401", "18446744073709551615", "99999999999999999999999"] {
+            assert!(
+                parse_seconds(big).unwrap_err().contains("out of range"),
+                "{big}"
+            );
+        }
+        let e = parse_positive_seconds("18446744073709551615").unwrap_err();
+        assert!(e.contains("'18446744073709551615'"), "{e}");
         assert_eq!(parse_app("NeuraChar"), Ok(App::Neurachar));
         assert!(parse_app("blog").unwrap_err().contains("avatar, neurachar"));
     }

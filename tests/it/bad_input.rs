@@ -169,6 +169,22 @@ fn configuration_cases() -> Vec<Case> {
         // The command line (clap): one line, too.
         case("--lock-timeout abc", &["--lock-timeout", "abc", "upgrade"]).names(&["--lock-timeout", "abc"]),
         case("--wait-timeout x", &["--wait-timeout", "x", "status"]).names(&["--wait-timeout"]),
+        // Durations beyond a day are refused, never overflow the clock (edges #8), in words (#22).
+        case("--wait-timeout u64::MAX, --json", &["--json", "--wait", "--wait-timeout", "18446744073709551615", "status"]).names(&["--wait-timeout", "'18446744073709551615'", "out of range"]),
+        case("--wait-timeout i64::MAX", &["--wait", "--wait-timeout", "9223372036854775807", "status"]).names(&["'9223372036854775807'", "at most 86400"]),
+        case("DBTOOL_WAIT_TIMEOUT huge", &["--wait", "status"]).env("DBTOOL_WAIT_TIMEOUT", "10000000000000000000").names(&["DBTOOL_WAIT_TIMEOUT (environment)", "out of range"]),
+        case("--lock-timeout u64::MAX", &["--lock-timeout", "18446744073709551615", "upgrade"]).names(&["--lock-timeout", "out of range"]),
+        case("DBTOOL_LOCK_TIMEOUT huge in .env", &["upgrade"]).file(".env", "DBTOOL_LOCK_TIMEOUT=99999999999\n").names(&["DBTOOL_LOCK_TIMEOUT in ./.env (line 1)", "out of range"]),
+        case("--statement-timeout u64::MAX echoed as typed", &["--statement-timeout", "18446744073709551615", "upgrade"]).names(&["'18446744073709551615'", "out of range"]),
+        case("--ddl-lock-timeout 1e300", &["--ddl-lock-timeout", "1e300", "upgrade"]).names(&["'1e300'", "out of range"]),
+        case("DBTOOL_DDL_LOCK_TIMEOUT huge", &["upgrade"]).env("DBTOOL_DDL_LOCK_TIMEOUT", "86401").names(&["DBTOOL_DDL_LOCK_TIMEOUT", "out of range"]),
+        case("toml wait_timeout beyond 64 bits", &["status"]).file("dbtool.toml", "wait_timeout = 99999999999999999999\n").names(&["too large"]),
+        case("toml lock_timeout negative", &["upgrade"]).file("dbtool.toml", "lock_timeout = -1\n").names(&["lock_timeout", "'-1'"]),
+        case("toml statement_timeout huge", &["upgrade"]).file("dbtool.toml", "statement_timeout = 1e300\n").names(&["statement_timeout", "out of range"]),
+        case("toml ddl_retries fraction", &["upgrade"]).file("dbtool.toml", "ddl_retries = 1.5\n").names(&["ddl_retries", "'1.5'"]),
+        case("--wait-timeout 0.5", &["--wait-timeout", "0.5", "status"]).names(&["'0.5'", "whole seconds"]),
+        case("--older-than -1d", &["--app", "neurachar", "login-codes", "purge", "--older-than", "-1d"]).names(&["'-1d'", "negative"]),
+        case("--older-than beyond 64 bits", &["--app", "neurachar", "login-codes", "purge", "--older-than", "99999999999999999999d"]).names(&["too large"]),
         case("--app blog", &["--app", "blog", "status"]).names(&["blog", "avatar, neurachar"]),
         case("unknown flag", &["status", "--frobnicate"]).names(&["--frobnicate"]),
         case("unknown subcommand", &["frobnicate"]).names(&["frobnicate"]),
@@ -215,6 +231,9 @@ async fn avatar_database(db: TestDb) {
         // Targets.
         case("upgrade unknown target", &["upgrade", "nosuchmigration"]).names(&["nosuchmigration"]),
         case("upgrade bare number", &["upgrade", "1"]).names(&["'1'"]),
+        case("upgrade 0", &["upgrade", "0"]).names(&["'0'", "not zero"]),
+        case("upgrade +huge", &["upgrade", "+99999999999999999999"])
+            .names(&["'+99999999999999999999'", "out of range"]),
         case("upgrade out of range", &["upgrade", "+99"]).names(&["+99"]),
         case("upgrade backwards", &["upgrade", "-1"]).names(&["-1", "downgrade"]),
         case("downgrade past head", &["downgrade", "+1"]).names(&["+1", "out of range"]),
