@@ -593,14 +593,13 @@ fn resolve_url(
                         ),
                     ));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = read_url_file(&path).map_err(|why| {
                     coded(
                         Exit::Usage,
                         format!(
-                            "{} names {}, which cannot be read: {}; mount or create the file, or unset {URL_FILE_VAR}",
+                            "{} names {}, which {why}; mount or create the file, or unset {URL_FILE_VAR}",
                             f.origin,
                             show_path(&path),
-                            io_reason(&e)
                         ),
                     )
                 })?;
@@ -640,6 +639,50 @@ fn resolve_url(
         origin: "the default".into(),
         file: None,
     })
+}
+
+/// The most a `DATABASE_URL_FILE` may hold: a URL is short, and `/dev/zero` is endless.
+const URL_FILE_MAX: u64 = 64 * 1024;
+
+/// The text of a `DATABASE_URL_FILE`: a regular file (a symlink to one, as Kubernetes
+/// mounts secrets, is fine) of at most [`URL_FILE_MAX`] bytes. A FIFO or device is refused
+/// before it is opened, so nothing blocks or reads forever. The error completes "which ...".
+fn read_url_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "a directory"
+        } else {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            if t.is_fifo() {
+                "a FIFO"
+            } else if t.is_char_device() || t.is_block_device() {
+                "a device"
+            } else if t.is_socket() {
+                "a socket"
+            } else {
+                "not a file"
+            }
+        };
+        return Err(format!(
+            "is {kind}, not a regular file holding the database URL"
+        ));
+    }
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot be read: {}", io_reason(&e)))?;
+    let mut bytes = Vec::new();
+    file.take(URL_FILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read: {}", io_reason(&e)))?;
+    if bytes.len() as u64 > URL_FILE_MAX {
+        return Err(format!(
+            "is larger than {} KiB, far more than a database URL",
+            URL_FILE_MAX / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned())
 }
 
 /// The reason of an I/O error without Rust's `(os error N)` suffix.
@@ -823,9 +866,13 @@ fn parse_dotenv(
     let mut ours = HashMap::new();
     // Every line that parses, for substitution; other tools' lines that do not are skipped.
     let mut seen: HashMap<String, String> = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut next = 0;
+    while next < lines.len() {
+        let i = next;
+        next += 1;
         let line_no = i + 1;
-        let l = line.trim_start_matches('\u{feff}').trim_start();
+        let l = lines[i].trim_start_matches('\u{feff}').trim_start();
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
@@ -838,9 +885,31 @@ fn parse_dotenv(
             continue;
         };
         let key = l[..eq].trim();
+        // A value that starts with a quote may go on over the next lines (docker compose and
+        // dotenv read it so): those lines belong to it, whoever's variable it is, and are
+        // never read as lines of their own. An opening quote that never closes stays a
+        // one-line value (an error for dbtool's own variables, skipped for others).
+        let mut raw = std::borrow::Cow::Borrowed(&l[eq + 1..]);
+        let first = raw.trim_start();
+        if let Some(q) = first.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            if closing_quote(&first[1..], q).is_none() {
+                let mut joined = first.to_owned();
+                let mut j = i + 1;
+                while j < lines.len() {
+                    joined.push('\n');
+                    joined.push_str(lines[j]);
+                    if closing_quote(&joined[1..], q).is_some() {
+                        raw = std::borrow::Cow::Owned(joined);
+                        next = j + 1;
+                        break;
+                    }
+                    j += 1;
+                }
+            }
+        }
         let value = {
             let lookup_all = |k: &str| lookup(k).or_else(|| seen.get(k).cloned());
-            parse_value(&l[eq + 1..], &lookup_all)
+            parse_value(&raw, &lookup_all)
         };
         if is_own_var(key) {
             let v = value.map_err(|e| format!("line {line_no} ({key}): {e}"))?;
@@ -851,6 +920,20 @@ fn parse_dotenv(
         }
     }
     Ok(ours)
+}
+
+/// Where the quote `q` opened before `rest` closes (a `\"` inside double quotes does not
+/// close it).
+fn closing_quote(rest: &str, q: char) -> Option<usize> {
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && q == '"' {
+            chars.next();
+        } else if c == q {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// One value: `'single'` (literal), `"double"` (with `\` escapes and `$` substitution) or
@@ -1119,9 +1202,20 @@ mod tests {
 
     #[test]
     fn dotenv_parses_only_its_own_lines_with_shell_quoting() {
+        // Another tool's multi-line quoted value is skipped as a whole.
+        let m = dotenv(
+            "FOO=\"line1\nDATABASE_URL=sqlite://evil.db\n\"\nBAR='x\nDBTOOL_SCHEMA=evil\n'\n\
+             BAZ=\"a \\\" b\nDBTOOL_WAIT=1\nc\"\nDBTOOL_APP=neurachar\n",
+        )
+        .unwrap();
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m["DBTOOL_APP"], "neurachar");
+        let m = dotenv("DBTOOL_SCHEMA=\"a\nb\"\nDBTOOL_APP=avatar\n").unwrap();
+        assert_eq!(m["DBTOOL_SCHEMA"], "a\nb");
+        assert_eq!(m["DBTOOL_APP"], "avatar");
         let m = dotenv(
             "OTHER=${UNDEFINED\nBROKEN='x\nDBTOOL_APP=avatar # a comment\nDBTOOL_APP=neurachar\n\
-             export DBTOOL_SCHEMA='it''s'\nDATABASE_URL=\"postgres://u:p#w@h/${FROM_ENV}\"\n\
+             export DBTOOL_SCHEMA=\"it\"\"s\"\nDATABASE_URL=\"postgres://u:p#w@h/${FROM_ENV}\"\n\
              PW=s3cret\nDBTOOL_CONFIG=${PW}.toml\nDBTOOL_WAIT=\ndbtool_app=x\n",
         )
         .unwrap();

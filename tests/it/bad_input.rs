@@ -127,6 +127,10 @@ fn configuration_cases() -> Vec<Case> {
         case("DATABASE_URL_FILE empty", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "\n").names(&["url", "empty"]),
         case("DATABASE_URL_FILE two lines", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "postgres://postgres:Pw-S3cret@h/a\npostgres://b\n").names(&["more than one line"]),
         case("DATABASE_URL_FILE in .env, missing", &["settings", "list"]).no_url().file(".env", "DATABASE_URL_FILE=gone.txt\n").names(&["./.env (line 1)", "gone.txt"]),
+        case("DATABASE_URL_FILE is /dev/zero", &["config"]).no_url().env("DATABASE_URL_FILE", "/dev/zero").names(&["/dev/zero", "not a regular file"]),
+        case("DATABASE_URL_FILE is a directory", &["status"]).no_url().env("DATABASE_URL_FILE", "{dir}/sub").file("sub/x", "").names(&["sub", "a directory"]),
+        case("DATABASE_URL_FILE over 64 KiB", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/big").file("big", "postgres://postgres:Pw-S3cret@h/".repeat(3000)).names(&["big", "64 KiB"]),
+        case("DATABASE_URL_FILE in .env is a device", &["settings", "list"]).no_url().file(".env", "DATABASE_URL_FILE=/dev/urandom\n").names(&["./.env (line 1)", "/dev/urandom", "a device"]),
         case("DATABASE_URL_FILE empty value", &["status"]).no_url().env("DATABASE_URL_FILE", "").names(&["DATABASE_URL_FILE (environment)", "empty"]),
         case("DATABASE_URL_FILE names a missing database", &["status"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "postgres://postgres:Pw-S3cret@127.0.0.1:5432/nosuchdb_f\n").code(6).names(&["nosuchdb_f"]),
         // libpq's variables.
