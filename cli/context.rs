@@ -252,6 +252,7 @@ impl DbLocation {
                 }
             }
         }
+        check_tls_params(&url, backend)?;
         register_secrets(url.as_str());
         let display = mask(url.as_str());
         let (url, pooled) = take_pgbouncer_flag(&url, backend, &display)?;
@@ -431,6 +432,82 @@ fn parse_sqlite(raw: &str) -> Result<DbLocation> {
         encoding_hint: None,
         pooled: false,
     })
+}
+
+const PG_SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+const MYSQL_SSL_MODES: [&str; 5] = [
+    "DISABLED",
+    "PREFERRED",
+    "REQUIRED",
+    "VERIFY_CA",
+    "VERIFY_IDENTITY",
+];
+
+/// The other backend's name for a TLS mode (`require` <-> `REQUIRED`), if it has one.
+fn other_ssl_mode(mode: &str, to: DbBackend) -> Option<&'static str> {
+    let pairs = [
+        ("disable", "DISABLED"),
+        ("allow", "PREFERRED"),
+        ("prefer", "PREFERRED"),
+        ("require", "REQUIRED"),
+        ("verify-ca", "VERIFY_CA"),
+        ("verify-full", "VERIFY_IDENTITY"),
+    ];
+    let m = mode.to_ascii_lowercase().replace('_', "-");
+    match to {
+        DbBackend::MySql => pairs.iter().find(|(pg, _)| *pg == m).map(|(_, my)| *my),
+        _ => pairs
+            .iter()
+            .find(|(_, my)| my.to_ascii_lowercase().replace('_', "-") == m)
+            .map(|(pg, _)| *pg),
+    }
+}
+
+/// TLS parameters in the backend's own names and values, checked before connecting: the
+/// driver names its internal `ssl_mode` field, and MySQL silently ignores PostgreSQL's
+/// `sslrootcert` (so a missing CA file would go unnoticed).
+fn check_tls_params(u: &url::Url, backend: DbBackend) -> Result<()> {
+    for (k, v) in u.query_pairs() {
+        let bad = |msg: String| Err(coded(Exit::Usage, msg));
+        match (backend, k.as_ref()) {
+            (DbBackend::Postgres, "sslmode" | "ssl-mode") => {
+                if !PG_SSL_MODES.contains(&v.to_ascii_lowercase().as_str()) {
+                    let hint = other_ssl_mode(&v, DbBackend::Postgres)
+                        .map(|m| format!(" (MySQL's {v} is sslmode={m} here)"))
+                        .unwrap_or_default();
+                    return bad(format!(
+                        "{k}={v} in the database URL is not a PostgreSQL TLS mode{hint}; use sslmode= one of {}",
+                        PG_SSL_MODES.join(", ")
+                    ));
+                }
+            }
+            (DbBackend::MySql, "sslmode" | "ssl-mode") => {
+                if !MYSQL_SSL_MODES.contains(&v.to_ascii_uppercase().as_str()) {
+                    let hint = other_ssl_mode(&v, DbBackend::MySql)
+                        .map(|m| format!(": write ssl-mode={m}"))
+                        .unwrap_or_default();
+                    return bad(format!(
+                        "{k}={v} in the database URL is not a MySQL/MariaDB TLS mode{hint} (MySQL's modes: {})",
+                        MYSQL_SSL_MODES.join(", ")
+                    ));
+                }
+            }
+            (DbBackend::MySql, "sslrootcert" | "ssl-root-cert") => {
+                return bad(format!(
+                    "{k}= in the database URL is PostgreSQL's name, which MySQL/MariaDB ignores; write ssl-ca={v} (with ssl-mode=VERIFY_CA or VERIFY_IDENTITY)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Registers every credential of a URL (userinfo password, `password=`, `sslpassword=`)

@@ -55,6 +55,13 @@ fn configuration_cases() -> Vec<Case> {
         case("mysql with / only", &["upgrade"]).url("mysql://root@127.0.0.1:3306/").names(&["names no database"]),
         case("mariadb without database", &["settings", "list"]).url("mariadb://root@127.0.0.1:3306").names(&["names no database"]),
         case("bad sslmode value", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/{db}?sslmode=bogus").names(&["bogus"]).only(&[PG]),
+        // TLS parameters in the backend's own names (edges #16).
+        case("MySQL with PostgreSQL's sslrootcert", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?ssl-mode=VERIFY_CA&sslrootcert={dir}/nonexist.pem").names(&["sslrootcert", "ssl-ca=", "nonexist.pem"]),
+        case("MySQL with sslmode=require", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?sslmode=require").names(&["sslmode=require", "ssl-mode=REQUIRED"]),
+        case("MySQL with sslmode=verify-full", &["upgrade"]).url("mysql://root@127.0.0.1:3306/mysql?sslmode=verify-full").names(&["ssl-mode=VERIFY_IDENTITY"]),
+        case("MySQL with ssl-mode=bogus", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?ssl-mode=bogus").names(&["ssl-mode=bogus", "VERIFY_IDENTITY"]),
+        case("PostgreSQL sslmode=bogus names sslmode", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db?sslmode=bogus").names(&["sslmode=bogus", "verify-full"]),
+        case("PostgreSQL with MySQL's mode name", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db?sslmode=REQUIRED").names(&["sslmode=require"]),
         case("unknown SQLite parameter", &["status"]).url("sqlite://{dir}/x.db?password=Pw-S3cret").names(&["password"]),
         case("bad SQLite mode", &["status"]).url("sqlite://{dir}/x.db?mode=bogus").names(&["mode=bogus"]),
         // Odd URL forms (issue 12, edges #1, #7, #17, #18): refused before connecting, the password masked.
