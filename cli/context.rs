@@ -678,6 +678,9 @@ pub struct ConnectSettings {
     /// does, under the migration lock, so concurrent first runs cannot race.
     pub schema: Option<String>,
     pub wait: Option<Duration>,
+    /// `--lock-timeout`: how long a write waits for a SQLite file another process holds
+    /// (SQLite's busy timeout while connecting and for administration commands).
+    pub lock_timeout: Duration,
     pub verbose: u8,
 }
 
@@ -940,7 +943,18 @@ async fn open(
         DbBackend::Sqlite => {
             let write = access == Access::Write;
             let create = write && loc.sqlite_mode.as_deref() != Some("rw");
-            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(create).read_only(!write));
+            // A write waits as long for another process's lock on the file as for the
+            // migration lock (sqlx's default is 5 s, whatever --lock-timeout says).
+            let busy = if write {
+                settings.lock_timeout
+            } else {
+                Duration::from_secs(5)
+            };
+            opt.map_sqlx_sqlite_opts(move |o| {
+                o.create_if_missing(create)
+                    .read_only(!write)
+                    .busy_timeout(busy)
+            });
         }
         _ => {}
     }
@@ -1138,6 +1152,8 @@ pub enum ConnFailure {
     MissingDatabase,
     /// The server speaks another protocol than the URL's scheme.
     Protocol,
+    /// SQLite: another process holds the file locked (SQLITE_BUSY / SQLITE_LOCKED).
+    Locked,
     Other,
 }
 
@@ -1153,6 +1169,7 @@ impl ConnFailure {
             ConnFailure::Auth => "authentication failed",
             ConnFailure::MissingDatabase => "database does not exist",
             ConnFailure::Protocol => "unexpected protocol",
+            ConnFailure::Locked => "locked by another process",
             ConnFailure::Other => "error",
         }
     }
@@ -1178,6 +1195,7 @@ pub fn classify(e: &DbErr) -> ConnFailure {
                     _ if d.message.contains("unable to open database file") => {
                         ConnFailure::MissingDatabase
                     }
+                    _ if d.exit == Exit::LockTimeout => ConnFailure::Locked,
                     _ => ConnFailure::Other,
                 },
             }
@@ -1255,8 +1273,22 @@ async fn connect_error(
             }
             "the server does not speak the protocol of the URL's scheme: check the host, the port and the scheme".to_owned()
         }
+        ConnFailure::Locked => {
+            // The database's own message already says who holds it and what to do.
+            return coded(
+                Exit::LockTimeout,
+                format!(
+                    "cannot open {} for writing within --lock-timeout ({}s): {message}",
+                    loc.display,
+                    settings.lock_timeout.as_secs()
+                ),
+            );
+        }
         ConnFailure::Other => match exit {
             Exit::Usage => "fix the URL".to_owned(),
+            _ if loc.backend == DbBackend::Sqlite => {
+                "check the path in the URL and that the file is a SQLite database".to_owned()
+            }
             _ => "check the URL and the server's log".to_owned(),
         },
     };

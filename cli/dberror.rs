@@ -348,9 +348,10 @@ fn describe_sqlite(code: i32, msg: &str) -> Described {
             Exit::Failure,
             format!("{shown} is damaged: restore it from a backup"),
         ),
+        // Reported after SQLite's busy timeout (--lock-timeout for writes) has run out.
         5 | 6 => (
-            Exit::Failure,
-            format!("another process holds a lock on {shown}; try again when it is done"),
+            Exit::LockTimeout,
+            format!("another process holds the database {shown} locked; try again when it is done (or raise --lock-timeout)"),
         ),
         19 | 20 | 25 => (Exit::Usage, "fix the value".into()),
         _ => (Exit::Failure, String::new()),

@@ -79,6 +79,7 @@ impl Ctx {
                     .wait
                     .value
                     .then(|| Duration::from_secs(c.wait_timeout.value)),
+                lock_timeout: Duration::from_secs(c.lock_timeout.value),
                 verbose: c.verbose,
             },
             loc,

@@ -1162,3 +1162,66 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg(&self.0).output();
     }
 }
+
+/// A SQLite file another process holds locked (`BEGIN EXCLUSIVE`): a write waits
+/// `--lock-timeout`, not sqlx's fixed 5 s, then exits 4 in one line naming the file and the
+/// option, without server wording ("the server's log"), and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::new(LITE, "sqlite_locked");
+    db.run(&["upgrade"]).ok();
+    db.run(&["settings", "set", "bio_prompt_x", "before"]).ok();
+    let holder = db.connect().await;
+    // One connection of the pool keeps the transaction: hold it in a transaction object.
+    let txn = sea_orm::TransactionTrait::begin_with_options(
+        &holder,
+        sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Exclusive),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("BEGIN EXCLUSIVE");
+    txn.execute_unprepared("UPDATE settings SET value = value")
+        .await
+        .expect("take the write lock");
+    for args in [
+        &[
+            "--lock-timeout",
+            "2",
+            "settings",
+            "set",
+            "bio_prompt_x",
+            "after",
+        ][..],
+        &["--lock-timeout", "2", "upgrade", "base"][..],
+        &["--lock-timeout", "1", "--json", "downgrade", "--yes"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let r = db.run(args);
+        let took = started.elapsed().as_secs_f64();
+        let limit: f64 = args[1].parse().unwrap();
+        r.expect_code(4);
+        let line = if args.contains(&"--json") {
+            r.json()["error"]["message"].as_str().unwrap().to_owned()
+        } else {
+            r.error_line().to_owned()
+        };
+        assert!(
+            line.contains("test.db") && line.contains("--lock-timeout") && !line.contains("server"),
+            "{args:?}: {line}"
+        );
+        assert!(
+            took >= limit - 0.2 && took < limit + 4.0,
+            "{args:?} took {took:.1}s with --lock-timeout {limit}"
+        );
+    }
+    txn.rollback().await.unwrap();
+    holder.close().await.ok();
+    assert_eq!(
+        db.strings("SELECT value FROM settings WHERE key = 'bio_prompt_x'")
+            .await,
+        ["before"]
+    );
+}
