@@ -824,14 +824,8 @@ fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bo
     }
     if !exists {
         if !write {
-            let why = if loc.implicit {
-                " (no DATABASE_URL configured)"
-            } else {
-                ""
-            };
-            out.warn(&format!(
-                "no SQLite database at {shown}{why}: reading it as empty; nothing was created (`dbtool upgrade` creates it)"
-            ));
+            // The caller says so (`Ctx::connect_read`), with a hint that names where the
+            // URL came from.
             return Ok(false);
         }
         if loc.sqlite_mode.as_deref() == Some("rw") {

@@ -56,10 +56,37 @@ struct RunView<'a> {
 pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlags) -> Result<Exit> {
     let db = match direction {
         Direction::Up => {
-            if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+            if ctx
+                .migration_loc()
+                .sqlite_file
+                .as_ref()
+                .is_some_and(|f| !f.exists())
+            {
                 // A new SQLite file starts empty: a target that cannot be planned from there
-                // is refused before the file is created.
-                empty_preview(ctx, direction, &target)?;
+                // is refused before the file is created, and one that needs no step
+                // (`upgrade base`) creates nothing.
+                let preview = empty_preview(ctx, direction, &target)?;
+                if preview.plan.as_ref().is_some_and(|p| p.steps.is_empty()) {
+                    let report = Report {
+                        app: ctx.app,
+                        direction: Some(direction),
+                        from: None,
+                        to: None,
+                        to_known: true,
+                        planned: Vec::new(),
+                        done: Vec::new(),
+                        resumed: None,
+                        adopted: None,
+                        recorded: Vec::new(),
+                        removed: Vec::new(),
+                        forced: false,
+                        backfilled: Vec::new(),
+                        interrupted: false,
+                        warnings: Vec::new(),
+                    };
+                    show_report(ctx, direction, &report);
+                    return Ok(Exit::Ok);
+                }
             }
             ctx.connect_migrate().await?
         }
@@ -74,10 +101,16 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
         Direction::Down => Command::Downgrade(target),
     };
     let report = crate::engine::run(ctx, &db, opts, &cmd, flags.strict).await?;
+    show_report(ctx, direction, &report);
+    Ok(Exit::Ok)
+}
+
+/// The result of a run: a line on stderr, or the document with `--json`.
+fn show_report(ctx: &Ctx, direction: Direction, report: &Report) {
     let view = RunView {
         dry_run: false,
         plan: plan_steps(report.app, &report.planned),
-        report: &report,
+        report,
     };
     let at = report
         .to
@@ -100,7 +133,6 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
             ));
         }
     });
-    Ok(Exit::Ok)
 }
 
 #[derive(Serialize)]

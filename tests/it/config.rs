@@ -1000,8 +1000,64 @@ fn sqlite_reads_that_create_nothing() {
             "{}",
             r.stderr
         );
+        // One warning, and its hint works as printed: with the URL from the environment
+        // `dbtool upgrade` finds it again.
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("`dbtool upgrade`"), "{}", r.stderr);
         assert!(!d.join("nothing-here.db").exists());
     }
+    // A URL given as a flag is repeated in the hint (following `dbtool upgrade` would
+    // create ./dbtool.db instead), never printed.
+    for args in [&["status"][..], &["history"]] {
+        let mut full = vec!["--database-url", "sqlite://flag-db.db"];
+        full.extend_from_slice(args);
+        let r = run_in(d, &[], &full);
+        r.ok();
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("`dbtool --database-url <url> upgrade` creates it"),
+            "{}",
+            r.stderr
+        );
+    }
+    // A no-op on a file that does not exist creates nothing (no file, no lock file).
+    for args in [
+        &["upgrade", "base"][..],
+        &["stamp", "base"],
+        &["stamp", "head", "--dry-run"],
+    ] {
+        let r = run_in(d, &[("DATABASE_URL", "sqlite://noop.db")], args);
+        r.ok();
+        let listing: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("noop"))
+            .collect();
+        assert!(listing.is_empty(), "{args:?} created {listing:?}");
+    }
+    // A verified stamp cannot succeed on a new file: refused before creating it (exit 9);
+    // with --force, stamp creates the file as the README says.
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["stamp", "head"],
+    );
+    r.expect_code(9);
+    assert!(r.error_line().contains("--force"), "{}", r.stderr);
+    assert!(!d.join("stamped.db").exists());
+    run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["stamp", "head", "--force"],
+    )
+    .ok();
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 0);
     let r = run_in(
         d,
         &[("DATABASE_URL", "sqlite::memory:")],
