@@ -366,6 +366,27 @@ async fn avatar_database(db: TestDb) {
             ],
         )
         .names(&["nope.txt"]),
+        // MariaDB's default max_allowed_packet is 16 MiB (edges #12).
+        case(
+            "settings set beyond max_allowed_packet",
+            &["settings", "set", "bio_prompt_x", "--file", "{dir}/v17m"],
+        )
+        .file("v17m", "a".repeat(17_000_000))
+        .names(&["max_allowed_packet", "shorten"])
+        .only(&[MY]),
+        case(
+            "settings import beyond max_allowed_packet",
+            &["settings", "import", "{dir}/big.json"],
+        )
+        .file(
+            "big.json",
+            format!(
+                "{{\"settings\": [{{\"key\": \"bio_prompt_x\", \"value\": \"{}\"}}]}}",
+                "b".repeat(17_000_000)
+            ),
+        )
+        .names(&["'bio_prompt_x'", "max_allowed_packet"])
+        .only(&[MY]),
         case(
             "settings set from a non-UTF-8 file",
             &["settings", "set", "bio_prompt_x", "--file", "{dir}/bin.txt"],
