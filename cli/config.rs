@@ -302,6 +302,7 @@ impl Config {
     pub fn resolve(g: &GlobalArgs, given: &Given) -> Result<Config> {
         let dotenv = DotEnv::read(Path::new(DOTENV_NAME))?;
         let layers = Layers { dotenv: &dotenv };
+        let mut config_origin: Option<String> = None;
         let (file_path, explicit) = match &g.config {
             Some(p) => (p.clone(), true),
             None => match layers.raw(CONFIG_VAR)? {
@@ -314,11 +315,17 @@ impl Config {
                         ),
                     ))
                 }
-                Some(r) => (PathBuf::from(r.value), true),
+                Some(r) => {
+                    config_origin = Some(r.origin);
+                    (PathBuf::from(r.value), true)
+                }
                 None => (PathBuf::from(FILE_NAME), false),
             },
         };
-        let fc = read_file(&file_path, explicit)?;
+        if g.config.is_some() {
+            config_origin = Some("--config".into());
+        }
+        let fc = read_file(&file_path, explicit, config_origin.as_deref())?;
         let file = fc.is_some().then(|| file_path.clone());
         let fc = fc.unwrap_or_default();
         let file_label = show_path(&file_path);
@@ -348,11 +355,18 @@ impl Config {
             .as_deref()
             .is_some_and(|v| v.trim().is_empty())
         {
+            let origin = match direct_url.source {
+                Source::Flag => "--direct-url".to_owned(),
+                Source::File => format!("direct_url in {file_label}"),
+                _ => layers
+                    .raw("DBTOOL_DIRECT_URL")?
+                    .map(|r| r.origin)
+                    .unwrap_or_else(|| "DBTOOL_DIRECT_URL".into()),
+            };
             return Err(coded(
                 Exit::Usage,
                 format!(
-                    "the direct URL (from {}) is empty; give the URL that reaches the server directly, or remove it",
-                    direct_url.source
+                    "the direct URL from {origin} is empty; give the URL that reaches the server directly, or remove it"
                 ),
             ));
         }
@@ -1059,7 +1073,9 @@ fn substitute(
 }
 
 /// Reads and checks the configuration file. None when the implicit `dbtool.toml` is absent.
-fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>> {
+/// `origin`: where an explicit path came from (`--config`, `DBTOOL_CONFIG in ./.env (line
+/// 2)`), named when the file is missing.
+fn read_file(path: &Path, explicit: bool, origin: Option<&str>) -> Result<Option<FileConfig>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
@@ -1067,8 +1083,9 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>> {
             return Err(coded(
                 Exit::Usage,
                 format!(
-                    "configuration file {} does not exist; check --config / DBTOOL_CONFIG",
-                    path.display()
+                    "configuration file {}, named by {}, does not exist; fix the path or unset it",
+                    path.display(),
+                    origin.unwrap_or("--config / DBTOOL_CONFIG")
                 ),
             ))
         }

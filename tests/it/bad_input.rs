@@ -151,7 +151,7 @@ fn configuration_cases() -> Vec<Case> {
         // Configuration files.
         case("--config missing", &["--config", "nope.toml", "status"]).names(&["nope.toml"]),
         case("DBTOOL_CONFIG missing", &["upgrade"]).env("DBTOOL_CONFIG", "gone.toml").names(&["gone.toml"]),
-        case("DBTOOL_CONFIG in .env missing", &["users", "list"]).file(".env", "DBTOOL_CONFIG=gone2.toml\n").names(&["gone2.toml"]),
+        case("DBTOOL_CONFIG in .env missing", &["users", "list"]).file(".env", "DBTOOL_CONFIG=gone2.toml\n").names(&["gone2.toml", "DBTOOL_CONFIG in ./.env (line 1)"]),
         case("DBTOOL_CONFIG empty", &["status"]).env("DBTOOL_CONFIG", "").names(&["DBTOOL_CONFIG", "empty"]),
         case("unknown key in dbtool.toml", &["upgrade"]).file("dbtool.toml", "colour = \"red\"\n").names(&["`colour`", "dbtool.toml"]),
         case("toml syntax error", &["status"]).file("dbtool.toml", "app = \n").names(&["line 1", "dbtool.toml"]),
@@ -206,8 +206,12 @@ fn configuration_cases() -> Vec<Case> {
         case("man --out-dir missing", &["man", "--out-dir", "{dir}/nodir"]).names(&["nodir"]),
         case("config with an argument", &["config", "extra"]).names(&["extra"]),
         case("--dialect unknown", &["upgrade", "--sql", "base:head", "--dialect", "oracle"]).names(&["oracle"]),
-        case("characters publish not a UUID", &["--app", "neurachar", "characters", "publish", "abc"]).names(&["abc"]),
-        case("chats delete not a UUID", &["--app", "neurachar", "chats", "delete", "12"]).names(&["12"]),
+        case("characters publish not a UUID", &["--app", "neurachar", "characters", "publish", "abc"]).names(&["'abc' is not a UUID"]),
+        case("chats delete not a UUID", &["--app", "neurachar", "chats", "delete", "12"]).names(&["'12' is not a UUID"]),
+        case("man --out-dir a file", &["man", "--out-dir", "{dir}/afile"]).file("afile", "x").names(&["afile", "is a file"]),
+        case("empty DBTOOL_DIRECT_URL in env", &["status"]).env("DBTOOL_DIRECT_URL", "").names(&["DBTOOL_DIRECT_URL (environment)", "empty"]),
+        case("empty DBTOOL_DIRECT_URL in .env", &["upgrade"]).file(".env", "DBTOOL_DIRECT_URL=\n").names(&["DBTOOL_DIRECT_URL in ./.env (line 1)"]),
+        case("empty direct_url in dbtool.toml", &["upgrade"]).file("dbtool.toml", "direct_url = \"\"\n").names(&["direct_url in ./dbtool.toml"]),
         case("login-codes --older-than abc", &["--app", "neurachar", "login-codes", "purge", "--older-than", "abc"]).names(&["abc"]),
         case("users add --cost 3", &["users", "add", "c@example.com", "--cost", "3", "--password-stdin"]).names(&["--cost", "3"]),
         case("users add --cost 32", &["users", "add", "c@example.com", "--cost", "32", "--password-stdin"]).names(&["32"]),
@@ -632,6 +636,20 @@ async fn neurachar_database(db: TestDb) {
         case("settings on neurachar", &["settings", "list"])
             .code(11)
             .names(&["--app neurachar"]),
+        // With --app avatar the advice is not `--app neurachar settings ...`, which cannot
+        // work: NeuraChar has no settings (edges #22).
+        case(
+            "--app avatar settings get on neurachar",
+            &["--app", "avatar", "settings", "get", "bio_prompt_x"],
+        )
+        .code(11)
+        .names(&["belongs to neurachar, which has no settings table"]),
+        case(
+            "--app avatar settings set on neurachar",
+            &["--app", "avatar", "settings", "set", "bio_prompt_x", "v"],
+        )
+        .code(11)
+        .names(&["which has no settings table"]),
         case(
             "settings set on neurachar",
             &["settings", "set", "bio_prompt_x", "v"],
