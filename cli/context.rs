@@ -140,8 +140,8 @@ impl DbLocation {
                     Exit::Usage,
                     format!(
                         "invalid database URL '{}': it has no scheme; for a SQLite file write sqlite://{}, for a server postgres://user@host/dbname or mysql://user@host/dbname",
-                        mask_unparsed(raw),
-                        mask_unparsed(raw)
+                        mask_loose(raw),
+                        mask_loose(raw)
                     ),
                 ))
             }
@@ -611,6 +611,15 @@ fn mask_unparsed(raw: &str) -> String {
         }
     }
     mask(raw)
+}
+
+/// For text without a recognisable scheme (`user:pw@host.db`): everything between the
+/// first `:` and the last `@` may be a password.
+fn mask_loose(raw: &str) -> String {
+    match (raw.find(':'), raw.rfind('@')) {
+        (Some(c), Some(at)) if c < at => format!("{}:***{}", &raw[..c], &raw[at..]),
+        _ => mask(raw),
+    }
 }
 
 /// Which part of a parsed server URL holds a control character (a NUL byte, typed or as
@@ -1344,6 +1353,29 @@ mod tests {
             .unwrap()
             .contains("%23"));
         assert!(special_char_hint("postgres://u:ab@h/d").is_none());
+    }
+
+    #[test]
+    fn odd_url_forms_are_refused_and_masked() {
+        for raw in [
+            "postgres:/u:Leak1@h:5432/d",
+            "postgresql:u:Leak1@h:5432/d",
+            "mysql:/root:Leak1@h:3306/d",
+            "postgres:///u:Leak1@h/d",
+            "mysql:////root:Leak1@h/d",
+            "postgres://u:Leak1@h/d%00x",
+            "postgres://u:Le ak1@[::1/d",
+            "u:Leak1@host.db",
+            "postgres:\\u:Leak1@h/d",
+        ] {
+            let e = DbLocation::parse(Some(raw)).unwrap_err();
+            let code = e.downcast_ref::<crate::exit::Coded>().map(|c| c.exit);
+            assert_eq!(code, Some(Exit::Usage), "{raw}: {e}");
+            assert!(!e.to_string().contains("Leak1"), "{raw}: {e}");
+        }
+        assert_eq!(mask("postgres:/u:pw@h/d"), "postgres:/u:***@h/d");
+        assert_eq!(mask("postgres:///u:pw@h/d"), "postgres:///u:***@h/d");
+        assert_eq!(mask("sqlite://a:b@c.db"), "sqlite://a:b@c.db");
     }
 
     #[test]
