@@ -477,27 +477,27 @@ fn check_tls_params(u: &url::Url, backend: DbBackend) -> Result<()> {
     for (k, v) in u.query_pairs() {
         let bad = |msg: String| Err(coded(Exit::Usage, msg));
         match (backend, k.as_ref()) {
-            (DbBackend::Postgres, "sslmode" | "ssl-mode") => {
-                if !PG_SSL_MODES.contains(&v.to_ascii_lowercase().as_str()) {
-                    let hint = other_ssl_mode(&v, DbBackend::Postgres)
-                        .map(|m| format!(" (MySQL's {v} is sslmode={m} here)"))
-                        .unwrap_or_default();
-                    return bad(format!(
-                        "{k}={v} in the database URL is not a PostgreSQL TLS mode{hint}; use sslmode= one of {}",
-                        PG_SSL_MODES.join(", ")
-                    ));
-                }
+            (DbBackend::Postgres, "sslmode" | "ssl-mode")
+                if !PG_SSL_MODES.contains(&v.to_ascii_lowercase().as_str()) =>
+            {
+                let hint = other_ssl_mode(&v, DbBackend::Postgres)
+                    .map(|m| format!(" (MySQL's {v} is sslmode={m} here)"))
+                    .unwrap_or_default();
+                return bad(format!(
+                    "{k}={v} in the database URL is not a PostgreSQL TLS mode{hint}; use sslmode= one of {}",
+                    PG_SSL_MODES.join(", ")
+                ));
             }
-            (DbBackend::MySql, "sslmode" | "ssl-mode") => {
-                if !MYSQL_SSL_MODES.contains(&v.to_ascii_uppercase().as_str()) {
-                    let hint = other_ssl_mode(&v, DbBackend::MySql)
-                        .map(|m| format!(": write ssl-mode={m}"))
-                        .unwrap_or_default();
-                    return bad(format!(
-                        "{k}={v} in the database URL is not a MySQL/MariaDB TLS mode{hint} (MySQL's modes: {})",
-                        MYSQL_SSL_MODES.join(", ")
-                    ));
-                }
+            (DbBackend::MySql, "sslmode" | "ssl-mode")
+                if !MYSQL_SSL_MODES.contains(&v.to_ascii_uppercase().as_str()) =>
+            {
+                let hint = other_ssl_mode(&v, DbBackend::MySql)
+                    .map(|m| format!(": write ssl-mode={m}"))
+                    .unwrap_or_default();
+                return bad(format!(
+                    "{k}={v} in the database URL is not a MySQL/MariaDB TLS mode{hint} (MySQL's modes: {})",
+                    MYSQL_SSL_MODES.join(", ")
+                ));
             }
             (DbBackend::MySql, "sslrootcert" | "ssl-root-cert") => {
                 return bad(format!(
