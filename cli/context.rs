@@ -404,6 +404,17 @@ fn parse_sqlite(raw: &str) -> Result<DbLocation> {
             "the file name is not valid UTF-8 once its %-escapes are decoded; fix the path".into(),
         ));
     };
+    // sqlx opens with SQLITE_OPEN_URI: a name starting with `file:` is read as a URI and
+    // opens another file than the one checked here.
+    if decoded
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+    {
+        return Err(bad(format!(
+            "SQLite reads a file name that starts with 'file:' as a URI of its own; write the path itself, e.g. sqlite://{}",
+            decoded[5..].trim_start_matches("//")
+        )));
+    }
     if decoded.chars().any(char::is_control) {
         return Err(bad(
             "the file name contains a control character (such as %00, a NUL byte), which no file name may hold; remove it".into(),

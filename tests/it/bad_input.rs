@@ -86,6 +86,8 @@ fn configuration_cases() -> Vec<Case> {
         case("SQLite NUL byte in the file name", &["upgrade"]).url("sqlite://{dir}/a%00b.db").names(&["a%00b.db", "control character"]),
         case("SQLite invalid UTF-8 file name", &["stamp", "head"]).url("sqlite://{dir}/a%FFb.db").names(&["UTF-8"]),
         case("SQLite file: form", &["upgrade"]).url("sqlite://file:x.db").names(&["sqlite://file:x.db", "%3A"]),
+        case("SQLite file: form without slashes", &["upgrade"]).url("sqlite:file:x.db").names(&["'file:'", "sqlite://x.db"]),
+        case("SQLite file: form encoded", &["stamp", "head", "--force"]).url("sqlite://file%3Ax.db").names(&["'file:'"]),
         // Writes to in-memory or read-only SQLite are refused (17), nothing is created.
         case("upgrade sqlite::memory:", &["upgrade"]).url("sqlite::memory:").code(17).names(&["in-memory"]),
         case("upgrade sqlite://", &["upgrade"]).url("sqlite://").code(17).names(&["in-memory"]),
