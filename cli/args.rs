@@ -112,7 +112,8 @@ pub struct GlobalArgs {
         hide_env_values = true,
         global = true,
         help_heading = GLOBAL,
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        value_parser = crate::config::parse_seconds
     )]
     pub lock_timeout: Option<u64>,
 
@@ -169,7 +170,8 @@ pub struct GlobalArgs {
         hide_env_values = true,
         global = true,
         help_heading = GLOBAL,
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        value_parser = crate::config::parse_seconds
     )]
     pub wait_timeout: Option<u64>,
 

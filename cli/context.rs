@@ -38,6 +38,9 @@ pub struct DbLocation {
     pub memory: bool,
     /// The `mode=` of a SQLite URL (`ro`, `rw`, `rwc`).
     pub sqlite_mode: Option<String>,
+    /// `immutable=1` in a SQLite URL: SQLite assumes nobody changes the file, so dbtool
+    /// writes nothing to it (and creates nothing).
+    pub sqlite_immutable: bool,
     /// True when no URL was configured and the default SQLite file is used.
     pub implicit: bool,
     /// PostgreSQL: the parts libpq's conventions filled in (`user from PGUSER`, ...).
@@ -112,6 +115,7 @@ impl DbLocation {
                 sqlite_file: Some(file),
                 memory: false,
                 sqlite_mode: None,
+                sqlite_immutable: false,
                 implicit: true,
                 libpq: Vec::new(),
                 warnings: Vec::new(),
@@ -136,8 +140,8 @@ impl DbLocation {
                     Exit::Usage,
                     format!(
                         "invalid database URL '{}': it has no scheme; for a SQLite file write sqlite://{}, for a server postgres://user@host/dbname or mysql://user@host/dbname",
-                        mask_unparsed(raw),
-                        mask_unparsed(raw)
+                        mask_loose(raw),
+                        mask_loose(raw)
                     ),
                 ))
             }
@@ -150,6 +154,31 @@ impl DbLocation {
         };
         if backend == DbBackend::Sqlite {
             return parse_sqlite(raw);
+        }
+        let typed_scheme = &raw[..scheme.len()];
+        let example = match backend {
+            DbBackend::Postgres => format!("{typed_scheme}://user:***@host:5432/dbname"),
+            _ => format!("{typed_scheme}://user:***@host:3306/dbname"),
+        };
+        // `postgres:/u:pw@h/d` or `postgres:u:pw@h/d` would parse as a path: the driver
+        // then connects with default credentials somewhere else.
+        if !raw[scheme.len() + 1..].starts_with("//") {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': '{typed_scheme}:' must be followed by '//'; write {example}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        if raw.contains('\0') {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': it contains a NUL byte, which no server accepts; remove it",
+                    crate::output::escape_controls(&mask_unparsed(raw))
+                ),
+            ));
         }
         let parsed = url::Url::parse(raw).map_err(|e| {
             let hint = special_char_hint(raw)
@@ -173,6 +202,24 @@ impl DbLocation {
                 ),
             ));
         }
+        if parsed.host_str().unwrap_or("").is_empty() && parsed.path().contains('@') {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': it has more than two slashes after '{typed_scheme}:', so the user and host read as the database name; write {example}",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
+        if let Some(part) = control_char_part(&parsed) {
+            return Err(coded(
+                Exit::Usage,
+                format!(
+                    "invalid database URL '{}': {part} contains a control character (such as %00, a NUL byte), which no server accepts; remove it",
+                    mask_unparsed(raw)
+                ),
+            ));
+        }
         let mut url = parsed.clone();
         if scheme == "mariadb" {
             url = url::Url::parse(&format!("mysql{}", &raw["mariadb".len()..]))
@@ -192,17 +239,20 @@ impl DbLocation {
             }
             _ => {
                 if url.path().trim_matches('/').is_empty() {
+                    let mut with_db = url.clone();
+                    with_db.set_path("/avatar");
                     return Err(coded(
                         Exit::Usage,
                         format!(
-                            "the database URL {} names no database; MySQL/MariaDB needs one: add it as the path, e.g. {}/avatar (create it first with CREATE DATABASE)",
+                            "the database URL {} names no database; MySQL/MariaDB needs one: add it as the path, e.g. {} (create it first with CREATE DATABASE)",
                             mask(url.as_str()),
-                            mask(url.as_str()).trim_end_matches('/')
+                            mask(with_db.as_str())
                         ),
                     ));
                 }
             }
         }
+        check_tls_params(&url, backend)?;
         register_secrets(url.as_str());
         let display = mask(url.as_str());
         let (url, pooled) = take_pgbouncer_flag(&url, backend, &display)?;
@@ -213,6 +263,7 @@ impl DbLocation {
             sqlite_file: None,
             memory: false,
             sqlite_mode: None,
+            sqlite_immutable: false,
             implicit: false,
             libpq,
             warnings,
@@ -247,17 +298,45 @@ impl DbLocation {
 }
 
 /// SQLite URLs are parsed as sqlx parses them (`sqlite://PATH?params`, `sqlite:PATH`), so the
-/// file checked here is the file opened there.
+/// file checked here is the file opened there. What sqlx (or SeaORM before it) would reject
+/// or misread is refused here, before anything is created.
 fn parse_sqlite(raw: &str) -> Result<DbLocation> {
+    let bad = |why: String| {
+        coded(
+            Exit::Usage,
+            format!(
+                "invalid database URL '{}': {why}",
+                crate::output::escape_controls(&mask(raw))
+            ),
+        )
+    };
     let rest = raw
         .strip_prefix("sqlite://")
         .or_else(|| raw.strip_prefix("sqlite:"))
         .unwrap_or("");
+    if let Some((_, frag)) = rest.split_once('#') {
+        return Err(bad(format!(
+            "a database URL has no #fragment (#{frag}); remove it, or write a '#' in the file name as %23"
+        )));
+    }
     let (path, params) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
+    // SeaORM checks every URL with a URL parser first: `sqlite://file:x.db` reads as host
+    // `file` with port `x.db` and is refused there.
+    // (`sqlite://:memory:` is sqlx's own spelling of an in-memory database, refused or
+    // read as empty below.)
+    if !matches!(path, "" | ":memory:") {
+        if let Err(e) = url::Url::parse(raw) {
+            return Err(bad(format!(
+                "{e} (the text after sqlite:// reads as host:port); write sqlite://file.db, sqlite:///absolute/path.db, and a ':' in a file name as %3A"
+            )));
+        }
+    }
     let mut mode = None;
+    let mut memory_vfs = false;
+    let mut immutable = false;
     for (k, v) in url::form_urlencoded::parse(params.unwrap_or("").as_bytes()) {
         if !SQLITE_PARAMS.contains(&k.as_ref()) {
             let shown = if is_secret_param(&k) {
@@ -265,46 +344,181 @@ fn parse_sqlite(raw: &str) -> Result<DbLocation> {
             } else {
                 v.to_string()
             };
-            return Err(coded(
-                Exit::Usage,
-                format!(
-                    "invalid database URL '{}': SQLite URLs take no parameter '{k}' (given as {k}={shown}); they take {}",
-                    mask(raw),
-                    SQLITE_PARAMS.join(", ")
-                ),
-            ));
+            return Err(bad(format!(
+                "SQLite URLs take no parameter '{k}' (given as {k}={shown}); they take {}",
+                SQLITE_PARAMS.join(", ")
+            )));
         }
-        if k == "mode" {
-            if !["ro", "rw", "rwc", "memory"].contains(&v.as_ref()) {
-                return Err(coded(
-                    Exit::Usage,
-                    format!(
-                        "invalid database URL '{}': mode={v} is not a SQLite mode; use ro, rw, rwc or memory",
-                        mask(raw)
-                    ),
-                ));
+        match k.as_ref() {
+            "mode" => {
+                if !["ro", "rw", "rwc", "memory"].contains(&v.as_ref()) {
+                    return Err(bad(format!(
+                        "mode={v} is not a SQLite mode; use ro, rw, rwc or memory"
+                    )));
+                }
+                mode = Some(v.into_owned());
             }
-            mode = Some(v.into_owned());
+            "cache" if !["private", "shared"].contains(&v.as_ref()) => {
+                return Err(bad(format!("cache={v}: use cache=private or cache=shared")));
+            }
+            "immutable" => match v.as_ref() {
+                "true" | "1" => immutable = true,
+                "false" | "0" => immutable = false,
+                _ => {
+                    return Err(bad(format!(
+                        "immutable={v}: use immutable=1 or leave it out"
+                    )))
+                }
+            },
+            // SQLite's `memdb` VFS keeps the database in memory, like mode=memory.
+            "vfs" => memory_vfs = v == "memdb",
+            _ => {}
         }
     }
-    let decoded = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    let memory = decoded.is_empty() || decoded == ":memory:" || mode.as_deref() == Some("memory");
+    // As sqlx decodes it: percent-escapes only (`+` stays a plus).
+    let bytes: Vec<u8> = {
+        let b = path.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = (b[i] == b'%')
+                .then(|| b.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    let Ok(decoded) = String::from_utf8(bytes) else {
+        return Err(bad(
+            "the file name is not valid UTF-8 once its %-escapes are decoded; fix the path".into(),
+        ));
+    };
+    // sqlx opens with SQLITE_OPEN_URI: a name starting with `file:` is read as a URI and
+    // opens another file than the one checked here.
+    if decoded
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+    {
+        return Err(bad(format!(
+            "SQLite reads a file name that starts with 'file:' as a URI of its own; write the path itself, e.g. sqlite://{}",
+            decoded[5..].trim_start_matches("//")
+        )));
+    }
+    if decoded.chars().any(char::is_control) {
+        return Err(bad(
+            "the file name contains a control character (such as %00, a NUL byte), which no file name may hold; remove it".into(),
+        ));
+    }
+    let memory = decoded.is_empty()
+        || decoded == ":memory:"
+        || mode.as_deref() == Some("memory")
+        || memory_vfs;
     Ok(DbLocation {
-        url: raw.to_owned(),
+        // Every in-memory spelling opens as the one SeaORM's URL check accepts.
+        url: if memory {
+            "sqlite::memory:".to_owned()
+        } else {
+            raw.to_owned()
+        },
         display: mask(raw),
         backend: DbBackend::Sqlite,
         sqlite_file: (!memory).then(|| PathBuf::from(decoded)),
         memory,
         sqlite_mode: mode,
+        sqlite_immutable: immutable,
         implicit: false,
         libpq: Vec::new(),
         warnings: Vec::new(),
         encoding_hint: None,
         pooled: false,
     })
+}
+
+const PG_SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+const MYSQL_SSL_MODES: [&str; 5] = [
+    "DISABLED",
+    "PREFERRED",
+    "REQUIRED",
+    "VERIFY_CA",
+    "VERIFY_IDENTITY",
+];
+
+/// The other backend's name for a TLS mode (`require` <-> `REQUIRED`), if it has one.
+fn other_ssl_mode(mode: &str, to: DbBackend) -> Option<&'static str> {
+    let pairs = [
+        ("disable", "DISABLED"),
+        ("allow", "PREFERRED"),
+        ("prefer", "PREFERRED"),
+        ("require", "REQUIRED"),
+        ("verify-ca", "VERIFY_CA"),
+        ("verify-full", "VERIFY_IDENTITY"),
+    ];
+    let m = mode.to_ascii_lowercase().replace('_', "-");
+    match to {
+        DbBackend::MySql => pairs.iter().find(|(pg, _)| *pg == m).map(|(_, my)| *my),
+        _ => pairs
+            .iter()
+            .find(|(_, my)| my.to_ascii_lowercase().replace('_', "-") == m)
+            .map(|(pg, _)| *pg),
+    }
+}
+
+/// TLS parameters in the backend's own names and values, checked before connecting: the
+/// driver names its internal `ssl_mode` field, and MySQL silently ignores PostgreSQL's
+/// `sslrootcert` (so a missing CA file would go unnoticed).
+fn check_tls_params(u: &url::Url, backend: DbBackend) -> Result<()> {
+    for (k, v) in u.query_pairs() {
+        let bad = |msg: String| Err(coded(Exit::Usage, msg));
+        match (backend, k.as_ref()) {
+            (DbBackend::Postgres, "sslmode" | "ssl-mode")
+                if !PG_SSL_MODES.contains(&v.to_ascii_lowercase().as_str()) =>
+            {
+                let hint = other_ssl_mode(&v, DbBackend::Postgres)
+                    .map(|m| format!(" (MySQL's {v} is sslmode={m} here)"))
+                    .unwrap_or_default();
+                return bad(format!(
+                    "{k}={v} in the database URL is not a PostgreSQL TLS mode{hint}; use sslmode= one of {}",
+                    PG_SSL_MODES.join(", ")
+                ));
+            }
+            (DbBackend::MySql, "sslmode" | "ssl-mode")
+                if !MYSQL_SSL_MODES.contains(&v.to_ascii_uppercase().as_str()) =>
+            {
+                let hint = other_ssl_mode(&v, DbBackend::MySql)
+                    .map(|m| format!(": write ssl-mode={m}"))
+                    .unwrap_or_default();
+                return bad(format!(
+                    "{k}={v} in the database URL is not a MySQL/MariaDB TLS mode{hint} (MySQL's modes: {})",
+                    MYSQL_SSL_MODES.join(", ")
+                ));
+            }
+            (DbBackend::MySql, "sslrootcert" | "ssl-root-cert") => {
+                return bad(format!(
+                    "{k}= in the database URL is PostgreSQL's name, which MySQL/MariaDB ignores; write ssl-ca={v} (with ssl-mode=VERIFY_CA or VERIFY_IDENTITY)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Registers every credential of a URL (userinfo password, `password=`, `sslpassword=`)
@@ -335,9 +549,27 @@ fn register_secrets(raw: &str) {
     }
 }
 
+/// Where the authority (userinfo and host) of a server URL starts: after `scheme:` and any
+/// number of slashes, so that a URL typed with one slash or three is masked all the same.
+/// None for text without a scheme and for SQLite URLs (they hold paths, not credentials).
+fn authority_start(raw: &str) -> Option<usize> {
+    let colon = raw.find(':')?;
+    let scheme = &raw[..colon];
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        || scheme.eq_ignore_ascii_case("sqlite")
+    {
+        return None;
+    }
+    let rest = &raw[colon + 1..];
+    Some(colon + 1 + rest.len() - rest.trim_start_matches('/').len())
+}
+
 /// The text between the user's `:` and the last `@` of a URL, as typed.
 fn unparsed_password(raw: &str) -> Option<&str> {
-    let s = raw.find("://")? + 3;
+    let s = authority_start(raw)?;
     let at = raw.rfind('@').filter(|at| *at > s)?;
     let auth = &raw[s..at];
     let c = auth.find(':')?;
@@ -350,13 +582,13 @@ pub fn mask(u: &str) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (u, None),
     };
-    let mut out = match (before_query.find("://"), before_query.rfind('@')) {
+    let mut out = match (authority_start(before_query), before_query.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let auth = &before_query[s + 3..at];
+            let auth = &before_query[s..at];
             match auth.find(':') {
                 Some(c) => format!(
                     "{}{}:***{}",
-                    &before_query[..s + 3],
+                    &before_query[..s],
                     &auth[..c],
                     &before_query[at..]
                 ),
@@ -379,18 +611,63 @@ pub fn mask(u: &str) -> String {
     out
 }
 
-/// For a URL that did not parse: hide everything between `:` and the last `@`, and
-/// credential parameters.
+/// For a URL that did not parse: hide everything between the user's `:` and the last `@`
+/// (whatever the number of slashes after the scheme), and credential parameters.
 fn mask_unparsed(raw: &str) -> String {
-    match unparsed_password(raw) {
-        Some(pw) if !pw.is_empty() => {
-            let s = raw.find("://").unwrap_or(0) + 3;
+    if let (Some(s), Some(pw)) = (authority_start(raw), unparsed_password(raw)) {
+        if !pw.is_empty() {
             let at = raw.rfind('@').unwrap_or(raw.len());
             let user_end = s + raw[s..at].find(':').unwrap_or(0);
-            mask(&format!("{}:***{}", &raw[..user_end], &raw[at..]))
+            return mask(&format!("{}:***{}", &raw[..user_end], &raw[at..]));
         }
+    }
+    mask(raw)
+}
+
+/// For text without a recognisable scheme (`user:pw@host.db`): everything between the
+/// first `:` and the last `@` may be a password.
+fn mask_loose(raw: &str) -> String {
+    match (raw.find(':'), raw.rfind('@')) {
+        (Some(c), Some(at)) if c < at => format!("{}:***{}", &raw[..c], &raw[at..]),
         _ => mask(raw),
     }
+}
+
+/// Which part of a parsed server URL holds a control character (a NUL byte, typed or as
+/// `%00`): no server takes one, and each reports it differently (or not at all).
+fn control_char_part(u: &url::Url) -> Option<String> {
+    let has = |s: &str| {
+        s.chars().any(char::is_control) || {
+            let b = s.as_bytes();
+            (0..b.len().saturating_sub(2)).any(|i| {
+                b[i] == b'%'
+                    && std::str::from_utf8(&b[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .is_some_and(|v| v < 0x20 || v == 0x7f)
+            })
+        }
+    };
+    if has(u.username()) {
+        return Some("the user name".into());
+    }
+    if u.password().is_some_and(has) {
+        return Some("the password".into());
+    }
+    if u.host_str().is_some_and(has) {
+        return Some("the host".into());
+    }
+    if has(u.path()) {
+        return Some("the database name".into());
+    }
+    u.query()
+        .unwrap_or("")
+        .split('&')
+        .find(|pair| has(pair))
+        .map(|pair| {
+            let key = pair.split('=').next().unwrap_or(pair);
+            format!("the parameter {}", crate::output::escape_controls(key))
+        })
 }
 
 /// A hint when the user name or password of a URL holds a character that ends the
@@ -421,6 +698,9 @@ pub struct ConnectSettings {
     /// does, under the migration lock, so concurrent first runs cannot race.
     pub schema: Option<String>,
     pub wait: Option<Duration>,
+    /// `--lock-timeout`: how long a write waits for a SQLite file another process holds
+    /// (SQLite's busy timeout while connecting and for administration commands).
+    pub lock_timeout: Duration,
     pub verbose: u8,
 }
 
@@ -533,6 +813,16 @@ fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bo
     };
     let shown = show_path(file);
     let exists = file.exists();
+    if write && loc.sqlite_immutable {
+        return Err(coded(
+            Exit::ReadOnly,
+            format!(
+                "{} is opened as immutable (immutable=1 in the URL: SQLite assumes no one changes the file), so write commands refuse it and nothing was {}; remove immutable=1 to write to {shown}",
+                loc.display,
+                if exists { "changed" } else { "created" }
+            ),
+        ));
+    }
     if write && loc.sqlite_mode.as_deref() == Some("ro") {
         return Err(coded(
             Exit::ReadOnly,
@@ -554,14 +844,8 @@ fn sqlite_preflight(loc: &DbLocation, access: Access, out: &Output) -> Result<bo
     }
     if !exists {
         if !write {
-            let why = if loc.implicit {
-                " (no DATABASE_URL configured)"
-            } else {
-                ""
-            };
-            out.warn(&format!(
-                "no SQLite database at {shown}{why}: reading it as empty; nothing was created (`dbtool upgrade` creates it)"
-            ));
+            // The caller says so (`Ctx::connect_read`), with a hint that names where the
+            // URL came from.
             return Ok(false);
         }
         if loc.sqlite_mode.as_deref() == Some("rw") {
@@ -673,7 +957,18 @@ async fn open(
         DbBackend::Sqlite => {
             let write = access == Access::Write;
             let create = write && loc.sqlite_mode.as_deref() != Some("rw");
-            opt.map_sqlx_sqlite_opts(move |o| o.create_if_missing(create).read_only(!write));
+            // A write waits as long for another process's lock on the file as for the
+            // migration lock (sqlx's default is 5 s, whatever --lock-timeout says).
+            let busy = if write {
+                settings.lock_timeout
+            } else {
+                Duration::from_secs(5)
+            };
+            opt.map_sqlx_sqlite_opts(move |o| {
+                o.create_if_missing(create)
+                    .read_only(!write)
+                    .busy_timeout(busy)
+            });
         }
         _ => {}
     }
@@ -871,6 +1166,8 @@ pub enum ConnFailure {
     MissingDatabase,
     /// The server speaks another protocol than the URL's scheme.
     Protocol,
+    /// SQLite: another process holds the file locked (SQLITE_BUSY / SQLITE_LOCKED).
+    Locked,
     Other,
 }
 
@@ -886,6 +1183,7 @@ impl ConnFailure {
             ConnFailure::Auth => "authentication failed",
             ConnFailure::MissingDatabase => "database does not exist",
             ConnFailure::Protocol => "unexpected protocol",
+            ConnFailure::Locked => "locked by another process",
             ConnFailure::Other => "error",
         }
     }
@@ -911,6 +1209,7 @@ pub fn classify(e: &DbErr) -> ConnFailure {
                     _ if d.message.contains("unable to open database file") => {
                         ConnFailure::MissingDatabase
                     }
+                    _ if d.exit == Exit::LockTimeout => ConnFailure::Locked,
                     _ => ConnFailure::Other,
                 },
             }
@@ -988,8 +1287,22 @@ async fn connect_error(
             }
             "the server does not speak the protocol of the URL's scheme: check the host, the port and the scheme".to_owned()
         }
+        ConnFailure::Locked => {
+            // The database's own message already says who holds it and what to do.
+            return coded(
+                Exit::LockTimeout,
+                format!(
+                    "cannot open {} for writing within --lock-timeout ({}s): {message}",
+                    loc.display,
+                    settings.lock_timeout.as_secs()
+                ),
+            );
+        }
         ConnFailure::Other => match exit {
             Exit::Usage => "fix the URL".to_owned(),
+            _ if loc.backend == DbBackend::Sqlite => {
+                "check the path in the URL and that the file is a SQLite database".to_owned()
+            }
             _ => "check the URL and the server's log".to_owned(),
         },
     };
@@ -1051,6 +1364,29 @@ mod tests {
             .unwrap()
             .contains("%23"));
         assert!(special_char_hint("postgres://u:ab@h/d").is_none());
+    }
+
+    #[test]
+    fn odd_url_forms_are_refused_and_masked() {
+        for raw in [
+            "postgres:/u:Leak1@h:5432/d",
+            "postgresql:u:Leak1@h:5432/d",
+            "mysql:/root:Leak1@h:3306/d",
+            "postgres:///u:Leak1@h/d",
+            "mysql:////root:Leak1@h/d",
+            "postgres://u:Leak1@h/d%00x",
+            "postgres://u:Le ak1@[::1/d",
+            "u:Leak1@host.db",
+            "postgres:\\u:Leak1@h/d",
+        ] {
+            let e = DbLocation::parse(Some(raw)).unwrap_err();
+            let code = e.downcast_ref::<crate::exit::Coded>().map(|c| c.exit);
+            assert_eq!(code, Some(Exit::Usage), "{raw}: {e}");
+            assert!(!e.to_string().contains("Leak1"), "{raw}: {e}");
+        }
+        assert_eq!(mask("postgres:/u:pw@h/d"), "postgres:/u:***@h/d");
+        assert_eq!(mask("postgres:///u:pw@h/d"), "postgres:///u:***@h/d");
+        assert_eq!(mask("sqlite://a:b@c.db"), "sqlite://a:b@c.db");
     }
 
     #[test]

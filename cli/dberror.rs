@@ -306,6 +306,11 @@ fn describe_mysql(my: &sqlx::mysql::MySqlDatabaseError) -> Described {
             Some("the database server's disk (or the table) is full; free space there and run the command again"),
         ),
         1054 if my.message().contains("seaql_migrations") => (Exit::Failure, Some(TRACKING_SHAPE)),
+        // The statement (a value in it) is larger than the server accepts in one packet.
+        1153 | 1301 => (
+            Exit::Usage,
+            Some("the value is larger than the server's max_allowed_packet: shorten it, or have the server's max_allowed_packet raised (SET GLOBAL max_allowed_packet = 1073741824, or in its configuration) and run the command again"),
+        ),
         1048 | 1062 | 1264 | 1265 | 1292 | 1366 | 1406 | 3140 | 4025 => {
             (Exit::Usage, Some("fix the value"))
         }
@@ -349,9 +354,10 @@ fn describe_sqlite(code: i32, msg: &str) -> Described {
             Exit::Failure,
             format!("{shown} is damaged: restore it from a backup"),
         ),
+        // Reported after SQLite's busy timeout (--lock-timeout for writes) has run out.
         5 | 6 => (
-            Exit::Failure,
-            format!("another process holds a lock on {shown}; try again when it is done"),
+            Exit::LockTimeout,
+            format!("another process holds the database {shown} locked; try again when it is done (or raise --lock-timeout)"),
         ),
         19 | 20 | 25 => (Exit::Usage, "fix the value".into()),
         _ => (Exit::Failure, String::new()),

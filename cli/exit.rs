@@ -86,7 +86,7 @@ impl Exit {
         ),
         (
             Exit::LockTimeout,
-            "another run holds the migration lock (--lock-timeout)",
+            "another run holds the migration lock, or another process the SQLite file (--lock-timeout)",
         ),
         (
             Exit::MigrationFailed,

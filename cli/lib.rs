@@ -81,6 +81,7 @@ impl Ctx {
                     .wait
                     .value
                     .then(|| Duration::from_secs(c.wait_timeout.value)),
+                lock_timeout: Duration::from_secs(c.lock_timeout.value),
                 verbose: c.verbose,
             },
             loc,
@@ -107,7 +108,27 @@ impl Ctx {
 
     /// A connection for read-only commands; None when the SQLite file does not exist yet.
     pub async fn connect_read(&self) -> Result<Option<DatabaseConnection>> {
-        context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await
+        let db = context::connect(&self.loc, Access::ReadOnly, &self.settings, &self.out).await?;
+        if db.is_none() {
+            // Said once, here: the hint repeats `--database-url <url>` when the URL was a
+            // flag, so following it never creates ./dbtool.db instead.
+            let file = self
+                .loc
+                .sqlite_file
+                .as_deref()
+                .map(config::show_path)
+                .unwrap_or_else(|| self.loc.display.clone());
+            let why = if self.loc.implicit {
+                " (no DATABASE_URL configured)"
+            } else {
+                ""
+            };
+            self.out.warn(&format!(
+                "no SQLite database at {file}{why}: reading it as empty; nothing was created (`{}` creates it)",
+                self.hint("upgrade")
+            ));
+        }
+        Ok(db)
     }
 
     /// The connection of migration commands (anything that takes the migration lock): the

@@ -47,6 +47,7 @@ Examples:
   dbtool --app neurachar characters publish 0b7e3f4c-6c1e-4a55-9a8e-2f0d6f1b9c11")]
     Publish {
         /// The character's id (UUID)
+        #[arg(value_parser = crate::commands::parse_uuid)]
         id: Uuid,
     },
     /// Remove a character from the Market
@@ -55,6 +56,7 @@ Examples:
   dbtool --app neurachar characters unpublish 0b7e3f4c-6c1e-4a55-9a8e-2f0d6f1b9c11")]
     Unpublish {
         /// The character's id (UUID)
+        #[arg(value_parser = crate::commands::parse_uuid)]
         id: Uuid,
     },
 }

@@ -37,6 +37,7 @@ Exit codes: 8 when no chat has the id, 7 when not confirmed (no terminal and no 
 or the question was answered no).")]
     Delete {
         /// The chat's id (chat_id, a UUID)
+        #[arg(value_parser = crate::commands::parse_uuid)]
         id: Uuid,
         /// Delete without asking
         #[arg(long, short = 'y')]

@@ -305,6 +305,7 @@ async fn expected_schema(
         let settings = ConnectSettings {
             schema: None,
             wait: None,
+            lock_timeout: ctx.settings.lock_timeout,
             verbose: ctx.settings.verbose,
         };
         let scratch = context::connect(&loc, Access::Write, &settings, &ctx.out)

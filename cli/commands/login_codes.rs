@@ -35,7 +35,9 @@ A code counts as used when used_at is set and as expired when expires_at has pas
 in UTC). --older-than keeps spent codes younger than AGE by created_at, e.g. for audits.")]
     Purge {
         /// Only codes created longer ago than this: a number and a unit (s, m, h, d, w), e.g. 30m, 24h, 7d, 1d12h
-        #[arg(long, value_name = "AGE")]
+        // A negative age (`-1d`) reaches the parser, which names it, instead of reading as
+        // an unknown flag `-1`.
+        #[arg(long, value_name = "AGE", allow_hyphen_values = true)]
         older_than: Option<Age>,
         /// Count what would be deleted and delete nothing
         #[arg(long)]
@@ -62,6 +64,11 @@ impl std::str::FromStr for Age {
         if s.trim().is_empty() {
             return Err(usage());
         }
+        if s.trim().starts_with('-') {
+            return Err(format!(
+                "invalid age '{s}': an age cannot be negative; give how long ago, e.g. 7d"
+            ));
+        }
         for c in s.trim().chars() {
             if c.is_ascii_digit() {
                 digits.push(c);
@@ -75,12 +82,16 @@ impl std::str::FromStr for Age {
                 'w' => 604_800,
                 _ => return Err(usage()),
             };
-            let n: i64 = digits.parse().map_err(|_| usage())?;
+            if digits.is_empty() {
+                return Err(usage());
+            }
+            let too_large = || format!("age '{s}' is too large (at most 100 years)");
+            let n: i64 = digits.parse().map_err(|_| too_large())?;
             total = n
                 .checked_mul(unit)
                 .and_then(|v| total.checked_add(v))
                 .filter(|v| *v <= 100 * 365 * 86_400)
-                .ok_or_else(|| format!("age '{s}' is too large (at most 100 years)"))?;
+                .ok_or_else(too_large)?;
             digits.clear();
         }
         if !digits.is_empty() {

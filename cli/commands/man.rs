@@ -47,14 +47,20 @@ pub async fn run(ctx: &Ctx, args: ManArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     };
     if !dir.is_dir() {
-        return Err(crate::exit::coded(
-            Exit::Usage,
+        // `mkdir -p` only helps when nothing is there; over an existing file it fails.
+        let message = if dir.exists() {
             format!(
-                "--out-dir {}: not a directory; create it first (mkdir -p {})",
+                "--out-dir {}: is a file, not a directory; give a directory (or move the file away)",
+                dir.display()
+            )
+        } else {
+            format!(
+                "--out-dir {}: no such directory; create it first (mkdir -p {})",
                 dir.display(),
                 dir.display()
-            ),
-        ));
+            )
+        };
+        return Err(crate::exit::coded(Exit::Usage, message));
     }
     let mut pages = Vec::new();
     write_pages(&cmd, true, &dir, &mut pages)

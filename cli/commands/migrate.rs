@@ -55,10 +55,77 @@ struct RunView<'a> {
 /// `upgrade` / `downgrade`: the engine does everything under its lock; this renders.
 pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlags) -> Result<Exit> {
     let report = apply(ctx, direction, target, flags).await?;
+    show_report(ctx, direction, &report);
+    Ok(Exit::Ok)
+}
+
+/// One upgrade or downgrade of the context's database, start to end: connect (a downgrade
+/// needs the database to exist), run the engine with the CLI's renderer, close. The single
+/// database commands and every target of `fleet` go through here.
+pub async fn apply(
+    ctx: &Ctx,
+    direction: Direction,
+    target: Target,
+    flags: RunFlags,
+) -> Result<Report> {
+    let db = match direction {
+        Direction::Up => {
+            if ctx
+                .migration_loc()
+                .sqlite_file
+                .as_ref()
+                .is_some_and(|f| !f.exists())
+            {
+                // A new SQLite file starts empty: a target that cannot be planned from there
+                // is refused before the file is created, and one that needs no step
+                // (`upgrade base`) creates nothing.
+                let preview = empty_preview(ctx, direction, &target)?;
+                if preview.plan.as_ref().is_some_and(|p| p.steps.is_empty()) {
+                    let report = Report {
+                        app: ctx.app,
+                        direction: Some(direction),
+                        from: None,
+                        to: None,
+                        to_known: true,
+                        planned: Vec::new(),
+                        done: Vec::new(),
+                        resumed: None,
+                        adopted: None,
+                        recorded: Vec::new(),
+                        removed: Vec::new(),
+                        forced: false,
+                        backfilled: Vec::new(),
+                        interrupted: false,
+                        warnings: Vec::new(),
+                    };
+                    return Ok(report);
+                }
+            }
+            ctx.connect_migrate().await?
+        }
+        Direction::Down => ctx.connect_migrate_existing("roll back", true).await?,
+    };
+    let mut opts = ctx.engine_options();
+    opts.allow_data_loss = flags.yes;
+    opts.atomic = flags.atomic;
+    opts.out_of_order = flags.out_of_order;
+    let cmd = match direction {
+        Direction::Up => Command::Upgrade(target),
+        Direction::Down => Command::Downgrade(target),
+    };
+    let report = crate::engine::run(ctx, &db, opts, &cmd, flags.strict).await;
+    // The session (and with it the lock) ends here, not when the process does: a fleet
+    // runs many of these in one process.
+    db.close().await.ok();
+    report
+}
+
+/// The result of a run: a line on stdout, or the document with `--json`.
+fn show_report(ctx: &Ctx, direction: Direction, report: &Report) {
     let view = RunView {
         dry_run: false,
         plan: plan_steps(report.app, &report.planned),
-        report: &report,
+        report,
     };
     let at = report
         .to
@@ -80,7 +147,7 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
                     Direction::Up => "applied",
                     Direction::Down => "rolled back",
                 },
-                crate::engine::position_for(ctx, &report)
+                crate::engine::position_for(ctx, report)
             ));
         } else if report.planned.is_empty() && report.resumed.is_none() {
             o.done(&format!("{}: already at {at}; nothing to do", report.app));
@@ -97,42 +164,6 @@ pub async fn run(ctx: &Ctx, direction: Direction, target: Target, flags: RunFlag
             ));
         }
     });
-    Ok(Exit::Ok)
-}
-
-/// One upgrade or downgrade of the context's database, start to end: connect (a downgrade
-/// needs the database to exist), run the engine with the CLI's renderer, close. The single
-/// database commands and every target of `fleet` go through here.
-pub async fn apply(
-    ctx: &Ctx,
-    direction: Direction,
-    target: Target,
-    flags: RunFlags,
-) -> Result<Report> {
-    let db = match direction {
-        Direction::Up => {
-            if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
-                // A new SQLite file starts empty: a target that cannot be planned from there
-                // is refused before the file is created.
-                empty_preview(ctx, direction, &target)?;
-            }
-            ctx.connect_migrate().await?
-        }
-        Direction::Down => ctx.connect_migrate_existing("roll back", true).await?,
-    };
-    let mut opts = ctx.engine_options();
-    opts.allow_data_loss = flags.yes;
-    opts.atomic = flags.atomic;
-    opts.out_of_order = flags.out_of_order;
-    let cmd = match direction {
-        Direction::Up => Command::Upgrade(target),
-        Direction::Down => Command::Downgrade(target),
-    };
-    let report = crate::engine::run(ctx, &db, opts, &cmd, flags.strict).await;
-    // The session (and with it the lock) ends here, not when the process does: a fleet
-    // runs many of these in one process.
-    db.close().await.ok();
-    report
 }
 
 #[derive(Serialize)]

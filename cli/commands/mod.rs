@@ -53,6 +53,16 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
     }
 }
 
+/// An id argument: a UUID, said in words when it is not one (uuid's own message is
+/// `invalid length: found 3`).
+pub fn parse_uuid(s: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(s.trim()).map_err(|_| {
+        format!(
+            "'{s}' is not a UUID: an id is 32 hex digits, e.g. 0b7e3a52-8f0a-4c47-9a0e-5c8f1d2e3a4b"
+        )
+    })
+}
+
 /// `dbtool [--app X] <command>` as people should type it for the current app.
 pub fn dbtool_cmd(ctx: &Ctx, command: &str) -> String {
     ctx.hint(command)
@@ -91,7 +101,31 @@ pub async fn connect_admin_app(
         Access::ReadOnly => ctx.connect_existing("read").await?,
     };
     let engine = ctx.engine(&db, ctx.engine_options()).await?;
-    let status = engine.status().await.map_err(|e| ctx.fail(e))?;
+    let status = match engine.status().await {
+        Ok(s) => s,
+        Err(e) => {
+            // `--app` names the other app: the engine's advice (the same command with the
+            // database's app) cannot work when that app has no such table at all.
+            if ctx.app_given().is_some() {
+                let mut opts = ctx.engine_options();
+                opts.app = migration::engine::AppChoice::Recognise { default: ctx.app };
+                if let Ok(found) = async {
+                    ctx.engine(&db, opts)
+                        .await?
+                        .status()
+                        .await
+                        .map_err(|e| ctx.fail(e))
+                }
+                .await
+                {
+                    if !has_table(&found.overview.steps, table) {
+                        return Err(no_such_table(ctx, found.app, table));
+                    }
+                }
+            }
+            return Err(ctx.fail(e));
+        }
+    };
     let app = status.app;
     let ov = &status.overview;
     let Some(i) = ov
@@ -99,19 +133,7 @@ pub async fn connect_admin_app(
         .iter()
         .position(|s| s.creates_tables.contains(&table))
     else {
-        let owner = App::REAL
-            .into_iter()
-            .find(|a| a.steps().iter().any(|s| s.creates_tables.contains(&table)));
-        return Err(coded(
-            Exit::WrongApp,
-            match owner {
-                Some(owner) => format!(
-                    "this database belongs to {app}, which has no {table} table (that is {owner}'s): point at {owner}'s database, or see what this one holds with `{}`",
-                    ctx.hint_for(app, "status")
-                ),
-                None => format!("no {app} migration creates table {table}"),
-            },
-        ));
+        return Err(no_such_table(ctx, app, table));
     };
     if ov.applied[i] {
         return Ok((db, app));
@@ -132,6 +154,28 @@ pub async fn connect_admin_app(
         )
     };
     Err(coded(Exit::Pending, msg))
+}
+
+fn has_table(steps: &[&'static migration::StepInfo], table: &str) -> bool {
+    steps.iter().any(|s| s.creates_tables.contains(&table))
+}
+
+/// The database belongs to `app`, whose migrations create no `table` (settings on a
+/// NeuraChar database): no `--app` can make the command work there.
+fn no_such_table(ctx: &Ctx, app: App, table: &str) -> anyhow::Error {
+    let owner = App::REAL
+        .into_iter()
+        .find(|a| a.steps().iter().any(|s| s.creates_tables.contains(&table)));
+    coded(
+        Exit::WrongApp,
+        match owner {
+            Some(owner) => format!(
+                "this database belongs to {app}, which has no {table} table (that is {owner}'s): point at {owner}'s database, or see what this one holds with `{}`",
+                ctx.hint_for(app, "status")
+            ),
+            None => format!("no {app} migration creates table {table}"),
+        },
+    )
 }
 
 /// [`connect_admin`] for a command that only `app` has (Avatar's passwords): a database of

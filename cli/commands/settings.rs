@@ -352,6 +352,27 @@ struct SetView<'a> {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A value larger than MySQL/MariaDB's `max_allowed_packet` is a bad value (exit 2), said
+/// before anything is written.
+async fn refuse_oversized(
+    db: &sea_orm::DatabaseConnection,
+    key: &impl std::fmt::Display,
+    len: usize,
+) -> Result<()> {
+    if let Some(max) = svc::packet_limit_exceeded(db, len)
+        .await
+        .context("reading the server's max_allowed_packet")?
+    {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "the value of setting '{key}' ({len} bytes) is larger than the server's max_allowed_packet ({max} bytes); nothing was saved; shorten it, or have max_allowed_packet raised (SET GLOBAL max_allowed_packet = 1073741824, or in the server's configuration) and run the command again"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
     let (value, source) = match (&a.value, &a.file) {
         (_, Some(path)) => (read_file_text(path)?, format!("from {}", path.display())),
@@ -366,6 +387,7 @@ async fn set(ctx: &Ctx, a: SetArgs) -> Result<Exit> {
     };
     svc::check_value(&value, a.allow_empty).map_err(|p| bad_value(&a.key, &source, p))?;
     let db = connect_admin(ctx, Access::Write, TABLE).await?;
+    refuse_oversized(&db, &a.key, value.len()).await?;
     let (change, s) = svc::set(&db, &a.key, &value, a.create)
         .await
         .with_context(|| format!("saving setting '{}'", a.key))?
@@ -656,6 +678,7 @@ async fn edit(ctx: &Ctx, key: Key, create: bool, allow_empty: bool) -> Result<Ex
     }
     let saved = async {
         let db = connect_admin(ctx, Access::Write, TABLE).await?;
+        refuse_oversized(&db, &key, edited.len()).await?;
         match &current {
             Some(c) => Ok(svc::replace_if_unchanged(&db, &key, &c.value, edited)
                 .await
@@ -736,6 +759,9 @@ async fn import(
     let set = ImportSet::parse(&text, allow_empty)
         .map_err(|m| coded(Exit::Usage, format!("{name}: {m}; nothing was changed")))?;
     let db = connect_admin(ctx, Access::Write, TABLE).await?;
+    if let Some((key, e)) = set.entries.iter().max_by_key(|(_, e)| e.value.len()) {
+        refuse_oversized(&db, key, e.value.len()).await?;
+    }
     let changes = svc::import(&db, &set, create, dry_run)
         .await
         .context("importing the settings")?

@@ -42,18 +42,63 @@ struct StampView {
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
-    if ctx.loc.sqlite_file.as_ref().is_some_and(|f| !f.exists()) {
+    let missing = ctx
+        .migration_loc()
+        .sqlite_file
+        .as_ref()
+        .filter(|f| !f.exists());
+    let mut nothing_to_do = false;
+    let mut new_file_plan = None;
+    if let Some(file) = missing {
         // A bad target is a bad command line whether or not the database exists.
-        migration::engine::Status::empty(ctx.app)
+        let plan = migration::engine::Status::empty(ctx.app)
             .overview
             .plan_stamp(&args.target)
             .map_err(|e| ctx.fail(e.into()))?;
+        nothing_to_do = plan.insert.is_empty() && plan.delete.is_empty();
+        if !nothing_to_do && !args.force && !args.dry_run {
+            // A verified stamp checks the recorded migrations' tables, which a new file
+            // cannot have: refused before the file is created.
+            let names: Vec<&str> = plan.insert.iter().map(|s| s.name).collect();
+            return Err(crate::exit::coded(
+                Exit::Drift,
+                format!(
+                    "cannot record {} as applied: the SQLite database {} does not exist, so none of their tables do; nothing was created; create them with `{}`, or record them anyway with `{}` (which creates the file)",
+                    names.join(", "),
+                    crate::config::show_path(file),
+                    ctx.hint(&format!("upgrade {}", args.target)),
+                    ctx.hint(&format!("stamp {} --force", args.target)),
+                ),
+            ));
+        }
+        new_file_plan = Some(plan);
     }
     let cmd = Command::Stamp {
         target: args.target,
         force: args.force,
     };
-    let view = if args.dry_run {
+    let view = if nothing_to_do {
+        // Base on a file that does not exist: nothing to record, and nothing is created.
+        StampView {
+            app: ctx.app,
+            dry_run: args.dry_run,
+            forced: false,
+            at: None,
+            recorded: Vec::new(),
+            removed: Vec::new(),
+        }
+    } else if let (true, Some(plan)) = (args.dry_run, &new_file_plan) {
+        // A dry run on a file that does not exist: the plan from an empty database.
+        let steps = ctx.app.steps();
+        StampView {
+            app: ctx.app,
+            dry_run: true,
+            forced: false,
+            at: plan.to.checked_sub(1).map(|i| steps[i].name),
+            recorded: plan.insert.iter().map(|s| s.name).collect(),
+            removed: Vec::new(),
+        }
+    } else if args.dry_run {
         let db = ctx.connect_existing("stamp").await?;
         let engine = ctx.engine(&db, ctx.engine_options()).await?;
         let preview = engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?;
@@ -70,8 +115,9 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             removed: plan.delete.iter().map(|s| s.name).collect(),
         }
     } else {
-        // Nothing to record in a database that does not exist yet.
-        let db = ctx.connect_migrate_existing("stamp", false).await?;
+        // A SQLite file that does not exist is created (only with --force gets here with
+        // something to record, see above).
+        let db = ctx.connect_migrate().await?;
         let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd, false).await?;
         StampView {
             app: report.app,

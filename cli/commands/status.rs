@@ -60,14 +60,8 @@ pub async fn read_status(ctx: &Ctx) -> Result<Status> {
             db.close().await.ok();
             Ok(status)
         }
-        None => {
-            ctx.out.warn(&format!(
-                "there is no database at {} yet; nothing was created (`{}` creates it)",
-                ctx.loc.display,
-                ctx.hint("upgrade")
-            ));
-            Ok(Status::empty(ctx.app))
-        }
+        // `connect_read` has said that there is no database there.
+        None => Ok(Status::empty(ctx.app)),
     }
 }
 

@@ -290,6 +290,30 @@ async fn check_capacity<'a, C: ConnectionTrait>(
 }
 
 /// Whether `key` may be written without `create`: a default prompt, or already stored.
+/// MySQL/MariaDB's `max_allowed_packet` when a statement carrying a value of `len` bytes
+/// would exceed it (None: it fits, or another backend). The server refuses such a statement
+/// (1153) and may close the connection while it is still being sent, which would read as a
+/// lost connection: so the limit is checked before writing.
+pub async fn packet_limit_exceeded<C: ConnectionTrait>(
+    db: &C,
+    len: usize,
+) -> Result<Option<u64>, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::MySql {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::MySql,
+            "SELECT CAST(@@max_allowed_packet AS UNSIGNED)",
+        ))
+        .await?;
+    let max: u64 = row
+        .and_then(|r| r.try_get_by_index::<u64>(0).ok())
+        .unwrap_or(u64::MAX);
+    // Room for the statement around the value: the key, the SQL, the timestamps.
+    Ok(((len as u64).saturating_add(1024) > max).then_some(max))
+}
+
 pub async fn is_known<C: ConnectionTrait>(db: &C, key: &Key) -> Result<bool, DbErr> {
     Ok(
         default_value(key.as_str()).is_some()

@@ -55,8 +55,39 @@ fn configuration_cases() -> Vec<Case> {
         case("mysql with / only", &["upgrade"]).url("mysql://root@127.0.0.1:3306/").names(&["names no database"]),
         case("mariadb without database", &["settings", "list"]).url("mariadb://root@127.0.0.1:3306").names(&["names no database"]),
         case("bad sslmode value", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/{db}?sslmode=bogus").names(&["bogus"]).only(&[PG]),
+        // TLS parameters in the backend's own names (edges #16).
+        case("MySQL with PostgreSQL's sslrootcert", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?ssl-mode=VERIFY_CA&sslrootcert={dir}/nonexist.pem").names(&["sslrootcert", "ssl-ca=", "nonexist.pem"]),
+        case("MySQL with sslmode=require", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?sslmode=require").names(&["sslmode=require", "ssl-mode=REQUIRED"]),
+        case("MySQL with sslmode=verify-full", &["upgrade"]).url("mysql://root@127.0.0.1:3306/mysql?sslmode=verify-full").names(&["ssl-mode=VERIFY_IDENTITY"]),
+        case("MySQL with ssl-mode=bogus", &["status"]).url("mysql://root@127.0.0.1:3306/mysql?ssl-mode=bogus").names(&["ssl-mode=bogus", "VERIFY_IDENTITY"]),
+        case("PostgreSQL sslmode=bogus names sslmode", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db?sslmode=bogus").names(&["sslmode=bogus", "verify-full"]),
+        case("PostgreSQL with MySQL's mode name", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db?sslmode=REQUIRED").names(&["sslmode=require"]),
         case("unknown SQLite parameter", &["status"]).url("sqlite://{dir}/x.db?password=Pw-S3cret").names(&["password"]),
         case("bad SQLite mode", &["status"]).url("sqlite://{dir}/x.db?mode=bogus").names(&["mode=bogus"]),
+        // Odd URL forms (issue 12, edges #1, #7, #17, #18): refused before connecting, the password masked.
+        case("URL with one slash, --json", &["--json", "status"]).url("postgres:/postgres:Pw-S3cret@127.0.0.1:5432/db").names(&["'postgres:' must be followed by '//'", "postgres:/postgres:***@"]),
+        case("URL without slashes, config", &["config"]).url("postgresql:postgres:Pw-S3cret@127.0.0.1:5432/db").names(&["postgresql://user:***@host"]),
+        case("URL without slashes, config --json", &["--json", "config"]).url("postgresql:postgres:Pw-S3cret@127.0.0.1:5432/db").names(&["must be followed by '//'"]),
+        case("URL without slashes, -v", &["-v", "status"]).url("postgres:postgres:Pw-S3cret@127.0.0.1:5432/db").names(&["must be followed by '//'"]),
+        case("MySQL URL with one slash", &["upgrade"]).url("mysql:/root:Pw-S3cret@127.0.0.1:3306/db").names(&["mysql://user:***@host:3306/dbname"]),
+        case("URL with three slashes", &["status"]).url("postgres:///postgres:Pw-S3cret@127.0.0.1:5432/db").names(&["more than two slashes", "postgres:///postgres:***@"]),
+        case("URL with four slashes, MySQL", &["upgrade"]).url("mysql:////root:Pw-S3cret@127.0.0.1:3306/db").names(&["more than two slashes"]),
+        case("NUL byte in the PostgreSQL database name", &["upgrade"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/atk%00a").names(&["the database name", "%00"]),
+        case("NUL byte in the MySQL database name", &["status"]).url("mysql://root:Pw-S3cret@127.0.0.1:3306/atk%00a").names(&["the database name", "%00"]),
+        case("NUL byte in the user name", &["status"]).url("postgres://post%00gres:Pw-S3cret@127.0.0.1:5432/db").names(&["the user name"]),
+        case("control byte in a parameter", &["status"]).url("postgres://postgres:Pw-S3cret@127.0.0.1:5432/db?application_name=a%0Ab").names(&["application_name"]),
+        case("mysql without database, with parameters", &["status"]).url("mysql://root@127.0.0.1:3306/?ssl-mode=disabled").names(&["mysql://root@127.0.0.1:3306/avatar?ssl-mode=disabled"]),
+        case("SQLite vfs=memdb", &["upgrade"]).url("sqlite://{dir}/y.db?vfs=memdb").code(17).names(&["in-memory", "vfs=memdb"]),
+        case("SQLite immutable=1, upgrade", &["upgrade"]).url("sqlite://{dir}/y.db?immutable=1").code(17).names(&["immutable=1"]),
+        case("SQLite immutable=true, settings set", &["settings", "set", "bio_prompt_x", "v"]).url("sqlite://{file}?immutable=true").code(17).only(&[LITE]).names(&["immutable=1"]),
+        case("SQLite immutable=maybe", &["status"]).url("sqlite://{dir}/y.db?immutable=maybe").names(&["immutable=maybe"]),
+        case("SQLite cache=bogus", &["status"]).url("sqlite://{dir}/y.db?cache=bogus").names(&["cache=bogus"]),
+        case("SQLite #fragment", &["upgrade"]).url("sqlite://{dir}/f.db#section").names(&["#fragment", "#section"]),
+        case("SQLite NUL byte in the file name", &["upgrade"]).url("sqlite://{dir}/a%00b.db").names(&["a%00b.db", "control character"]),
+        case("SQLite invalid UTF-8 file name", &["stamp", "head"]).url("sqlite://{dir}/a%FFb.db").names(&["UTF-8"]),
+        case("SQLite file: form", &["upgrade"]).url("sqlite://file:x.db").names(&["sqlite://file:x.db", "%3A"]),
+        case("SQLite file: form without slashes", &["upgrade"]).url("sqlite:file:x.db").names(&["'file:'", "sqlite://x.db"]),
+        case("SQLite file: form encoded", &["stamp", "head", "--force"]).url("sqlite://file%3Ax.db").names(&["'file:'"]),
         // Writes to in-memory or read-only SQLite are refused (17), nothing is created.
         case("upgrade sqlite::memory:", &["upgrade"]).url("sqlite::memory:").code(17).names(&["in-memory"]),
         case("upgrade sqlite://", &["upgrade"]).url("sqlite://").code(17).names(&["in-memory"]),
@@ -105,6 +136,10 @@ fn configuration_cases() -> Vec<Case> {
         case("DATABASE_URL_FILE empty", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "\n").names(&["url", "empty"]),
         case("DATABASE_URL_FILE two lines", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "postgres://postgres:Pw-S3cret@h/a\npostgres://b\n").names(&["more than one line"]),
         case("DATABASE_URL_FILE in .env, missing", &["settings", "list"]).no_url().file(".env", "DATABASE_URL_FILE=gone.txt\n").names(&["./.env (line 1)", "gone.txt"]),
+        case("DATABASE_URL_FILE is /dev/zero", &["config"]).no_url().env("DATABASE_URL_FILE", "/dev/zero").names(&["/dev/zero", "not a regular file"]),
+        case("DATABASE_URL_FILE is a directory", &["status"]).no_url().env("DATABASE_URL_FILE", "{dir}/sub").file("sub/x", "").names(&["sub", "a directory"]),
+        case("DATABASE_URL_FILE over 64 KiB", &["upgrade"]).no_url().env("DATABASE_URL_FILE", "{dir}/big").file("big", "postgres://postgres:Pw-S3cret@h/".repeat(3000)).names(&["big", "64 KiB"]),
+        case("DATABASE_URL_FILE in .env is a device", &["settings", "list"]).no_url().file(".env", "DATABASE_URL_FILE=/dev/urandom\n").names(&["./.env (line 1)", "/dev/urandom", "a device"]),
         case("DATABASE_URL_FILE empty value", &["status"]).no_url().env("DATABASE_URL_FILE", "").names(&["DATABASE_URL_FILE (environment)", "empty"]),
         case("DATABASE_URL_FILE names a missing database", &["status"]).no_url().env("DATABASE_URL_FILE", "{dir}/url").file("url", "postgres://postgres:Pw-S3cret@127.0.0.1:5432/nosuchdb_f\n").code(6).names(&["nosuchdb_f"]),
         // libpq's variables.
@@ -118,7 +153,7 @@ fn configuration_cases() -> Vec<Case> {
         // Configuration files.
         case("--config missing", &["--config", "nope.toml", "status"]).names(&["nope.toml"]),
         case("DBTOOL_CONFIG missing", &["upgrade"]).env("DBTOOL_CONFIG", "gone.toml").names(&["gone.toml"]),
-        case("DBTOOL_CONFIG in .env missing", &["users", "list"]).file(".env", "DBTOOL_CONFIG=gone2.toml\n").names(&["gone2.toml"]),
+        case("DBTOOL_CONFIG in .env missing", &["users", "list"]).file(".env", "DBTOOL_CONFIG=gone2.toml\n").names(&["gone2.toml", "DBTOOL_CONFIG in ./.env (line 1)"]),
         case("DBTOOL_CONFIG empty", &["status"]).env("DBTOOL_CONFIG", "").names(&["DBTOOL_CONFIG", "empty"]),
         case("unknown key in dbtool.toml", &["upgrade"]).file("dbtool.toml", "colour = \"red\"\n").names(&["`colour`", "dbtool.toml"]),
         case("toml syntax error", &["status"]).file("dbtool.toml", "app = \n").names(&["line 1", "dbtool.toml"]),
@@ -147,6 +182,22 @@ fn configuration_cases() -> Vec<Case> {
         // The command line (clap): one line, too.
         case("--lock-timeout abc", &["--lock-timeout", "abc", "upgrade"]).names(&["--lock-timeout", "abc"]),
         case("--wait-timeout x", &["--wait-timeout", "x", "status"]).names(&["--wait-timeout"]),
+        // Durations beyond a day are refused, never overflow the clock (edges #8), in words (#22).
+        case("--wait-timeout u64::MAX, --json", &["--json", "--wait", "--wait-timeout", "18446744073709551615", "status"]).names(&["--wait-timeout", "'18446744073709551615'", "out of range"]),
+        case("--wait-timeout i64::MAX", &["--wait", "--wait-timeout", "9223372036854775807", "status"]).names(&["'9223372036854775807'", "at most 86400"]),
+        case("DBTOOL_WAIT_TIMEOUT huge", &["--wait", "status"]).env("DBTOOL_WAIT_TIMEOUT", "10000000000000000000").names(&["DBTOOL_WAIT_TIMEOUT (environment)", "out of range"]),
+        case("--lock-timeout u64::MAX", &["--lock-timeout", "18446744073709551615", "upgrade"]).names(&["--lock-timeout", "out of range"]),
+        case("DBTOOL_LOCK_TIMEOUT huge in .env", &["upgrade"]).file(".env", "DBTOOL_LOCK_TIMEOUT=99999999999\n").names(&["DBTOOL_LOCK_TIMEOUT in ./.env (line 1)", "out of range"]),
+        case("--statement-timeout u64::MAX echoed as typed", &["--statement-timeout", "18446744073709551615", "upgrade"]).names(&["'18446744073709551615'", "out of range"]),
+        case("--ddl-lock-timeout 1e300", &["--ddl-lock-timeout", "1e300", "upgrade"]).names(&["'1e300'", "out of range"]),
+        case("DBTOOL_DDL_LOCK_TIMEOUT huge", &["upgrade"]).env("DBTOOL_DDL_LOCK_TIMEOUT", "86401").names(&["DBTOOL_DDL_LOCK_TIMEOUT", "out of range"]),
+        case("toml wait_timeout beyond 64 bits", &["status"]).file("dbtool.toml", "wait_timeout = 99999999999999999999\n").names(&["too large"]),
+        case("toml lock_timeout negative", &["upgrade"]).file("dbtool.toml", "lock_timeout = -1\n").names(&["lock_timeout", "'-1'"]),
+        case("toml statement_timeout huge", &["upgrade"]).file("dbtool.toml", "statement_timeout = 1e300\n").names(&["statement_timeout", "out of range"]),
+        case("toml ddl_retries fraction", &["upgrade"]).file("dbtool.toml", "ddl_retries = 1.5\n").names(&["ddl_retries", "'1.5'"]),
+        case("--wait-timeout 0.5", &["--wait-timeout", "0.5", "status"]).names(&["'0.5'", "whole seconds"]),
+        case("--older-than -1d", &["--app", "neurachar", "login-codes", "purge", "--older-than", "-1d"]).names(&["'-1d'", "negative"]),
+        case("--older-than beyond 64 bits", &["--app", "neurachar", "login-codes", "purge", "--older-than", "99999999999999999999d"]).names(&["too large"]),
         case("--app blog", &["--app", "blog", "status"]).names(&["blog", "avatar, neurachar"]),
         case("unknown flag", &["status", "--frobnicate"]).names(&["--frobnicate"]),
         case("unknown subcommand", &["frobnicate"]).names(&["frobnicate"]),
@@ -157,8 +208,12 @@ fn configuration_cases() -> Vec<Case> {
         case("man --out-dir missing", &["man", "--out-dir", "{dir}/nodir"]).names(&["nodir"]),
         case("config with an argument", &["config", "extra"]).names(&["extra"]),
         case("--dialect unknown", &["upgrade", "--sql", "base:head", "--dialect", "oracle"]).names(&["oracle"]),
-        case("characters publish not a UUID", &["--app", "neurachar", "characters", "publish", "abc"]).names(&["abc"]),
-        case("chats delete not a UUID", &["--app", "neurachar", "chats", "delete", "12"]).names(&["12"]),
+        case("characters publish not a UUID", &["--app", "neurachar", "characters", "publish", "abc"]).names(&["'abc' is not a UUID"]),
+        case("chats delete not a UUID", &["--app", "neurachar", "chats", "delete", "12"]).names(&["'12' is not a UUID"]),
+        case("man --out-dir a file", &["man", "--out-dir", "{dir}/afile"]).file("afile", "x").names(&["afile", "is a file"]),
+        case("empty DBTOOL_DIRECT_URL in env", &["status"]).env("DBTOOL_DIRECT_URL", "").names(&["DBTOOL_DIRECT_URL (environment)", "empty"]),
+        case("empty DBTOOL_DIRECT_URL in .env", &["upgrade"]).file(".env", "DBTOOL_DIRECT_URL=\n").names(&["DBTOOL_DIRECT_URL in ./.env (line 1)"]),
+        case("empty direct_url in dbtool.toml", &["upgrade"]).file("dbtool.toml", "direct_url = \"\"\n").names(&["direct_url in ./dbtool.toml"]),
         case("login-codes --older-than abc", &["--app", "neurachar", "login-codes", "purge", "--older-than", "abc"]).names(&["abc"]),
         case("users add --cost 3", &["users", "add", "c@example.com", "--cost", "3", "--password-stdin"]).names(&["--cost", "3"]),
         case("users add --cost 32", &["users", "add", "c@example.com", "--cost", "32", "--password-stdin"]).names(&["32"]),
@@ -193,6 +248,9 @@ async fn avatar_database(db: TestDb) {
         // Targets.
         case("upgrade unknown target", &["upgrade", "nosuchmigration"]).names(&["nosuchmigration"]),
         case("upgrade bare number", &["upgrade", "1"]).names(&["'1'"]),
+        case("upgrade 0", &["upgrade", "0"]).names(&["'0'", "not zero"]),
+        case("upgrade +huge", &["upgrade", "+99999999999999999999"])
+            .names(&["'+99999999999999999999'", "out of range"]),
         case("upgrade out of range", &["upgrade", "+99"]).names(&["+99"]),
         case("upgrade backwards", &["upgrade", "-1"]).names(&["-1", "downgrade"]),
         case("downgrade past head", &["downgrade", "+1"]).names(&["+1", "out of range"]),
@@ -314,6 +372,27 @@ async fn avatar_database(db: TestDb) {
             ],
         )
         .names(&["nope.txt"]),
+        // MariaDB's default max_allowed_packet is 16 MiB (edges #12).
+        case(
+            "settings set beyond max_allowed_packet",
+            &["settings", "set", "bio_prompt_x", "--file", "{dir}/v17m"],
+        )
+        .file("v17m", "a".repeat(17_000_000))
+        .names(&["max_allowed_packet", "shorten"])
+        .only(&[MY]),
+        case(
+            "settings import beyond max_allowed_packet",
+            &["settings", "import", "{dir}/big.json"],
+        )
+        .file(
+            "big.json",
+            format!(
+                "{{\"settings\": [{{\"key\": \"bio_prompt_x\", \"value\": \"{}\"}}]}}",
+                "b".repeat(17_000_000)
+            ),
+        )
+        .names(&["'bio_prompt_x'", "max_allowed_packet"])
+        .only(&[MY]),
         case(
             "settings set from a non-UTF-8 file",
             &["settings", "set", "bio_prompt_x", "--file", "{dir}/bin.txt"],
@@ -559,6 +638,20 @@ async fn neurachar_database(db: TestDb) {
         case("settings on neurachar", &["settings", "list"])
             .code(11)
             .names(&["--app neurachar"]),
+        // With --app avatar the advice is not `--app neurachar settings ...`, which cannot
+        // work: NeuraChar has no settings (edges #22).
+        case(
+            "--app avatar settings get on neurachar",
+            &["--app", "avatar", "settings", "get", "bio_prompt_x"],
+        )
+        .code(11)
+        .names(&["belongs to neurachar, which has no settings table"]),
+        case(
+            "--app avatar settings set on neurachar",
+            &["--app", "avatar", "settings", "set", "bio_prompt_x", "v"],
+        )
+        .code(11)
+        .names(&["which has no settings table"]),
         case(
             "settings set on neurachar",
             &["settings", "set", "bio_prompt_x", "v"],
@@ -1114,4 +1207,67 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).output();
     }
+}
+
+/// A SQLite file another process holds locked (`BEGIN EXCLUSIVE`): a write waits
+/// `--lock-timeout`, not sqlx's fixed 5 s, then exits 4 in one line naming the file and the
+/// option, without server wording ("the server's log"), and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::new(LITE, "sqlite_locked");
+    db.run(&["upgrade"]).ok();
+    db.run(&["settings", "set", "bio_prompt_x", "before"]).ok();
+    let holder = db.connect().await;
+    // One connection of the pool keeps the transaction: hold it in a transaction object.
+    let txn = sea_orm::TransactionTrait::begin_with_options(
+        &holder,
+        sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Exclusive),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("BEGIN EXCLUSIVE");
+    txn.execute_unprepared("UPDATE settings SET value = value")
+        .await
+        .expect("take the write lock");
+    for args in [
+        &[
+            "--lock-timeout",
+            "2",
+            "settings",
+            "set",
+            "bio_prompt_x",
+            "after",
+        ][..],
+        &["--lock-timeout", "2", "upgrade", "base"][..],
+        &["--lock-timeout", "1", "--json", "downgrade", "--yes"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let r = db.run(args);
+        let took = started.elapsed().as_secs_f64();
+        let limit: f64 = args[1].parse().unwrap();
+        r.expect_code(4);
+        let line = if args.contains(&"--json") {
+            r.json()["error"]["message"].as_str().unwrap().to_owned()
+        } else {
+            r.error_line().to_owned()
+        };
+        assert!(
+            line.contains("test.db") && line.contains("--lock-timeout") && !line.contains("server"),
+            "{args:?}: {line}"
+        );
+        assert!(
+            took >= limit - 0.2 && took < limit + 4.0,
+            "{args:?} took {took:.1}s with --lock-timeout {limit}"
+        );
+    }
+    txn.rollback().await.unwrap();
+    holder.close().await.ok();
+    assert_eq!(
+        db.strings("SELECT value FROM settings WHERE key = 'bio_prompt_x'")
+            .await,
+        ["before"]
+    );
 }

@@ -645,6 +645,56 @@ fn dotenv_is_parsed_like_a_shell_for_dbtools_lines_only() {
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
 
+/// Another tool's quoted value may span lines (docker compose and dotenv read it so): a line
+/// inside it that looks like one of dbtool's variables is part of that value, not dbtool's.
+#[test]
+fn dotenv_multiline_values_of_other_tools_are_skipped_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        ".env",
+        "FOO=\"line1\nDATABASE_URL=sqlite://evil.db\n\"\nCERT='-----BEGIN\nDBTOOL_LOCK_TIMEOUT=1\n-----END'\n\
+         DBTOOL_APP=neurachar\n",
+    );
+    let r = run_in(d, &[], &["config", "--json"]);
+    let doc = r.ok().json();
+    assert_eq!(
+        setting(&doc, "database_url"),
+        (Value::from("sqlite://dbtool.db"), "default".into())
+    );
+    assert_eq!(setting(&doc, "lock_timeout").1, "default");
+    assert_eq!(
+        setting(&doc, "app"),
+        (Value::from("neurachar"), ".env".into())
+    );
+    assert!(!d.join("evil.db").exists());
+}
+
+/// A FIFO as `DATABASE_URL_FILE` would block the read forever: refused before opening.
+#[test]
+fn database_url_file_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("url.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let r = run_in(
+        d,
+        &[("DATABASE_URL_FILE", fifo.to_str().unwrap())],
+        &["config"],
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("url.fifo") && r.stderr.contains("a FIFO"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// `DBTOOL_WAIT` / `wait` take the same spellings in the environment, `.env` and the file.
 #[test]
 fn one_set_of_boolean_spellings() {
@@ -950,8 +1000,64 @@ fn sqlite_reads_that_create_nothing() {
             "{}",
             r.stderr
         );
+        // One warning, and its hint works as printed: with the URL from the environment
+        // `dbtool upgrade` finds it again.
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("`dbtool upgrade`"), "{}", r.stderr);
         assert!(!d.join("nothing-here.db").exists());
     }
+    // A URL given as a flag is repeated in the hint (following `dbtool upgrade` would
+    // create ./dbtool.db instead), never printed.
+    for args in [&["status"][..], &["history"]] {
+        let mut full = vec!["--database-url", "sqlite://flag-db.db"];
+        full.extend_from_slice(args);
+        let r = run_in(d, &[], &full);
+        r.ok();
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("`dbtool --database-url <url> upgrade` creates it"),
+            "{}",
+            r.stderr
+        );
+    }
+    // A no-op on a file that does not exist creates nothing (no file, no lock file).
+    for args in [
+        &["upgrade", "base"][..],
+        &["stamp", "base"],
+        &["stamp", "head", "--dry-run"],
+    ] {
+        let r = run_in(d, &[("DATABASE_URL", "sqlite://noop.db")], args);
+        r.ok();
+        let listing: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("noop"))
+            .collect();
+        assert!(listing.is_empty(), "{args:?} created {listing:?}");
+    }
+    // A verified stamp cannot succeed on a new file: refused before creating it (exit 9);
+    // with --force, stamp creates the file as the README says.
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["stamp", "head"],
+    );
+    r.expect_code(9);
+    assert!(r.error_line().contains("--force"), "{}", r.stderr);
+    assert!(!d.join("stamped.db").exists());
+    run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["stamp", "head", "--force"],
+    )
+    .ok();
+    let r = run_in(
+        d,
+        &[("DATABASE_URL", "sqlite://stamped.db")],
+        &["--json", "status"],
+    );
+    assert_eq!(r.ok().json()["pending"], 0);
     let r = run_in(
         d,
         &[("DATABASE_URL", "sqlite::memory:")],

@@ -34,7 +34,11 @@ impl FromStr for Target {
         }
         if let Some(rest) = s.strip_prefix('+').or_else(|| s.strip_prefix('-')) {
             let n: i32 = rest.parse().map_err(|_| {
-                format!("'{s}' is not a relative target: use +N or -N with a whole number, e.g. -1")
+                if !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit()) {
+                    format!("'{s}' is out of range: +N / -N counts migration steps, and no app has that many")
+                } else {
+                    format!("'{s}' is not a relative target: use +N or -N with a whole number, e.g. -1")
+                }
             })?;
             if n == 0 {
                 return Err(format!(
@@ -53,6 +57,12 @@ impl FromStr for Target {
 /// A bare number could be steps or the start of a revision: the error names the
 /// revisions it starts (of any app, since the app is not known while parsing).
 fn bare_number(s: &str) -> String {
+    if s.chars().all(|c| c == '0') {
+        // `+0` and `-0` move nowhere, so they are no way out.
+        return format!(
+            "'{s}' is not a target: give +N or -N steps (not zero), head, base, or a migration name or revision"
+        );
+    }
     #[cfg(not(feature = "fixtures"))]
     let apps = crate::engine::app::App::REAL.to_vec();
     #[cfg(feature = "fixtures")]
@@ -113,6 +123,10 @@ mod tests {
             "'25698' is ambiguous: write +25698 or -25698 for steps, or 25698f3f906f for the revision"
         );
         assert!("+0".parse::<Target>().is_err());
+        let zero = "0".parse::<Target>().unwrap_err();
+        assert!(!zero.contains("+0") && zero.contains("not zero"), "{zero}");
+        let big = "+99999999999999999999".parse::<Target>().unwrap_err();
+        assert!(big.contains("out of range"), "{big}");
         assert!("-x".parse::<Target>().is_err());
         assert!("".parse::<Target>().is_err());
     }
