@@ -104,16 +104,10 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     } else {
         None
     };
-    let description = args.message.clone().unwrap_or_else(|| match &generated {
-        Some(g) => {
-            let mut d = g.changes.join("; ");
-            if d.len() > 200 {
-                d = format!("{}; ...", g.changes[0]);
-            }
-            capitalise(&d)
-        }
-        None => capitalise(&args.name.replace('_', " ")),
-    });
+    let description = args
+        .message
+        .clone()
+        .unwrap_or_else(|| capitalise(&args.name.replace('_', " ")));
     let text = file_text(&full, &description, generated.as_ref());
     let new_mod = register(&mod_text, &full).ok_or_else(|| {
         coded(
@@ -127,6 +121,7 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     let path = dir.join(format!("{full}.rs"));
     write_new(&path, &text)?;
     std::fs::write(&mod_rs, new_mod).with_context(|| format!("writing {}", mod_rs.display()))?;
+    rustfmt(&root, &path);
 
     let view = NewView {
         app,
@@ -294,6 +289,19 @@ fn register(mod_text: &str, name: &str) -> Option<String> {
         s.push('\n');
     }
     Some(s)
+}
+
+/// Lays the written file out as `cargo fmt` would (the generated lines are long); without
+/// rustfmt it stays as written, which compiles all the same.
+fn rustfmt(root: &Path, path: &Path) {
+    let _ = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .arg(path)
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 /// Writes `text` to a file that must not exist yet.

@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use entity::schema::TableDef;
 use migration::engine::schema::{self, Column, ForeignKey, Index, Schema, Table};
 use migration::App;
-use sea_orm::sea_query::{ColumnType, ForeignKeyAction, StringLen};
+use sea_orm::sea_query::{ColumnType, StringLen};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -315,16 +315,6 @@ fn action_code(a: &str) -> &'static str {
     }
 }
 
-fn fk_action_name(a: Option<ForeignKeyAction>) -> &'static str {
-    match a {
-        Some(ForeignKeyAction::Cascade) => "CASCADE",
-        Some(ForeignKeyAction::SetNull) => "SET NULL",
-        Some(ForeignKeyAction::SetDefault) => "SET DEFAULT",
-        Some(ForeignKeyAction::Restrict) => "RESTRICT",
-        _ => "NO ACTION",
-    }
-}
-
 /// The constraint name of foreign key `f` of `table`: the entity's, else PostgreSQL's.
 fn fk_name(table: &str, f: &ForeignKey, def: Option<&TableDef>) -> String {
     def.and_then(|d| {
@@ -445,15 +435,14 @@ fn table_fns(t: &Table, def: Option<&TableDef>, which: &str) -> (String, String)
     );
     let mut ix = String::from("vec![");
     for i in own_indexes(t) {
-        let cols = i
+        let cols: String = i
             .columns
             .iter()
-            .map(|c| format!("Alias::new({})", q(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .map(|c| format!("\n        .col(Alias::new({}))", q(c)))
+            .collect();
         let _ = write!(
             ix,
-            "\n    Index::create()\n        .name({})\n        .table(Alias::new({}))\n        .cols([{cols}]){}\n        .to_owned(),",
+            "\n    Index::create()\n        .name({})\n        .table(Alias::new({})){cols}{}\n        .to_owned(),",
             q(&i.name),
             q(&t.name),
             if i.unique { "\n        .unique()" } else { "" }
@@ -857,6 +846,9 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             .collect::<Vec<_>>()
             .join("\n");
         let branch = |sqlite: &[String], other: &[String]| {
+            if sqlite == other {
+                return format!("{comment}\n{}", other.join("\n"));
+            }
             format!(
                 "{comment}\nif manager.get_database_backend() == DbBackend::Sqlite {{\n{}\n}} else {{\n{}\n}}",
                 indent(&sqlite.join("\n"), 4),
@@ -910,16 +902,4 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
     g.down = down.join("\n\n");
     g.helpers = helpers.join("\n");
     g
-}
-
-/// The entities' foreign keys as the engine describes them (for messages).
-pub fn describe_fk(f: &entity::schema::ForeignKeyDef) -> String {
-    format!(
-        "({}) -> {}({}) ON UPDATE {} ON DELETE {}",
-        f.columns.join(", "),
-        f.ref_table,
-        f.ref_columns.join(", "),
-        fk_action_name(f.on_update),
-        fk_action_name(f.on_delete)
-    )
 }
