@@ -184,7 +184,10 @@ fn find_root(from: &Path, app: App) -> Option<PathBuf> {
     from.ancestors()
         .find(|d| {
             d.join("Cargo.toml").is_file()
-                && d.join("migration/src").join(app.name()).join("mod.rs").is_file()
+                && d.join("migration/src")
+                    .join(app.name())
+                    .join("mod.rs")
+                    .is_file()
         })
         .map(Path::to_path_buf)
 }

@@ -449,7 +449,8 @@ fn table_fns(t: &Table, def: Option<&TableDef>, which: &str) -> (String, String)
         );
     }
     ix += "\n]";
-    let index_fn = format!(
+    let index_fn =
+        format!(
         "/// The indexes of `{}` {}.\nfn {f}_indexes() -> Vec<IndexCreateStatement> {{\n{}\n}}\n",
         t.name,
         if which == "after" { "after this step" } else { "before this step" },
@@ -461,7 +462,11 @@ fn table_fns(t: &Table, def: Option<&TableDef>, which: &str) -> (String, String)
 fn index_cols(i: &Index) -> String {
     format!(
         "&[{}]",
-        i.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+        i.columns
+            .iter()
+            .map(|c| q(c))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -672,7 +677,10 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             summary.push(format!("drop index {t}.{}", i.name));
         }
         for f in &ch.fk_added {
-            summary.push(format!("add foreign key {t}{}", f.describe().trim_start_matches(|c| c != '(')));
+            summary.push(format!(
+                "add foreign key {t}{}",
+                f.describe().trim_start_matches(|c| c != '(')
+            ));
         }
         for f in &ch.fk_dropped {
             summary.push(format!("drop foreign key {t} {}", f.describe()));
@@ -716,7 +724,11 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             }
         }
         for c in &ch.dropped {
-            pg_up.push(format!("ddl::drop_column(manager, {}, {}).await?;", q(t), q(&c.name)));
+            pg_up.push(format!(
+                "ddl::drop_column(manager, {}, {}).await?;",
+                q(t),
+                q(&c.name)
+            ));
         }
         for c in &ch.added {
             pg_up.push(format!(
@@ -769,7 +781,11 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             ));
         }
         for c in &ch.added {
-            pg_down.push(format!("ddl::drop_column(manager, {}, {}).await?;", q(t), q(&c.name)));
+            pg_down.push(format!(
+                "ddl::drop_column(manager, {}, {}).await?;",
+                q(t),
+                q(&c.name)
+            ));
         }
         for c in &ch.dropped {
             pg_down.push(format!(
@@ -811,7 +827,11 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
                 sd.push(drop_index_code(t, i));
             }
             for c in &ch.added {
-                sd.push(format!("ddl::drop_column(manager, {}, {}).await?;", q(t), q(&c.name)));
+                sd.push(format!(
+                    "ddl::drop_column(manager, {}, {}).await?;",
+                    q(t),
+                    q(&c.name)
+                ));
             }
             for i in &ch.ix_dropped {
                 sd.push(create_index_code(t, i));

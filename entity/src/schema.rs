@@ -6,8 +6,8 @@
 //! provides is not also an inline constraint.
 use sea_orm::sea_query::{ColumnType, Expr, ForeignKeyAction, TableRef};
 use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn,
-    PrimaryKeyTrait, RelationTrait, Schema,
+    ColumnTrait, DbBackend, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn, PrimaryKeyTrait,
+    RelationTrait, Schema,
 };
 
 /// An index the attributes cannot express: a name of its own, several columns, or both.

@@ -138,8 +138,7 @@ pub(crate) async fn create_index(
     columns: &[&str],
     unique: bool,
 ) -> Result<(), DbErr> {
-    if manager.get_database_backend() == DbBackend::MySql && manager.has_index(table, name).await?
-    {
+    if manager.get_database_backend() == DbBackend::MySql && manager.has_index(table, name).await? {
         return Ok(());
     }
     let mut stmt = Index::create();

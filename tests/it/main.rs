@@ -12,6 +12,7 @@ mod indexes;
 mod lint;
 mod live;
 mod migrate;
+mod new;
 mod pooler;
 mod progress;
 mod safety;

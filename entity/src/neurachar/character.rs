@@ -28,13 +28,11 @@ pub struct Model {
 
 /// Named indexes beyond what the attributes above declare (from
 /// `m20251212_000006_add_foreign_key_indexes`).
-pub const INDEXES: &[crate::schema::Index] = &[
-    crate::schema::Index {
-        name: "ix_characters_creator_id",
-        columns: &["creator_id"],
-        unique: false,
-    },
-];
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_characters_creator_id",
+    columns: &["creator_id"],
+    unique: false,
+}];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

@@ -21,13 +21,11 @@ pub struct Model {
 
 /// Named indexes beyond what the attributes above declare (from
 /// `m20251212_000006_add_foreign_key_indexes`).
-pub const INDEXES: &[crate::schema::Index] = &[
-    crate::schema::Index {
-        name: "ix_messages_chat_id_created_at",
-        columns: &["chat_id", "created_at"],
-        unique: false,
-    },
-];
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_messages_chat_id_created_at",
+    columns: &["chat_id", "created_at"],
+    unique: false,
+}];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
