@@ -219,7 +219,7 @@ pub async fn introspect(db: &DatabaseConnection) -> Result<Schema, DbErr> {
 // PostgreSQL
 
 async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbErr> {
-    use postgres::def::{ColumnDefault, ForeignKeyAction as A};
+    use postgres::def::ColumnDefault;
     let schema = one_string(db, "SELECT current_schema()::text").await?;
     let found = postgres::discovery::SchemaDiscovery::new_no_exec(&schema)
         .discover_with(db)
@@ -240,16 +240,28 @@ async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbEr
         5,
     )
     .await?;
-    let action = |a: &Option<A>| {
-        match a {
-            Some(A::Cascade) => "CASCADE",
-            Some(A::SetNull) => "SET NULL",
-            Some(A::SetDefault) => "SET DEFAULT",
-            Some(A::Restrict) => "RESTRICT",
-            Some(A::NoAction) | None => "NO ACTION",
-        }
-        .to_owned()
-    };
+    // Primary and foreign keys from pg_constraint: sea-schema reads them from
+    // information_schema, which hides the constraints of tables the user may only SELECT from
+    // (a read-only user would see every key as missing).
+    let keys = rows(
+        db,
+        "SELECT t.relname::text, c.conname::text, c.contype::text, \
+                (SELECT string_agg(a.attname::text, E'\\x1f' ORDER BY k.i) \
+                 FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n), \
+                rt.relname::text, \
+                (SELECT string_agg(a.attname::text, E'\\x1f' ORDER BY k.i) \
+                 FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n), \
+                c.confupdtype::text, c.confdeltype::text \
+         FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         LEFT JOIN pg_class rt ON rt.oid = c.confrelid \
+         WHERE n.nspname = current_schema() AND c.contype IN ('p', 'f') \
+         ORDER BY t.relname, c.conname",
+        8,
+    )
+    .await?;
     let mut out = Vec::new();
     for t in found.tables {
         let name = t.info.name.clone();
@@ -295,21 +307,24 @@ async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbEr
         }
         out.push(Table {
             columns,
-            primary_key: t.primary_key_constraints.first().map(|p| PrimaryKey {
-                name: Some(p.name.clone()),
-                columns: p.columns.clone(),
-            }),
-            indexes,
-            foreign_keys: t
-                .reference_constraints
+            primary_key: keys
                 .iter()
+                .find(|r| r[0] == name && r[2] == "p")
+                .map(|r| PrimaryKey {
+                    name: Some(r[1].clone()),
+                    columns: r[3].split(sep).map(str::to_owned).collect(),
+                }),
+            indexes,
+            foreign_keys: keys
+                .iter()
+                .filter(|r| r[0] == name && r[2] == "f")
                 .map(|r| ForeignKey {
-                    name: Some(r.name.clone()),
-                    columns: r.columns.clone(),
-                    ref_table: r.table.clone(),
-                    ref_columns: r.foreign_columns.clone(),
-                    on_update: action(&r.on_update),
-                    on_delete: action(&r.on_delete),
+                    name: Some(r[1].clone()),
+                    columns: r[3].split(sep).map(str::to_owned).collect(),
+                    ref_table: r[4].clone(),
+                    ref_columns: r[5].split(sep).map(str::to_owned).collect(),
+                    on_update: pg_action(&r[6]),
+                    on_delete: pg_action(&r[7]),
                 })
                 .collect(),
             // PostgreSQL (before 18) lists every NOT NULL as a check named after object ids
@@ -327,6 +342,18 @@ async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbEr
         });
     }
     Ok(out)
+}
+
+/// `pg_constraint.confupdtype` / `confdeltype` spelled out.
+fn pg_action(code: &str) -> String {
+    match code {
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        "r" => "RESTRICT",
+        _ => "NO ACTION",
+    }
+    .to_owned()
 }
 
 fn is_pg_not_null_check(name: &str) -> bool {
