@@ -356,7 +356,7 @@ fn file_text(name: &str, description: &str, g: Option<&autogen::Generated>) -> S
             for c in &g.changes {
                 s += &format!("//! - {c}\n");
             }
-            s += "use crate::{ddl, StepInfo};\n";
+            s += "#[allow(unused_imports)]\nuse crate::ddl;\nuse crate::StepInfo;\n";
             s += "#[allow(unused_imports)]\nuse sea_orm_migration::prelude::*;\n";
             s += "#[allow(unused_imports)]\nuse sea_orm_migration::sea_orm::DbBackend;\n";
         }

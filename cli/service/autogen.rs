@@ -607,11 +607,24 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
         .filter(|t| !old.tables.contains_key(**t))
         .filter_map(|t| new.tables.get(*t))
         .collect();
-    let dropped: Vec<&Table> = old
+    // Dropped tables, children before the tables they reference.
+    let mut left: Vec<&Table> = old
         .tables
         .values()
         .filter(|t| !new.tables.contains_key(&t.name))
         .collect();
+    let mut dropped: Vec<&Table> = Vec::new();
+    while !left.is_empty() {
+        let i = left
+            .iter()
+            .position(|t| {
+                !left.iter().any(|o| {
+                    o.name != t.name && o.foreign_keys.iter().any(|f| f.ref_table == t.name)
+                })
+            })
+            .unwrap_or(0);
+        dropped.push(left.remove(i));
+    }
     for t in &created {
         let (f, code) = table_fns(t, def_of(&t.name), "after");
         helpers.push(code);
@@ -686,6 +699,7 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             summary.push(format!("drop foreign key {t} {}", f.describe()));
         }
         if ch.pk_changed {
+            summary.push(format!("primary key of {t} changed (not generated)"));
             g.placeholders.push(format!(
                 "the primary key of {t} changed: not generated; write it by hand"
             ));
@@ -880,7 +894,7 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
     }
     up.extend(up_alter);
 
-    for t in dropped.iter().rev() {
+    for t in &dropped {
         g.changes.push(format!("drop table {}", t.name));
         up.push(format!(
             "// Table {} is no longer in the entities: its rows go with it.\nddl::drop_table(manager, Alias::new({})).await?;",
@@ -888,7 +902,7 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             q(&t.name)
         ));
     }
-    for t in &dropped {
+    for t in dropped.iter().rev() {
         let (f, code) = table_fns(t, None, "before");
         helpers.push(code);
         down.push(format!(

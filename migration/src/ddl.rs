@@ -1,4 +1,5 @@
 //! Small DDL helpers shared by the migrations: the per-backend differences in one place.
+//! Public so that the test suite can run the generated steps' helpers twice on MySQL.
 //!
 //! Everything here must keep producing the same SQL for the migrations that already use it;
 //! add a new helper rather than changing what an existing one emits.
@@ -83,11 +84,7 @@ where
 
 /// `DROP INDEX <name>` (`... ON <table>` where the backend needs it); on MySQL only when the
 /// index still exists, so that a half-done `down` can be re-run.
-pub(crate) async fn drop_index<T>(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: T,
-) -> Result<(), DbErr>
+pub async fn drop_index<T>(manager: &SchemaManager<'_>, name: &str, table: T) -> Result<(), DbErr>
 where
     T: IntoIden + 'static,
 {
@@ -109,7 +106,6 @@ where
 
 /// Whether the probe `sql` (one row, one column `has_index`, as `upgrade --sql` answers
 /// offline) says yes. MySQL gives the answer as a number.
-#[allow(dead_code)] // until a generated step uses it
 async fn probe(manager: &SchemaManager<'_>, sql: String) -> Result<bool, DbErr> {
     let backend = manager.get_database_backend();
     let row = manager
@@ -124,14 +120,12 @@ async fn probe(manager: &SchemaManager<'_>, sql: String) -> Result<bool, DbErr> 
     }))
 }
 
-#[allow(dead_code)] // until a generated step uses it
 fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// `CREATE [UNIQUE] INDEX <name> ON <table> (<columns>)`; on MySQL only when it is missing.
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn create_index(
+pub async fn create_index(
     manager: &SchemaManager<'_>,
     name: &str,
     table: &str,
@@ -153,8 +147,7 @@ pub(crate) async fn create_index(
 }
 
 /// `ALTER TABLE <table> ADD COLUMN ...`; on MySQL only when the column is missing.
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn add_column(
+pub async fn add_column(
     manager: &SchemaManager<'_>,
     table: &str,
     mut column: ColumnDef,
@@ -175,8 +168,7 @@ pub(crate) async fn add_column(
 }
 
 /// `ALTER TABLE <table> DROP COLUMN <column>`; on MySQL only when it is still there.
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn drop_column(
+pub async fn drop_column(
     manager: &SchemaManager<'_>,
     table: &str,
     column: &str,
@@ -200,8 +192,7 @@ pub(crate) async fn drop_column(
 /// PostgreSQL (`ALTER COLUMN ... TYPE / SET|DROP NOT NULL / SET|DROP DEFAULT`) and MySQL
 /// (`MODIFY COLUMN` with the whole definition, which a re-run repeats harmlessly). SQLite
 /// cannot: there the step rebuilds the table ([`sqlite_rebuild`]).
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn alter_column(
+pub async fn alter_column(
     manager: &SchemaManager<'_>,
     table: &str,
     mut column: ColumnDef,
@@ -227,7 +218,6 @@ pub(crate) async fn alter_column(
     Ok(())
 }
 
-#[allow(dead_code)] // until a generated step uses it
 async fn has_foreign_key(
     manager: &SchemaManager<'_>,
     table: &str,
@@ -248,8 +238,7 @@ async fn has_foreign_key(
 
 /// `ALTER TABLE ... ADD CONSTRAINT <name> FOREIGN KEY ...` (PostgreSQL, MySQL; on MySQL only
 /// when the constraint is missing). SQLite cannot: there the step rebuilds the table.
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn add_foreign_key(
+pub async fn add_foreign_key(
     manager: &SchemaManager<'_>,
     table: &str,
     foreign_key: ForeignKeyCreateStatement,
@@ -266,8 +255,7 @@ pub(crate) async fn add_foreign_key(
 /// `ALTER TABLE <table> DROP CONSTRAINT <name>` / MySQL `DROP FOREIGN KEY` (only when it is
 /// still there), then MySQL's implicit index of the same name, which the server created with
 /// the constraint when no other index served it, so the table is exactly as before the key.
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn drop_foreign_key(
+pub async fn drop_foreign_key(
     manager: &SchemaManager<'_>,
     table: &str,
     name: &str,
@@ -292,7 +280,6 @@ pub(crate) async fn drop_foreign_key(
 }
 
 /// Names of the rows `sql` returns in its column `name` (none from `upgrade --sql`'s mock).
-#[allow(dead_code)] // until a generated step uses it
 async fn names(manager: &SchemaManager<'_>, sql: String) -> Result<Vec<String>, DbErr> {
     let rows = manager
         .get_connection()
@@ -314,8 +301,7 @@ async fn names(manager: &SchemaManager<'_>, sql: String) -> Result<Vec<String>, 
 /// their rows (`ON DELETE CASCADE` / `NO ACTION`). So the rows of every table that depends on
 /// this one are set aside in temporary tables, removed child-first, and put back unchanged
 /// after the rebuild. Views and triggers are not recreated (the schema has none).
-#[allow(dead_code)] // until a generated step uses it
-pub(crate) async fn sqlite_rebuild(
+pub async fn sqlite_rebuild(
     manager: &SchemaManager<'_>,
     table: &str,
     mut create: TableCreateStatement,

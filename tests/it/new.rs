@@ -421,3 +421,97 @@ async fn new_steps_build_and_round_trip_on_every_backend() {
     r.ok();
     assert!(r.stdout.contains("no migration written"), "{}", r.stdout);
 }
+
+/// MySQL/MariaDB commit each DDL statement, so the helpers generated steps use must be
+/// re-runnable: each change made twice, then undone twice, leaves the schema as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_step_helpers_rerun_on_mysql() {
+    use migration::ddl;
+    use sea_orm_migration::prelude::*;
+    let db = TestDb::new(Backend::MySql, "new_helpers_rerun");
+    db.run(&["--app", "neurachar", "upgrade"]).ok();
+    let before = introspect::dump(&db).await;
+    let conn = db.connect().await;
+    let manager = SchemaManager::new(&conn);
+    let fk = || {
+        ForeignKey::create()
+            .name("email_login_codes_user_id_fkey")
+            .from_tbl(Alias::new("email_login_codes"))
+            .to_tbl(Alias::new("users"))
+            .from_col(Alias::new("user_id"))
+            .to_col(Alias::new("id"))
+            .on_delete(ForeignKeyAction::Cascade)
+            .to_owned()
+    };
+    let col = |name: &str, len: u32| {
+        ColumnDef::new(Alias::new(name))
+            .string_len(len)
+            .not_null()
+            .to_owned()
+    };
+    for _ in 0..2 {
+        ddl::add_column(
+            &manager,
+            "users",
+            ColumnDef::new(Alias::new("nickname"))
+                .string_len(50)
+                .null()
+                .to_owned(),
+        )
+        .await
+        .unwrap();
+        ddl::create_index(
+            &manager,
+            "idx-users-nickname",
+            "users",
+            &["nickname"],
+            false,
+        )
+        .await
+        .unwrap();
+        ddl::add_column(
+            &manager,
+            "email_login_codes",
+            ColumnDef::new(Alias::new("user_id"))
+                .uuid()
+                .null()
+                .to_owned(),
+        )
+        .await
+        .unwrap();
+        ddl::add_foreign_key(&manager, "email_login_codes", fk())
+            .await
+            .unwrap();
+        ddl::alter_column(&manager, "characters", col("name", 200))
+            .await
+            .unwrap();
+    }
+    let changed = introspect::dump(&db).await;
+    assert!(
+        changed.contains("nickname") && changed.contains("email_login_codes_user_id_fkey"),
+        "{changed}"
+    );
+    for _ in 0..2 {
+        ddl::alter_column(&manager, "characters", col("name", 100))
+            .await
+            .unwrap();
+        ddl::drop_foreign_key(
+            &manager,
+            "email_login_codes",
+            "email_login_codes_user_id_fkey",
+        )
+        .await
+        .unwrap();
+        ddl::drop_column(&manager, "email_login_codes", "user_id")
+            .await
+            .unwrap();
+        ddl::drop_index(&manager, "idx-users-nickname", Alias::new("users"))
+            .await
+            .unwrap();
+        ddl::drop_column(&manager, "users", "nickname")
+            .await
+            .unwrap();
+    }
+    conn.close().await.ok();
+    assert_eq!(introspect::dump(&db).await, before, "exactly as before");
+}
