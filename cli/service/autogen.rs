@@ -391,7 +391,12 @@ fn own_indexes(t: &Table) -> Vec<&Index> {
 
 /// `fn <table>_<which>(manager) -> TableCreateStatement` and `fn ..._indexes()`: the whole
 /// table, for creating it and for SQLite's rebuild.
-fn table_fns(t: &Table, def: Option<&TableDef>, which: &str) -> (String, String) {
+fn table_fns(
+    t: &Table,
+    def: Option<&TableDef>,
+    which: &str,
+    with_indexes: bool,
+) -> (String, String) {
     let f = format!("{}_{which}", ident(&t.name));
     let single_pk = t.primary_key.as_ref().map_or(0, |p| p.columns.len()) == 1;
     let mut body = format!("ddl::create_table(manager, Alias::new({}))", q(&t.name));
@@ -456,6 +461,9 @@ fn table_fns(t: &Table, def: Option<&TableDef>, which: &str) -> (String, String)
         if which == "after" { "after this step" } else { "before this step" },
         indent(&ix, 4)
     );
+    if !with_indexes {
+        return (f, table_fn);
+    }
     (f, format!("{table_fn}\n{index_fn}"))
 }
 
@@ -626,14 +634,19 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
         dropped.push(left.remove(i));
     }
     for t in &created {
-        let (f, code) = table_fns(t, def_of(&t.name), "after");
+        let (f, code) = table_fns(t, def_of(&t.name), "after", false);
         helpers.push(code);
         g.changes.push(format!("create table {}", t.name));
         g.creates_tables.push(t.name.clone());
-        up.push(format!(
-            "// New table {}.\nmanager.create_table({f}(manager)).await?;\nfor ix in {f}_indexes() {{\n    manager.create_index(ix).await?;\n}}",
+        let mut code = format!(
+            "// New table {}.\nmanager.create_table({f}(manager)).await?;",
             t.name
-        ));
+        );
+        for i in own_indexes(t) {
+            code += "\n";
+            code += &create_index_code(&t.name, i);
+        }
+        up.push(code);
     }
 
     // Tables on both sides.
@@ -852,8 +865,8 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             }
             (su, sd)
         } else {
-            let (fa, after) = table_fns(n, def, "after");
-            let (fb, before) = table_fns(o, None, "before");
+            let (fa, after) = table_fns(n, def, "after", true);
+            let (fb, before) = table_fns(o, None, "before", true);
             helpers.push(after);
             helpers.push(before);
             let kept: Vec<String> = n
@@ -903,12 +916,17 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
         ));
     }
     for t in dropped.iter().rev() {
-        let (f, code) = table_fns(t, None, "before");
+        let (f, code) = table_fns(t, None, "before", false);
         helpers.push(code);
-        down.push(format!(
-            "// Table {} as it was (without its rows).\nmanager.create_table({f}(manager)).await?;\nfor ix in {f}_indexes() {{\n    manager.create_index(ix).await?;\n}}",
+        let mut code = format!(
+            "// Table {} as it was (without its rows).\nmanager.create_table({f}(manager)).await?;",
             t.name
-        ));
+        );
+        for i in own_indexes(t) {
+            code += "\n";
+            code += &create_index_code(&t.name, i);
+        }
+        down.push(code);
     }
     if !created.is_empty() && !dropped.is_empty() {
         g.placeholders.push(format!(

@@ -245,7 +245,7 @@ pub async fn add_foreign_key(
 ) -> Result<(), DbErr> {
     if manager.get_database_backend() == DbBackend::MySql {
         let name = foreign_key.get_foreign_key().get_name().unwrap_or_default();
-        if has_foreign_key(manager, table, &name).await? {
+        if has_foreign_key(manager, table, name).await? {
             return Ok(());
         }
     }
