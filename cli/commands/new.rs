@@ -429,7 +429,7 @@ mod tests {
     fn stamps_sort_after_the_newest() {
         let s = next_stamp(&["m29991231_235959_late".to_owned()]);
         assert_eq!(s, "30000101_000000");
-        assert!(next_stamp(&["m20000101_000000_a".to_owned()]) > "20260101".to_owned());
+        assert!(next_stamp(&["m20000101_000000_a".to_owned()]).as_str() > "20260101");
     }
 
     #[test]
