@@ -40,7 +40,7 @@ pub struct NewArgs {
     #[arg(long)]
     pub autogenerate: bool,
 
-    /// The one-line description of the step [default: from NAME, or the changes found]
+    /// The one-line description of the step [default: NAME in words]
     #[arg(short, long, value_name = "TEXT")]
     pub message: Option<String>,
 }
