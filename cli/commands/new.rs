@@ -62,6 +62,14 @@ struct NewView {
 
 pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     let app = ctx.app;
+    if !App::REAL.contains(&app) {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "{app} has no migrations directory of its own; use --app avatar or --app neurachar"
+            ),
+        ));
+    }
     check_name(&args.name)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;
     let root = find_root(&cwd, app).ok_or_else(|| {
