@@ -815,11 +815,25 @@ pub fn diff_code(defs: &[TableDef], old: &Schema, new: &Schema) -> Generated {
             ));
         }
         for c in &ch.dropped {
-            pg_down.push(format!(
-                "ddl::add_column(manager, {}, {}.to_owned()).await?;",
-                q(t),
-                column_code(c, None, false)
-            ));
+            let before = o
+                .columns
+                .iter()
+                .position(|x| x.name == c.name)
+                .filter(|i| *i > 0)
+                .map(|i| &o.columns[i - 1].name);
+            pg_down.push(match before {
+                Some(prev) => format!(
+                    "ddl::add_column_after(manager, {}, {}.to_owned(), {}).await?;",
+                    q(t),
+                    column_code(c, None, false),
+                    q(prev)
+                ),
+                None => format!(
+                    "ddl::add_column(manager, {}, {}.to_owned()).await?;",
+                    q(t),
+                    column_code(c, None, false)
+                ),
+            });
         }
         for i in &ch.ix_dropped {
             if !i.name.starts_with("sqlite_autoindex_") {

@@ -167,6 +167,37 @@ pub async fn add_column(
         .await
 }
 
+/// [`add_column`] where it was: MySQL places it `AFTER` the column before it (so a `down` that
+/// puts a dropped column back restores the table exactly); PostgreSQL cannot place a column
+/// and adds it at the end.
+pub async fn add_column_after(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    mut column: ColumnDef,
+    after: &str,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::MySql {
+        return add_column(manager, table, column).await;
+    }
+    if manager.has_column(table, column.get_column_name()).await? {
+        return Ok(());
+    }
+    let stmt = DbBackend::MySql.build(
+        Table::alter()
+            .table(Alias::new(table))
+            .add_column(&mut column),
+    );
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "{} AFTER `{}`",
+            stmt.sql,
+            after.replace('`', "``")
+        ))
+        .await?;
+    Ok(())
+}
+
 /// `ALTER TABLE <table> DROP COLUMN <column>`; on MySQL only when it is still there.
 pub async fn drop_column(
     manager: &SchemaManager<'_>,
