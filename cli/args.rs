@@ -258,6 +258,8 @@ pub enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Print the man page (roff)
     Man(commands::man::ManArgs),
+    /// Write the next migration of the app into this checkout (--autogenerate: from the entities)
+    New(commands::new::NewArgs),
 }
 
 /// The heading global options are listed under in every `--help`, apart from the

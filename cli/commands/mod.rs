@@ -15,6 +15,7 @@ pub mod lint;
 pub mod login_codes;
 pub mod man;
 pub mod migrate;
+pub mod new;
 pub mod settings;
 pub mod sql;
 pub mod stamp;
@@ -50,6 +51,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Config(a) => config::run(ctx, a).await,
         Command::Completions(a) => completions::run(ctx, a).await,
         Command::Man(a) => man::run(ctx, a).await,
+        Command::New(a) => new::run(ctx, a).await,
     }
 }
 

@@ -4,7 +4,8 @@
 //! description, the tables it creates) so that the CLI never has to guess from file stems.
 
 pub mod avatar;
-mod ddl;
+#[doc(hidden)]
+pub mod ddl;
 pub mod engine;
 #[cfg(feature = "fixtures")]
 pub mod fixture;

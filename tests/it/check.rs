@@ -360,3 +360,158 @@ async fn invalid_indexes_are_reported_as_invalid() {
         .unwrap();
     assert!(row.contains("invalid"), "{row}");
 }
+
+on_all_backends!(every_kind_of_drift_is_found);
+
+/// The kinds of drift the README names that the scenarios above do not: a missing table, a
+/// missing and an extra column, a changed default, a changed primary key, a foreign key with
+/// another action, and (PostgreSQL, MySQL/MariaDB: SQLite keeps checks only in the table's
+/// text) an extra check constraint.
+async fn every_kind_of_drift_is_found(db: TestDb) {
+    db.run(&["--app", "neurachar", "upgrade"]).ok();
+    let statements: &[&str] = match db.backend {
+        Backend::Postgres => &[
+            "DROP TABLE messages",
+            "ALTER TABLE email_login_codes ALTER COLUMN created_at DROP DEFAULT",
+            "ALTER TABLE email_login_codes DROP COLUMN ip_address",
+            "ALTER TABLE email_login_codes ADD COLUMN note text",
+            "ALTER TABLE email_login_codes DROP CONSTRAINT email_login_codes_pkey",
+            "ALTER TABLE email_login_codes ADD CONSTRAINT email_login_codes_pkey PRIMARY KEY (id, email)",
+            "ALTER TABLE chats DROP CONSTRAINT chats_user_id_fkey",
+            "ALTER TABLE chats ADD CONSTRAINT chats_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE",
+            "ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '')",
+        ],
+        Backend::MySql => &[
+            "DROP TABLE messages",
+            "ALTER TABLE email_login_codes ALTER created_at DROP DEFAULT",
+            "ALTER TABLE email_login_codes DROP COLUMN ip_address",
+            "ALTER TABLE email_login_codes ADD COLUMN note text",
+            "ALTER TABLE email_login_codes DROP PRIMARY KEY, ADD PRIMARY KEY (id, email)",
+            "ALTER TABLE chats DROP FOREIGN KEY chats_user_id_fkey",
+            "ALTER TABLE chats ADD CONSTRAINT chats_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE",
+            "ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '')",
+        ],
+        Backend::Sqlite => &[
+            "DROP TABLE messages",
+            "DROP TABLE email_login_codes",
+            "CREATE TABLE email_login_codes (id integer NOT NULL, email varchar(255) NOT NULL, \
+             code_hash varchar(255) NOT NULL, created_at datetime_text NOT NULL, \
+             expires_at datetime_text NOT NULL, used_at datetime_text NULL, note text NULL, \
+             PRIMARY KEY (id, email))",
+            "DROP TABLE chats",
+            "CREATE TABLE chats (chat_id uuid_text NOT NULL PRIMARY KEY, user_id uuid_text NOT NULL, \
+             character_id uuid_text NOT NULL, created_at datetime_text NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+             FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE ON UPDATE NO ACTION, \
+             FOREIGN KEY (character_id) REFERENCES characters (id) ON DELETE NO ACTION ON UPDATE NO ACTION)",
+            "CREATE INDEX ix_chats_user_id ON chats (user_id)",
+            "CREATE INDEX ix_chats_character_id ON chats (character_id)",
+        ],
+    };
+    for s in statements {
+        db.exec(s).await;
+    }
+    let (code, doc) = check(&db, "neurachar");
+    assert_eq!(code, 9, "{doc}");
+    let found: Vec<(String, String)> = entries(&doc, "differences")
+        .into_iter()
+        .chain(entries(&doc, "extra"))
+        .map(|(o, _, _, k)| (o, k))
+        .collect();
+    let fk = match db.backend {
+        Backend::Sqlite => "foreign key chats.(user_id) -> users(id)",
+        _ => "foreign key chats.chats_user_id_fkey",
+    };
+    let mut want = vec![
+        ("table messages", "missing"),
+        ("column email_login_codes.ip_address", "missing"),
+        ("column email_login_codes.note", "extra"),
+        ("column email_login_codes.created_at", "altered"),
+        ("primary key email_login_codes", "altered"),
+        (fk, "altered"),
+    ];
+    if db.backend != Backend::Sqlite {
+        want.push(("check users.users_email_check", "extra"));
+    }
+    for (object, kind) in want {
+        assert!(
+            found.iter().any(|(o, k)| o == object && k == kind),
+            "{:?}: no {kind} {object} in {found:?}",
+            db.backend
+        );
+    }
+    let fk_row = entries(&doc, "differences")
+        .into_iter()
+        .find(|e| e.0 == fk)
+        .unwrap();
+    assert!(
+        fk_row.1.contains("ON DELETE NO ACTION") && fk_row.2.contains("ON DELETE CASCADE"),
+        "{fk_row:?}"
+    );
+}
+
+/// PostgreSQL: a user who may only read the app's tables (no CREATEDB) checks the database
+/// against the stored snapshot; no scratch database appears and the database is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_user_without_createdb_checks_and_leaves_nothing() {
+    let db = TestDb::new(Backend::Postgres, "check_nocreatedb");
+    db.run(&["--app", "neurachar", "upgrade"]).ok();
+    let role = format!("check_ro_{}", std::process::id());
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qAtX",
+                "-d",
+                &db.name,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    psql(&format!("DROP ROLE IF EXISTS {role}"));
+    psql(&format!("CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER"));
+    psql(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+    ));
+    // Other tests create databases meanwhile: only those of this role count.
+    let owned = || {
+        psql(&format!(
+            "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = '{role}'"
+        ))
+    };
+    let schema_before = introspect::dump(&db).await;
+
+    let url = format!("postgres://{role}@127.0.0.1:5432/{}", db.name);
+    let r = Run::from(
+        dbtool_bare(db.dir())
+            .env("DATABASE_URL", &url)
+            .args(["--app", "neurachar", "--json", "check"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbtool"),
+    );
+    let cleanup = || {
+        psql(&format!("DROP OWNED BY {role}"));
+        psql(&format!("DROP ROLE {role}"));
+    };
+    if r.code != 0 {
+        cleanup();
+    }
+    r.ok();
+    let doc = r.json();
+    assert_eq!(doc["clean"], true, "{doc}");
+    assert_eq!(doc["expected_from"], "snapshot", "{doc}");
+    assert_eq!(owned().trim(), "0", "no scratch database");
+    assert_eq!(introspect::dump(&db).await, schema_before);
+    cleanup();
+}

@@ -14,6 +14,7 @@ mod indexes;
 mod lint;
 mod live;
 mod migrate;
+mod new;
 mod pooler;
 mod progress;
 mod safety;

@@ -14,10 +14,20 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub value: String,
     /// Server default: the current time.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTime,
     /// Server default: the current time (not updated by the database on change).
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub updated_at: DateTime,
 }
+
+/// The unique index on `key` (Alembic named it; `unique` above alone would be an inline
+/// constraint).
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_settings_key",
+    columns: &["key"],
+    unique: true,
+}];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -19,6 +19,14 @@ pub struct Model {
     pub is_active: bool,
 }
 
+/// The unique index on `email` (Alembic named it; `unique` above alone would be an inline
+/// constraint).
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_users_email",
+    columns: &["email"],
+    unique: true,
+}];
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

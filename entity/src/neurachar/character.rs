@@ -21,9 +21,18 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub tags: Option<Json>,
     /// Server default: false. True when the character is visible in the Market.
+    #[sea_orm(default_value = false)]
     pub is_public: bool,
     pub creator_id: Option<Uuid>,
 }
+
+/// Named indexes beyond what the attributes above declare (from
+/// `m20251212_000006_add_foreign_key_indexes`).
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_characters_creator_id",
+    columns: &["creator_id"],
+    unique: false,
+}];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
@@ -33,6 +42,7 @@ pub enum Relation {
         from = "Column::CreatorId",
         to = "super::user::Column::Id",
         on_update = "NoAction",
+        fk_name = "characters_creator_id_fkey",
         on_delete = "NoAction"
     )]
     Creator,

@@ -11,8 +11,24 @@ pub struct Model {
     pub user_id: Uuid,
     pub character_id: Uuid,
     /// Server default: the current time.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTime,
 }
+
+/// Named indexes beyond what the attributes above declare (from
+/// `m20251212_000006_add_foreign_key_indexes`).
+pub const INDEXES: &[crate::schema::Index] = &[
+    crate::schema::Index {
+        name: "ix_chats_user_id",
+        columns: &["user_id"],
+        unique: false,
+    },
+    crate::schema::Index {
+        name: "ix_chats_character_id",
+        columns: &["character_id"],
+        unique: false,
+    },
+];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
@@ -21,6 +37,7 @@ pub enum Relation {
         from = "Column::UserId",
         to = "super::user::Column::Id",
         on_update = "NoAction",
+        fk_name = "chats_user_id_fkey",
         on_delete = "NoAction"
     )]
     User,
@@ -29,6 +46,7 @@ pub enum Relation {
         from = "Column::CharacterId",
         to = "super::character::Column::Id",
         on_update = "NoAction",
+        fk_name = "chats_character_id_fkey",
         on_delete = "NoAction"
     )]
     Character,

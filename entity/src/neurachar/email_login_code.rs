@@ -13,12 +13,16 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(255))")]
     pub code_hash: String,
     /// Server default: the current time.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTime,
     pub expires_at: DateTime,
     pub used_at: Option<DateTime>,
     #[sea_orm(column_type = "String(StringLen::N(45))", nullable)]
     pub ip_address: Option<String>,
 }
+
+/// Named indexes beyond what the attributes above declare.
+pub const INDEXES: &[crate::schema::Index] = &[];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}

@@ -15,8 +15,17 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub content: String,
     /// Server default: the current time.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTime,
 }
+
+/// Named indexes beyond what the attributes above declare (from
+/// `m20251212_000006_add_foreign_key_indexes`).
+pub const INDEXES: &[crate::schema::Index] = &[crate::schema::Index {
+    name: "ix_messages_chat_id_created_at",
+    columns: &["chat_id", "created_at"],
+    unique: false,
+}];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
@@ -25,6 +34,7 @@ pub enum Relation {
         from = "Column::ChatId",
         to = "super::chat::Column::ChatId",
         on_update = "NoAction",
+        fk_name = "messages_chat_id_fkey",
         on_delete = "Cascade"
     )]
     Chat,

@@ -15,12 +15,16 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub avatar_url: Option<String>,
     /// Server default: the current time.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
     pub created_at: DateTime,
     pub last_login_at: Option<DateTime>,
     /// Server default: `'email_qq'`.
-    #[sea_orm(column_type = "String(StringLen::N(50))")]
+    #[sea_orm(column_type = "String(StringLen::N(50))", default_value = "email_qq")]
     pub provider: String,
 }
+
+/// Named indexes beyond what the attributes above declare.
+pub const INDEXES: &[crate::schema::Index] = &[];
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

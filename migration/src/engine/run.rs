@@ -755,7 +755,9 @@ async fn touched_tables(
     let mut names: Vec<String> = Vec::new();
     for s in &statements {
         if let Some(t) = table_of(s) {
-            if !names.contains(&t) {
+            // The temporary tables of SQLite's rebuild (`ddl::sqlite_rebuild`) are no table
+            // the step works on.
+            if !names.contains(&t) && !t.starts_with("_dbtool_") {
                 names.push(t);
             }
         }
