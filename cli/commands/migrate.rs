@@ -157,6 +157,7 @@ fn empty_preview(ctx: &Ctx, direction: Direction, target: &Target) -> Result<Pre
         adopt: None,
         plan: Some(plan),
         stamp: None,
+        repair: None,
         risk: Vec::new(),
     })
 }

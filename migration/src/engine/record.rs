@@ -337,6 +337,61 @@ pub async fn clear_marker<C: ConnectionTrait>(
     .await
 }
 
+/// How `repair` settles a stuck in-progress marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settle {
+    /// Every object of the step exists: record it as applied.
+    Applied,
+    /// None of its objects exists: record it as not applied.
+    NotApplied,
+    /// Forced over a partial schema: only the marker goes, the record stays as it is.
+    KeepRecord,
+}
+
+/// Settles a stuck in-progress marker (repair). `recorded`: the step has its tracking row;
+/// `checksum`: its current checksum, stored (as repaired) when it becomes applied here.
+pub async fn resolve_marker<C: ConnectionTrait>(
+    db: &C,
+    step: &StepInfo,
+    row: &StateRow,
+    recorded: bool,
+    settle: Settle,
+    checksum: &str,
+) -> Result<(), DbErr> {
+    match (settle, recorded) {
+        (Settle::Applied, false) => {
+            insert_tracking(db, now_secs(), &[step.name]).await?;
+            upsert_state(
+                db,
+                now_secs(),
+                step.name,
+                Some(checksum),
+                Some(Origin::Repaired),
+                None,
+            )
+            .await
+        }
+        (Settle::NotApplied, true) => {
+            delete_tracking(db, &[step.name]).await?;
+            delete_state(db, step.name).await
+        }
+        (Settle::NotApplied, false) => delete_state(db, step.name).await,
+        (Settle::Applied, true) if row.checksum.is_none() => {
+            upsert_state(
+                db,
+                now_secs(),
+                step.name,
+                Some(checksum),
+                Some(Origin::Repaired),
+                None,
+            )
+            .await
+        }
+        _ => clear_marker(db, step.name, row).await,
+    }
+}
+
 async fn insert_tracking<C: ConnectionTrait>(
     db: &C,
     now: i64,
@@ -624,6 +679,23 @@ pub async fn read_audit<C: ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// How many finished audit entries started before `before_ms` (what [`prune_audit`] deletes).
+pub async fn count_audit_before<C: ConnectionTrait>(db: &C, before_ms: i64) -> Result<u64, DbErr> {
+    let select = Query::select()
+        .expr(Expr::col(Alias::new("run_id")).count())
+        .from(Alias::new(AUDIT_TABLE))
+        .and_where(Expr::col(Alias::new("started_at")).lt(before_ms))
+        .and_where(Expr::col(Alias::new("outcome")).ne("running"))
+        .to_owned();
+    let n: i64 = db
+        .query_one(&select)
+        .await?
+        .map(|r| r.try_get_by_index(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Deletes audit entries that started before `before_ms` (Unix milliseconds).
