@@ -7,6 +7,7 @@ mod check;
 mod common;
 mod config;
 mod docs;
+mod history;
 mod hygiene;
 mod indexes;
 mod lint;

@@ -457,7 +457,8 @@ impl Actor {
         };
         let os_user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()));
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .or_else(passwd_name);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
@@ -470,6 +471,24 @@ impl Actor {
             client: client.to_owned(),
         }
     }
+}
+
+/// The name of the process's user from `/etc/passwd` (services and containers often run
+/// without `USER`).
+fn passwd_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// One entry of the audit log.

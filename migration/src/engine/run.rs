@@ -1538,12 +1538,6 @@ impl Run<'_, '_> {
             Direction::Down => String::new(),
         };
         let tables = touched_tables(&engine.db, obj, direction).await;
-        self.hooks.event(&Event::StepStarted {
-            step: info,
-            direction,
-            transactional,
-            tables: &tables,
-        });
         tracing::info!(
             "{} {} {}",
             direction.as_str(),
@@ -1554,7 +1548,8 @@ impl Run<'_, '_> {
                 "outside a transaction (marked in progress)"
             }
         );
-        self.hooks.before_step(info, direction).await;
+        // The audit entry and the marker come before the step is announced: whoever sees
+        // the step start (a person, a test, a kill) finds both written.
         let handle = self
             .audit
             .start(&engine.db, operation, self.app, Some(info), Some(direction))
@@ -1574,6 +1569,13 @@ impl Run<'_, '_> {
                 return Err(failed(error));
             }
         }
+        self.hooks.event(&Event::StepStarted {
+            step: info,
+            direction,
+            transactional,
+            tables: &tables,
+        });
+        self.hooks.before_step(info, direction).await;
         let retries = engine.opts.ddl_retries;
         let mut attempt = 0;
         loop {
