@@ -57,7 +57,11 @@ impl std::str::FromStr for Cutoff {
             Ok(age) => Ok(Cutoff::Age(age)),
             // An age's own complaint (zero, too large) is the better one for age-like input.
             Err(e) if t.starts_with(|c: char| c.is_ascii_digit()) && !t.contains('-') => {
-                Err(e.replace("--older-than", "--prune"))
+                Err(if e.contains("zero") {
+                    format!("age '{s}' is zero: say how old the entries to delete are, e.g. 30d")
+                } else {
+                    e
+                })
             }
             Err(_) => Err(format!(
                 "invalid OLDER_THAN '{s}': use an age (30d, 12h, 2w) or an RFC 3339 time or date (2026-01-31T12:00:00Z, 2026-01-31)"
