@@ -51,7 +51,9 @@ impl std::str::FromStr for Cutoff {
             return Ok(Cutoff::At(at.with_timezone(&Utc)));
         }
         if let Ok(day) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-            return Ok(Cutoff::At(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()));
+            return Ok(Cutoff::At(
+                day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+            ));
         }
         match t.parse::<Age>() {
             Ok(age) => Ok(Cutoff::Age(age)),
@@ -196,11 +198,11 @@ pub async fn run(ctx: &Ctx, args: LogArgs) -> Result<Exit> {
                     _ => Tone::Bad,
                 };
                 vec![
-                    (e.started_at.map(|t| human_time(&t)).unwrap_or_default(), Tone::Plain),
                     (
-                        e.duration_ms.map(took).unwrap_or_default(),
+                        e.started_at.map(|t| human_time(&t)).unwrap_or_default(),
                         Tone::Plain,
                     ),
+                    (e.duration_ms.map(took).unwrap_or_default(), Tone::Plain),
                     (e.app.clone(), Tone::Plain),
                     (e.operation.clone(), Tone::Plain),
                     (e.migration.clone().unwrap_or_default(), Tone::Plain),

@@ -65,7 +65,12 @@ pub async fn run(ctx: &Ctx, args: RepairArgs) -> Result<Exit> {
         dry_run: args.dry_run,
         plan: &plan,
     };
-    if plan.marker.as_ref().is_some_and(|m| m.settle == Some(Settle::KeepRecord)) && !ctx.out.json {
+    if plan
+        .marker
+        .as_ref()
+        .is_some_and(|m| m.settle == Some(Settle::KeepRecord))
+        && !ctx.out.json
+    {
         ctx.out.warn(&format!(
             "the half-done marker was cleared without the schema agreeing (--force); `{}` shows what differs",
             ctx.hint("check")
@@ -118,7 +123,11 @@ pub fn marker_line(m: &MarkerRepair, would: bool) -> String {
         Some(Settle::KeepRecord) | None => format!(
             "{w}clear the half-done marker of {}, which stays {}",
             describe(m.step),
-            if m.recorded { "recorded as applied" } else { "pending" }
+            if m.recorded {
+                "recorded as applied"
+            } else {
+                "pending"
+            }
         ),
     };
     format!(

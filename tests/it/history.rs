@@ -55,7 +55,13 @@ fn entries(doc: &Value) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-fn has(list: &[(String, String, String, String)], op: &str, m: &str, dir: &str, outcome: &str) -> bool {
+fn has(
+    list: &[(String, String, String, String)],
+    op: &str,
+    m: &str,
+    dir: &str,
+    outcome: &str,
+) -> bool {
     list.iter()
         .any(|(o, mi, d, out)| o == op && mi == m && d == dir && out == outcome)
 }
@@ -98,7 +104,10 @@ fn sigkill(child: &mut Child) {
 async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
     let fx = ["--app", "fixture"];
     let with = |args: &[&str]| -> Vec<String> {
-        fx.iter().chain(args.iter()).map(|s| s.to_string()).collect()
+        fx.iter()
+            .chain(args.iter())
+            .map(|s| s.to_string())
+            .collect()
     };
     let run = |args: &[&str]| {
         let a = with(args);
@@ -121,7 +130,14 @@ async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
     failed.expect_code(5);
     // Back to F1 (MySQL first finishes the half-done F3), then a run killed inside F2.
     run(&["downgrade", F1, "--yes"]).ok();
-    let mut child = spawn(&db, &with(&["upgrade"]).iter().map(String::as_str).collect::<Vec<_>>(), &[("DBTOOL_FIXTURE_SLEEP_MS", "30000")]);
+    let mut child = spawn(
+        &db,
+        &with(&["upgrade"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[("DBTOOL_FIXTURE_SLEEP_MS", "30000")],
+    );
     wait_for_line(&mut child, &format!("applying {F2}"));
     sigkill(&mut child);
 
@@ -145,10 +161,21 @@ async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
         // Killed: its entry was never finished, and nobody holds the lock.
         ("upgrade", F2, "up", "interrupted"),
     ] {
-        assert!(has(&list, op, m, dir, outcome), "no {op} {m} {dir} {outcome} in {list:#?}");
+        assert!(
+            has(&list, op, m, dir, outcome),
+            "no {op} {m} {dir} {outcome} in {list:#?}"
+        );
     }
     // Newest first: the killed run is the last thing that happened.
-    assert_eq!(list[0], ("upgrade".into(), F2.into(), "up".into(), "interrupted".into()));
+    assert_eq!(
+        list[0],
+        (
+            "upgrade".into(),
+            F2.into(),
+            "up".into(),
+            "interrupted".into()
+        )
+    );
     let failure = doc["entries"]
         .as_array()
         .unwrap()
@@ -156,18 +183,36 @@ async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
         .find(|e| e["outcome"] == "failed")
         .unwrap();
     assert!(
-        failure["error"].as_str().unwrap().contains("no_such_table_fixture"),
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_table_fixture"),
         "{failure}"
     );
     // Who and what ran it.
     let first = &doc["entries"][0];
-    assert!(first["client"].as_str().unwrap().starts_with("dbtool "), "{first}");
-    assert!(first["host"].as_str().is_some_and(|h| !h.is_empty()), "{first}");
-    assert!(first["os_user"].as_str().is_some_and(|u| !u.is_empty()), "{first}");
-    assert!(first["started_at"].as_str().unwrap().ends_with('Z'), "{first}");
+    assert!(
+        first["client"].as_str().unwrap().starts_with("dbtool "),
+        "{first}"
+    );
+    assert!(
+        first["host"].as_str().is_some_and(|h| !h.is_empty()),
+        "{first}"
+    );
+    assert!(
+        first["os_user"].as_str().is_some_and(|u| !u.is_empty()),
+        "{first}"
+    );
+    assert!(
+        first["started_at"].as_str().unwrap().ends_with('Z'),
+        "{first}"
+    );
     match db.backend {
         Backend::Postgres => assert_eq!(first["db_user"], "postgres", "{first}"),
-        Backend::MySql => assert!(first["db_user"].as_str().unwrap().starts_with("root@"), "{first}"),
+        Backend::MySql => assert!(
+            first["db_user"].as_str().unwrap().starts_with("root@"),
+            "{first}"
+        ),
         Backend::Sqlite => assert!(first["db_user"].is_null(), "{first}"),
     }
     for e in doc["entries"].as_array().unwrap() {
@@ -182,15 +227,26 @@ async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
     text.ok();
     assert!(text.stdout.contains("| interrupted |"), "{}", text.stdout);
     assert!(text.stdout.contains("| failed "), "{}", text.stdout);
-    assert!(text.stdout.contains("no_such_table_fixture"), "{}", text.stdout);
-    assert!(text.stdout.trim_end().ends_with("entries, newest first"), "{}", text.stdout);
-    // Reading changed nothing: the stored row still says running until the next run sweeps.
-    let stored = format!(
-        "SELECT outcome FROM dbtool_audit WHERE version = '{F2}' ORDER BY started_at DESC"
+    assert!(
+        text.stdout.contains("no_such_table_fixture"),
+        "{}",
+        text.stdout
     );
+    assert!(
+        text.stdout.trim_end().ends_with("entries, newest first"),
+        "{}",
+        text.stdout
+    );
+    // Reading changed nothing: the stored row still says running until the next run sweeps.
+    let stored =
+        format!("SELECT outcome FROM dbtool_audit WHERE version = '{F2}' ORDER BY started_at DESC");
     assert_eq!(db.strings(&stored).await[0], "running");
     run(&["--lock-timeout", "30", "upgrade"]).ok();
-    assert_eq!(db.strings(&stored).await[1], "interrupted", "swept by the next run");
+    assert_eq!(
+        db.strings(&stored).await[1],
+        "interrupted",
+        "swept by the next run"
+    );
 }
 
 /// Polls `ready` every 50 ms for up to 20 s.
@@ -200,7 +256,10 @@ fn poll<T>(mut ready: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = ready() {
             return v;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "condition not met within 20 s");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "condition not met within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -242,7 +301,11 @@ async fn log_prune_deletes_old_entries_after_confirmation(db: TestDb) {
     let r = db.run(&["log", "--prune", "soon"]);
     assert!(r.expect_code(2).stderr.contains("'soon'"), "{}", r.stderr);
     let r = db.run(&["log", "--prune", "2999-01-01", "--yes"]);
-    assert!(r.expect_code(2).error_line().contains("future"), "{}", r.stderr);
+    assert!(
+        r.expect_code(2).error_line().contains("future"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(entries(&log_doc(&db, &[])).len(), 3);
 }
 
@@ -266,7 +329,9 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
              GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"
         ),
     );
-    let url = db.url.replace("postgres://postgres@", &format!("postgres://{role}@"));
+    let url = db
+        .url
+        .replace("postgres://postgres@", &format!("postgres://{role}@"));
     let r = Run::from(
         db.cmd()
             .env("DATABASE_URL", &url)
@@ -276,7 +341,12 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
             .unwrap(),
     );
     r.ok();
-    assert!(r.stderr.contains("warning: the audit log dbtool_audit cannot be written"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: the audit log dbtool_audit cannot be written"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("migrating without it"), "{}", r.stderr);
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
     // Its log cannot be read either: an error that names the privilege, exit 22.
@@ -288,16 +358,34 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
             .output()
             .unwrap(),
     );
-    assert!(r.expect_code(22).error_line().contains("dbtool_audit"), "{}", r.stderr);
+    assert!(
+        r.expect_code(22).error_line().contains("dbtool_audit"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[track_caller]
 fn psql(database: &str, sql: &str) {
     let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtX", "-d", database, "-c", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qAtX",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A PostgreSQL login role for one test, dropped with its grants afterwards.
@@ -326,7 +414,15 @@ impl Drop for Role {
             .args(["-c", &format!("DROP OWNED BY {}", self.name)])
             .output();
         let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtX", "-d", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qAtX",
+                "-d",
+                "postgres",
+            ])
             .args(["-c", &format!("DROP ROLE IF EXISTS {}", self.name)])
             .output();
     }
@@ -335,7 +431,9 @@ impl Drop for Role {
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.
 async fn mark(db: &TestDb, version: &str, direction: &str) {
     let has_row = db
-        .count(&format!("SELECT COUNT(*) FROM dbtool_state WHERE version = '{version}'"))
+        .count(&format!(
+            "SELECT COUNT(*) FROM dbtool_state WHERE version = '{version}'"
+        ))
         .await;
     if has_row > 0 {
         db.exec(&format!(
@@ -361,12 +459,21 @@ async fn repair_settles_a_marker_by_the_schema(db: TestDb) {
     // Killed after its DDL, before its record (MySQL commits DDL at once): every object of
     // the settings migration is there, so repair records it as applied.
     db.run(&["upgrade", A2]).ok();
-    db.exec(&format!("DELETE FROM seaql_migrations WHERE version = '{A2}'")).await;
+    db.exec(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{A2}'"
+    ))
+    .await;
     mark(&db, A2, "up").await;
     db.run(&["status", "--check"]).expect_code(13);
     // Without a terminal and without --yes nothing changes (exit 7); --dry-run says what would.
     let r = db.run(&["repair"]);
-    assert!(r.expect_code(7).error_line().contains(&format!("record {A2}")), "{}", r.stderr);
+    assert!(
+        r.expect_code(7)
+            .error_line()
+            .contains(&format!("record {A2}")),
+        "{}",
+        r.stderr
+    );
     db.run(&["status", "--check"]).expect_code(13);
     let r = db.run(&["repair", "--dry-run"]);
     assert!(r.ok().stdout.contains("would record"), "{}", r.stdout);
@@ -375,7 +482,9 @@ async fn repair_settles_a_marker_by_the_schema(db: TestDb) {
     let doc = r.ok().json();
     assert_eq!(doc["marker"]["settle"], "applied", "{doc}");
     assert_eq!(doc["marker"]["step"], A2, "{doc}");
-    assert!(crate::migrate::recorded(&db).await.contains(&A2.to_string()));
+    assert!(crate::migrate::recorded(&db)
+        .await
+        .contains(&A2.to_string()));
     assert_eq!(marker_of(&db, A2).await, vec!["none"]);
     db.run(&["status", "--check"]).expect_code(3); // only the widening is pending
     db.run(&["check"]).ok();
@@ -384,13 +493,23 @@ async fn repair_settles_a_marker_by_the_schema(db: TestDb) {
     db.run(&["downgrade", A1, "--yes"]).ok();
     mark(&db, A2, "up").await;
     let r = db.run(&["repair", "-y"]);
-    assert!(r.ok().stdout.contains(&format!("record {A2} (d8cfd3cb4083) as not applied")), "{}", r.stdout);
+    assert!(
+        r.ok()
+            .stdout
+            .contains(&format!("record {A2} (d8cfd3cb4083) as not applied")),
+        "{}",
+        r.stdout
+    );
     assert!(marker_of(&db, A2).await.is_empty(), "its state row goes");
     db.run(&["status", "--check"]).expect_code(3);
     db.run(&["check"]).ok();
     db.run(&["upgrade"]).ok();
     // Nothing to repair is said so, and audited repairs show in the log.
-    assert!(db.run(&["repair"]).ok().stdout.contains("nothing to repair"));
+    assert!(db
+        .run(&["repair"])
+        .ok()
+        .stdout
+        .contains("nothing to repair"));
     assert!(has(&entries(&log_doc(&db, &[])), "repair", A2, "up", "ok"));
 }
 
@@ -408,7 +527,10 @@ async fn repair_refuses_a_partial_step_unless_forced(db: TestDb) {
     mark(&db, A2, "down").await;
     let r = db.run(&["repair", "--yes"]);
     let line = r.expect_code(9).error_line().to_owned();
-    assert!(line.contains("index settings.ix_settings_key"), "lists what is missing: {line}");
+    assert!(
+        line.contains("index settings.ix_settings_key"),
+        "lists what is missing: {line}"
+    );
     assert!(line.contains("table settings"), "and what is there: {line}");
     assert!(line.contains("`dbtool downgrade`"), "{line}");
     assert!(line.contains("`dbtool repair --force`"), "{line}");
@@ -416,33 +538,62 @@ async fn repair_refuses_a_partial_step_unless_forced(db: TestDb) {
     let r = db.run(&["repair", "--force", "--yes"]);
     r.ok();
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
-    assert!(r.stdout.contains("stays recorded as applied"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("stays recorded as applied"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(marker_of(&db, A2).await, vec!["none"]);
-    assert!(crate::migrate::recorded(&db).await.contains(&A2.to_string()));
+    assert!(crate::migrate::recorded(&db)
+        .await
+        .contains(&A2.to_string()));
     db.run(&["status", "--check"]).expect_code(3);
     let r = db.run(&["check"]);
-    assert!(r.expect_code(9).stdout.contains("ix_settings_key"), "{}", r.stdout);
+    assert!(
+        r.expect_code(9).stdout.contains("ix_settings_key"),
+        "{}",
+        r.stdout
+    );
 }
 
 async fn repair_rebaselines_a_changed_checksum(db: TestDb) {
     db.run(&["upgrade"]).ok();
     let fake = "0".repeat(64);
-    db.exec(&format!("UPDATE dbtool_state SET checksum = '{fake}' WHERE version = '{A1}'")).await;
+    db.exec(&format!(
+        "UPDATE dbtool_state SET checksum = '{fake}' WHERE version = '{A1}'"
+    ))
+    .await;
     let r = db.run(&["status", "--check"]);
     r.expect_code(14);
     assert!(r.stdout.contains("applied (changed)"), "{}", r.stdout);
-    assert!(r.stderr.contains(A1) && r.stderr.contains("`dbtool repair`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(A1) && r.stderr.contains("`dbtool repair`"),
+        "{}",
+        r.stderr
+    );
     let doc = db.run(&["--json", "status"]).ok().json();
-    assert_eq!(doc["migrations"][0]["checksum"]["state"], "mismatch", "{doc}");
+    assert_eq!(
+        doc["migrations"][0]["checksum"]["state"], "mismatch",
+        "{doc}"
+    );
     assert_eq!(doc["problems"][0]["kind"], "checksum_mismatch", "{doc}");
     let r = db.run(&["check"]);
     assert!(r.expect_code(9).stdout.contains("checksum"), "{}", r.stdout);
     let r = db.run(&["repair", "--yes"]);
-    assert!(r.ok().stdout.contains(&format!("re-record the checksum of {A1}")), "{}", r.stdout);
+    assert!(
+        r.ok()
+            .stdout
+            .contains(&format!("re-record the checksum of {A1}")),
+        "{}",
+        r.stdout
+    );
     db.run(&["status", "--check"]).ok();
     db.run(&["check"]).ok();
     assert_eq!(
-        db.strings(&format!("SELECT checksum_origin FROM dbtool_state WHERE version = '{A1}'")).await,
+        db.strings(&format!(
+            "SELECT checksum_origin FROM dbtool_state WHERE version = '{A1}'"
+        ))
+        .await,
         vec!["repaired"]
     );
     assert!(has(&entries(&log_doc(&db, &[])), "repair", A1, "", "ok"));
@@ -452,7 +603,10 @@ async fn repair_rebaselines_a_changed_checksum(db: TestDb) {
 fn check_code(db: &TestDb) -> (i32, String) {
     let r = db.run(&["--json", "status", "--check"]);
     let doc = r.json();
-    (r.code, doc["problems"][0]["kind"].as_str().unwrap_or("").to_owned())
+    (
+        r.code,
+        doc["problems"][0]["kind"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 async fn status_check_exits_with_each_code(db: TestDb) {
@@ -461,16 +615,27 @@ async fn status_check_exits_with_each_code(db: TestDb) {
     assert_eq!(check_code(&db), (0, String::new()));
     // Half-done beats a checksum mismatch, which beats the rest.
     mark(&db, A3, "up").await;
-    db.exec(&format!("UPDATE dbtool_state SET checksum = '{}' WHERE version = '{A1}'", "0".repeat(64))).await;
+    db.exec(&format!(
+        "UPDATE dbtool_state SET checksum = '{}' WHERE version = '{A1}'",
+        "0".repeat(64)
+    ))
+    .await;
     assert_eq!(check_code(&db), (13, "half_done".into()));
-    db.exec(&format!("UPDATE dbtool_state SET in_progress = NULL WHERE version = '{A3}'")).await;
+    db.exec(&format!(
+        "UPDATE dbtool_state SET in_progress = NULL WHERE version = '{A3}'"
+    ))
+    .await;
     assert_eq!(check_code(&db), (14, "checksum_mismatch".into()));
     db.run(&["repair", "--yes"]).ok();
     db.exec("INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20990101_000000_from_the_future', 4000000000)").await;
     let (code, kind) = check_code(&db);
     assert_eq!((code, kind.as_str()), (15, "unknown_recorded"));
-    db.exec("DELETE FROM seaql_migrations WHERE version = 'm20990101_000000_from_the_future'").await;
-    db.exec(&format!("DELETE FROM seaql_migrations WHERE version = '{A1}'")).await;
+    db.exec("DELETE FROM seaql_migrations WHERE version = 'm20990101_000000_from_the_future'")
+        .await;
+    db.exec(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{A1}'"
+    ))
+    .await;
     assert_eq!(check_code(&db), (16, "out_of_order".into()));
     let r = db.run(&["status", "--check"]);
     assert!(r.expect_code(16).stderr.contains(A1), "{}", r.stderr);
@@ -480,8 +645,12 @@ async fn upgrade_refuses_out_of_order_and_the_hint_works(db: TestDb) {
     db.run(&["upgrade"]).ok();
     // users and its record gone, settings still applied: A1 is pending before applied ones.
     db.exec("DROP TABLE users").await;
-    db.exec(&format!("DELETE FROM seaql_migrations WHERE version = '{A1}'")).await;
-    db.exec(&format!("DELETE FROM dbtool_state WHERE version = '{A1}'")).await;
+    db.exec(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{A1}'"
+    ))
+    .await;
+    db.exec(&format!("DELETE FROM dbtool_state WHERE version = '{A1}'"))
+        .await;
     let r = db.run(&["upgrade"]);
     let line = r.expect_code(16).error_line().to_owned();
     assert!(line.contains(A1), "names it: {line}");
@@ -507,15 +676,26 @@ async fn stamp_over_a_half_made_migration(db: TestDb) {
     db.exec(drop_settings_index(db.backend)).await;
     let r = db.run(&["stamp", A2]);
     let line = r.expect_code(9).error_line().to_owned();
-    assert!(line.contains("index settings.ix_settings_key"), "lists what is missing: {line}");
+    assert!(
+        line.contains("index settings.ix_settings_key"),
+        "lists what is missing: {line}"
+    );
     assert!(line.contains("--force"), "{line}");
-    assert_eq!(crate::migrate::recorded(&db).await, vec![A1], "nothing recorded");
+    assert_eq!(
+        crate::migrate::recorded(&db).await,
+        vec![A1],
+        "nothing recorded"
+    );
     let r = db.run(&["stamp", A2, "--force"]);
     r.ok();
     assert!(r.stderr.contains("--force"), "says so: {}", r.stderr);
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2]);
     let r = db.run(&["check"]);
-    assert!(r.expect_code(9).stdout.contains("ix_settings_key"), "check reports the drift: {}", r.stdout);
+    assert!(
+        r.expect_code(9).stdout.contains("ix_settings_key"),
+        "check reports the drift: {}",
+        r.stdout
+    );
 }
 
 /// A small pseudo-random sequence of kill moments in 0..=300 ms (no extra crate).
@@ -551,11 +731,23 @@ async fn kill_sample(db: TestDb) {
         let mut again = vec!["--lock-timeout", "60"];
         again.extend_from_slice(cmd);
         let r = db.run(&again);
-        assert_eq!(r.code, 0, "re-running {cmd:?} after a kill at {ms} ms (seed {seed}): {}", r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "re-running {cmd:?} after a kill at {ms} ms (seed {seed}): {}",
+            r.stderr
+        );
         let r = db.run(&["check"]);
-        assert_eq!(r.code, 0, "check after a kill at {ms} ms in {cmd:?} (seed {seed}): {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "check after a kill at {ms} ms in {cmd:?} (seed {seed}): {}{}",
+            r.stdout, r.stderr
+        );
         let expected = if i % 2 == 0 { 0 } else { 3 };
         let r = db.run(&["status", "--check"]);
-        assert_eq!(r.code, expected, "status --check after a kill at {ms} ms in {cmd:?} (seed {seed}): {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, expected,
+            "status --check after a kill at {ms} ms in {cmd:?} (seed {seed}): {}{}",
+            r.stdout, r.stderr
+        );
     }
 }

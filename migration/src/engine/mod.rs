@@ -42,7 +42,7 @@ pub use recognise::{AppChoice, Chosen};
 pub use repair::{ChecksumRepair, MarkerRepair, RepairPlan};
 pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableEstimate, TableRows};
 pub use run::{
-    data_at_risk, db_code, quote_pg, AuditLog, Checksum, Command, Engine, Options, Preview, Problem,
-    Status,
+    data_at_risk, db_code, quote_pg, AuditLog, Checksum, Command, Engine, Options, Preview,
+    Problem, Status,
 };
 pub use state::{describe, short_name, Alembic, DbState, Overview, StepState};

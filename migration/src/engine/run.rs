@@ -11,6 +11,7 @@
 //! the lock.
 
 use super::app::App;
+use super::catalog;
 use super::conn;
 use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
 use super::lock::{self, Holder, LockError, LockKey};
@@ -25,7 +26,6 @@ use super::snapshot;
 use super::state::{read_state, Alembic, DbState, Overview};
 use super::target::Target;
 use super::verify::{self, Missing};
-use super::catalog;
 use crate::{Step, StepInfo};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
@@ -1309,7 +1309,13 @@ impl Run<'_, '_> {
         if let Some(m) = &plan.marker {
             let h = self
                 .audit
-                .start(&self.engine.db, "repair", self.app, Some(m.step), Some(m.direction))
+                .start(
+                    &self.engine.db,
+                    "repair",
+                    self.app,
+                    Some(m.step),
+                    Some(m.direction),
+                )
                 .await;
             handles.push(h);
         }
@@ -1326,13 +1332,19 @@ impl Run<'_, '_> {
         };
         let txn = self.db().begin().await?;
         let work = async {
-            if let (Some(m), Some(settle)) = (&plan.marker, plan.marker.as_ref().and_then(|m| m.settle)) {
-                let row = state.state_rows.get(m.step.name).cloned().unwrap_or(record::StateRow {
-                    checksum: None,
-                    origin: None,
-                    in_progress: None,
-                    in_progress_since: None,
-                });
+            if let (Some(m), Some(settle)) =
+                (&plan.marker, plan.marker.as_ref().and_then(|m| m.settle))
+            {
+                let row = state
+                    .state_rows
+                    .get(m.step.name)
+                    .cloned()
+                    .unwrap_or(record::StateRow {
+                        checksum: None,
+                        origin: None,
+                        in_progress: None,
+                        in_progress_since: None,
+                    });
                 record::resolve_marker(&txn, m.step, &row, m.recorded, settle, &marker_sum).await?;
             }
             let rows: Vec<(&'static StepInfo, String)> = plan
