@@ -3,7 +3,8 @@
 # it starts), then check that the record still tells the truth. Per backend, app and
 # direction, KILLS times:
 #
-#   1. start the command and SIGKILL it after a random 0-300 ms;
+#   1. start the command and SIGKILL it after a random 0-300 ms; the record must not lie:
+#      either `status --check` says a step is half-done (13), or `dbtool check` is clean;
 #   2. re-run the same command: it must succeed (finishing a half-done step first);
 #   3. `dbtool check` must be clean (the live schema equals what the record says) and
 #      `status --check` must report no half-done step, changed checksum or gap (exit 0 after
@@ -19,7 +20,7 @@
 #   bench/soak.sh --kills 10 --messages 20000 --backend postgres
 #
 # Needs the tests' servers (PostgreSQL at 127.0.0.1:5432 user postgres, MariaDB at
-# 127.0.0.1:3306 user root; override with SOAK_PG_URL / SOAK_MYSQL_URL), psql and mariadb.
+# 127.0.0.1:3306 user root; override with SOAK_PG_URL / SOAK_MYSQL_HOST), psql and mariadb.
 # Builds `cargo build --release` (skip with --no-build); creates and drops its own databases.
 set -uo pipefail
 
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --messages) MESSAGES="${2:?--messages N}"; shift 2 ;;
     --backend) BACKENDS+=("${2:?--backend postgres|mysql}"); shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
@@ -170,9 +171,15 @@ soak() {
       wait "$pid" 2>/dev/null
       kills[$dir]=$((${kills[$dir]:-0} + 1))
       mid[$dir]=$((${mid[$dir]:-0} + alive))
-      "${d[@]}" status --check >/dev/null 2>&1
-      [ $? = 13 ] && half[$dir]=$((${half[$dir]:-0} + 1))
       local bad=0
+      # Right after the kill the record must not lie: either the step is marked half-done,
+      # or the schema is exactly what the record says.
+      "${d[@]}" status --check >/dev/null 2>&1
+      if [ $? = 13 ]; then
+        half[$dir]=$((${half[$dir]:-0} + 1))
+      elif ! "${d[@]}" check >"$out" 2>&1; then
+        fail "$log" "$backend $app $dir #$i (killed after ${ms} ms): not marked half-done, yet check differs" "$out"; bad=1
+      fi
       if ! "${d[@]}" "${cmd[@]}" >"$out" 2>&1; then
         fail "$log" "$backend $app $dir #$i (killed after ${ms} ms): re-running ${cmd[*]}" "$out"; bad=1
       fi
