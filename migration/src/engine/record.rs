@@ -603,8 +603,37 @@ pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(
             e.host.clone().into(),
             e.client.clone().into(),
         ]);
-    db.execute(&insert).await?;
-    Ok(())
+    write_audit(db, &insert).await
+}
+
+/// Writes an audit row. On PostgreSQL in one round trip with `synchronous_commit` off for
+/// just this write: the log is best effort, so it need not wait for its own WAL flush (a
+/// killed client loses nothing committed; only a server crash could lose the newest entries,
+/// and the step's own commit, which waits, flushes them anyway). Two synchronous commits per
+/// step would otherwise cost more than the step's own.
+async fn write_audit<C, S>(db: &C, stmt: &S) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    S: sea_orm::sea_query::QueryStatementWriter + sea_orm::StatementBuilder,
+{
+    if db.get_database_backend() != DbBackend::Postgres {
+        db.execute(stmt).await?;
+        return Ok(());
+    }
+    let sql = stmt.to_string(sea_orm::sea_query::PostgresQueryBuilder);
+    match db
+        .execute_unprepared(&format!(
+            "BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
+        ))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // A failed statement leaves the block open and aborted: close it.
+            let _ = db.execute_unprepared("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// Writes how an audited operation ended.
@@ -631,8 +660,7 @@ pub async fn audit_finish<C: ConnectionTrait>(
         .and_where(Expr::col(Alias::new("run_id")).eq(run))
         .and_where(Expr::col(Alias::new("seq")).eq(seq))
         .to_owned();
-    db.execute(&update).await?;
-    Ok(())
+    write_audit(db, &update).await
 }
 
 /// Entries still `running` when the migration lock is free belong to a run that was killed:
