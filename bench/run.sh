@@ -112,6 +112,13 @@ for app in avatar neurachar; do
   t_up="$(hyperfine_median "up_$app" --prepare "$RESET" -- "$BIN --app $app upgrade")"
   t_up_psql="$(hyperfine_median "up_${app}_psql" --prepare "$RESET" -- "$PSQL $UP_URL -q -1 -f $sql")"
   row "\`dbtool --app $app upgrade\` (empty → head)" "$t_up" "\`psql -q -1 -f\` ($FLOOR_SOURCE)" "$t_up_psql" 1.5
+  # The floor with the same guarantees: dbtool's own script exactly as `--sql` prints it, each
+  # migration in its own transaction with its tracking and state rows, CONCURRENTLY kept.
+  if [ "$FLOOR_SOURCE" = "upgrade --sql" ]; then
+    "$BIN" --app "$app" upgrade --sql base:head --dialect postgres >"$TMP/$app.steps.sql"
+    t_up_steps="$(hyperfine_median "up_${app}_steps" --prepare "$RESET" -- "$PSQL $UP_URL -q -v ON_ERROR_STOP=1 -f $TMP/$app.steps.sql")"
+    row "\`dbtool --app $app upgrade\` (empty → head)" "$t_up" "\`psql -q -f\` (upgrade --sql as printed: per-step transactions)" "$t_up_steps" 1.0
+  fi
 done
 
 # Process start: no database at all.

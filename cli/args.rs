@@ -234,6 +234,10 @@ pub enum Command {
     History(commands::history::HistoryArgs),
     /// Record the database as being at TARGET without running migrations
     Stamp(commands::stamp::StampArgs),
+    /// Show the audit trail of migration runs: who ran which step, when, and how it ended
+    Log(commands::log::LogArgs),
+    /// Settle a half-done step by the schema and re-record changed checksums
+    Repair(commands::repair::RepairArgs),
     /// Read and edit the bio-prompt settings (avatar)
     Settings(commands::settings::SettingsArgs),
     /// Manage user accounts

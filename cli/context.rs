@@ -923,6 +923,31 @@ pub async fn connect_migrate(
     db.context("no connection was opened")
 }
 
+/// A writer killed mid-transaction leaves a hot rollback journal beside the database, which a
+/// read-only connection cannot roll back (SQLITE_READONLY_ROLLBACK): every read command would
+/// fail as "read-only" until the next write. Any writable open makes SQLite roll it back to
+/// the last committed state, as the next writer would; so one is made here, briefly and
+/// without creating anything, when a journal is there. Best effort: the read-only open that
+/// follows reports whatever is still wrong.
+async fn roll_back_hot_journal(file: &Path) {
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Executor as _};
+    let mut journal = file.as_os_str().to_owned();
+    journal.push("-journal");
+    let hot = std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0);
+    if !hot || sqlite_not_writable(file).is_some() {
+        return;
+    }
+    let opts = sea_orm::sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(false)
+        .read_only(false)
+        .busy_timeout(Duration::from_secs(1));
+    if let Ok(mut conn) = opts.connect().await {
+        let _ = conn.execute("SELECT count(*) FROM sqlite_master").await;
+        let _ = conn.close().await;
+    }
+}
+
 /// `session`: the connection is a migration session (see `postgres::options`).
 async fn open(
     loc: &DbLocation,
@@ -934,6 +959,13 @@ async fn open(
     dberror::set_location(loc);
     if loc.backend == DbBackend::Sqlite && !sqlite_preflight(loc, access, out)? {
         return Ok(None);
+    }
+    if let (DbBackend::Sqlite, Access::ReadOnly, Some(file)) =
+        (loc.backend, access, &loc.sqlite_file)
+    {
+        if loc.sqlite_mode.as_deref() != Some("ro") {
+            roll_back_hot_journal(file).await;
+        }
     }
     check_tls_files(loc)?;
     let observed = Arc::new(crate::postgres::Observed::default());

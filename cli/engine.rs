@@ -280,6 +280,43 @@ impl Ctx {
                     ),
                 )
             }
+            Error::RepairRefused(m) => {
+                let finish = match m.direction {
+                    engine::Direction::Up => "upgrade",
+                    engine::Direction::Down => "downgrade",
+                };
+                let present = if m.objects.present.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (present: {})", m.objects.present.join(", "))
+                };
+                (
+                    Exit::Drift,
+                    format!(
+                        "cannot repair {}: it was left half-done while {} and its objects exist only in part: missing {}{present}; nothing was changed; finish the step with `{}`, or clear the marker anyway with `{}` (then `{}` shows the drift)",
+                        describe(m.step),
+                        match m.direction {
+                            engine::Direction::Up => "being applied",
+                            engine::Direction::Down => "being rolled back",
+                        },
+                        m.objects.missing.join(", "),
+                        self.hint(finish),
+                        self.hint("repair --force"),
+                        self.hint("check")
+                    ),
+                )
+            }
+            Error::RepairNotConfirmed(plan) => (
+                Exit::NotConfirmed,
+                format!(
+                    "not confirmed: repair would {}; nothing was changed; re-run with --yes to confirm, or --dry-run to review",
+                    crate::commands::repair::confirmation(&plan)
+                        .iter()
+                        .map(|l| l.trim_start_matches("would ").to_owned())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
             Error::AtomicRefused { .. } => (Exit::Usage, format!("{e_atomic}; run without --atomic (each migration then runs in its own transaction)", e_atomic = e_display(&e))),
             Error::CreateSchema { schema, error } => {
                 let d = crate::dberror::describe_in(&error, Some("creating the schema"));
@@ -838,6 +875,18 @@ impl Hooks for Renderer<'_> {
             ));
         }
         Ok(())
+    }
+
+    async fn confirm_repair(&mut self, plan: &migration::engine::RepairPlan) -> bool {
+        if !crate::prompt::interactive() {
+            return false;
+        }
+        for line in crate::commands::repair::confirmation(plan) {
+            self.ctx.out.info(&line);
+        }
+        crate::prompt::confirm("Change the record as above?")
+            .await
+            .unwrap_or(false)
     }
 
     async fn confirm_data_loss(&mut self, risk: &[TableRows]) -> bool {

@@ -81,23 +81,9 @@ pub async fn apply(
                 // (`upgrade base`) creates nothing.
                 let preview = empty_preview(ctx, direction, &target)?;
                 if preview.plan.as_ref().is_some_and(|p| p.steps.is_empty()) {
-                    let report = Report {
-                        app: ctx.app,
-                        direction: Some(direction),
-                        from: None,
-                        to: None,
-                        to_known: true,
-                        planned: Vec::new(),
-                        done: Vec::new(),
-                        resumed: None,
-                        adopted: None,
-                        recorded: Vec::new(),
-                        removed: Vec::new(),
-                        forced: false,
-                        backfilled: Vec::new(),
-                        interrupted: false,
-                        warnings: Vec::new(),
-                    };
+                    // Nothing to do, and nothing read: the new file's position is base.
+                    let mut report = Report::new(ctx.app, Some(direction));
+                    report.to_known = true;
                     return Ok(report);
                 }
             }
@@ -220,6 +206,7 @@ fn empty_preview(ctx: &Ctx, direction: Direction, target: &Target) -> Result<Pre
         adopt: None,
         plan: Some(plan),
         stamp: None,
+        repair: None,
         risk: Vec::new(),
     })
 }

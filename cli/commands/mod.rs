@@ -12,10 +12,12 @@ pub mod downgrade;
 pub mod fleet;
 pub mod history;
 pub mod lint;
+pub mod log;
 pub mod login_codes;
 pub mod man;
 pub mod migrate;
 pub mod new;
+pub mod repair;
 pub mod settings;
 pub mod sql;
 pub mod stamp;
@@ -39,6 +41,8 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> Result<Exit> {
         Command::Status(a) => status::run(ctx, a).await,
         Command::History(a) => history::run(ctx, a).await,
         Command::Stamp(a) => stamp::run(ctx, a).await,
+        Command::Log(a) => log::run(ctx, a).await,
+        Command::Repair(a) => repair::run(ctx, a).await,
         Command::Settings(a) => settings::run(ctx, a).await,
         Command::Users(a) => users::run(ctx, a).await,
         Command::LoginCodes(a) => login_codes::run(ctx, a).await,

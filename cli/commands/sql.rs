@@ -128,6 +128,7 @@ pub async fn run(
                         adopt: None,
                         plan: None,
                         stamp: None,
+                        repair: None,
                         risk: Vec::new(),
                     }
                 }

@@ -9,6 +9,7 @@ mod config;
 mod docs;
 mod engine;
 mod fleet;
+mod history;
 mod hygiene;
 mod indexes;
 mod lint;

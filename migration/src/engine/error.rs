@@ -4,6 +4,7 @@
 use super::app::App;
 use super::lock::Holder;
 use super::plan::Direction;
+use super::repair::{MarkerRepair, RepairPlan};
 use super::report::{Report, TableRows};
 use super::verify::Missing;
 use crate::StepInfo;
@@ -183,6 +184,10 @@ pub enum Error {
         file: std::path::PathBuf,
         error: std::io::Error,
     },
+    #[error("{} is half-done ({}) and its objects exist only in part: {} missing", .0.step.name, .0.direction.as_str(), .0.objects.missing.join(", "))]
+    RepairRefused(Box<MarkerRepair>),
+    #[error("repair not confirmed")]
+    RepairNotConfirmed(Box<RepairPlan>),
     #[error(transparent)]
     Db(#[from] DbErr),
 }

@@ -280,6 +280,47 @@ pub async fn is_free(db: &DatabaseConnection, key: &LockKey) -> bool {
     }
 }
 
+/// Who holds the lock right now, if anyone else does, read without taking it (so a
+/// read-only command changes nothing and a transaction pooler cannot strand a lock):
+/// PostgreSQL's `pg_locks`, MySQL's `IS_USED_LOCK`, a test of the SQLite side file (absent:
+/// nobody ever held it).
+pub async fn holder(db: &DatabaseConnection, key: &LockKey) -> Result<Option<Holder>, DbErr> {
+    match key {
+        LockKey::Postgres { schema } => {
+            let (k1, k2) = LockKey::pg_keys(schema);
+            let h = pg_holder(db, k1, k2).await?;
+            Ok((h != Holder::default()).then_some(h))
+        }
+        LockKey::MySql { name } => {
+            let used = scalar_bool(
+                db,
+                &format!(
+                    "SELECT IS_USED_LOCK('{}') IS NOT NULL",
+                    name.replace('\'', "''")
+                ),
+            )
+            .await?;
+            match used {
+                true => Ok(Some(mysql_holder(db, name).await?)),
+                false => Ok(None),
+            }
+        }
+        LockKey::Sqlite { file: None } => Ok(None),
+        LockKey::Sqlite { file: Some(path) } => {
+            let Ok(f) = std::fs::File::open(path) else {
+                return Ok(None);
+            };
+            Ok(match f.try_lock() {
+                Ok(()) => {
+                    let _ = f.unlock();
+                    None
+                }
+                Err(_) => Some(Holder::default()),
+            })
+        }
+    }
+}
+
 pub(crate) async fn scalar_bool<C: ConnectionTrait>(db: &C, sql: &str) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let row = db

@@ -25,6 +25,7 @@ pub mod offline;
 pub mod plan;
 pub mod recognise;
 pub mod record;
+pub mod repair;
 pub mod report;
 mod run;
 pub mod schema;
@@ -38,9 +39,10 @@ pub use error::{Blocker, Error, Evidence, LockTimeoutFailure, StepFailure, Targe
 pub use lock::Holder;
 pub use plan::{Direction, Plan, StampPlan};
 pub use recognise::{AppChoice, Chosen};
+pub use repair::{ChecksumRepair, MarkerRepair, RepairPlan};
 pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableEstimate, TableRows};
 pub use run::{
-    data_at_risk, db_code, in_transaction_on, quote_pg, Checksum, Command, Engine, Options,
-    Preview, Problem, Status,
+    data_at_risk, db_code, in_transaction_on, quote_pg, AuditLog, Checksum, Command, Engine,
+    Options, Preview, Problem, Status,
 };
 pub use state::{describe, short_name, Alembic, DbState, Overview, StepState};

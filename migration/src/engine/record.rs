@@ -337,6 +337,61 @@ pub async fn clear_marker<C: ConnectionTrait>(
     .await
 }
 
+/// How `repair` settles a stuck in-progress marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settle {
+    /// Every object of the step exists: record it as applied.
+    Applied,
+    /// None of its objects exists: record it as not applied.
+    NotApplied,
+    /// Forced over a partial schema: only the marker goes, the record stays as it is.
+    KeepRecord,
+}
+
+/// Settles a stuck in-progress marker (repair). `recorded`: the step has its tracking row;
+/// `checksum`: its current checksum, stored (as repaired) when it becomes applied here.
+pub async fn resolve_marker<C: ConnectionTrait>(
+    db: &C,
+    step: &StepInfo,
+    row: &StateRow,
+    recorded: bool,
+    settle: Settle,
+    checksum: &str,
+) -> Result<(), DbErr> {
+    match (settle, recorded) {
+        (Settle::Applied, false) => {
+            insert_tracking(db, now_secs(), &[step.name]).await?;
+            upsert_state(
+                db,
+                now_secs(),
+                step.name,
+                Some(checksum),
+                Some(Origin::Repaired),
+                None,
+            )
+            .await
+        }
+        (Settle::NotApplied, true) => {
+            delete_tracking(db, &[step.name]).await?;
+            delete_state(db, step.name).await
+        }
+        (Settle::NotApplied, false) => delete_state(db, step.name).await,
+        (Settle::Applied, true) if row.checksum.is_none() => {
+            upsert_state(
+                db,
+                now_secs(),
+                step.name,
+                Some(checksum),
+                Some(Origin::Repaired),
+                None,
+            )
+            .await
+        }
+        _ => clear_marker(db, step.name, row).await,
+    }
+}
+
 async fn insert_tracking<C: ConnectionTrait>(
     db: &C,
     now: i64,
@@ -402,7 +457,8 @@ impl Actor {
         };
         let os_user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()));
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .or_else(passwd_name);
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
@@ -415,6 +471,24 @@ impl Actor {
             client: client.to_owned(),
         }
     }
+}
+
+/// The name of the process's user from `/etc/passwd` (services and containers often run
+/// without `USER`).
+fn passwd_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// One entry of the audit log.
@@ -529,8 +603,37 @@ pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(
             e.host.clone().into(),
             e.client.clone().into(),
         ]);
-    db.execute(&insert).await?;
-    Ok(())
+    write_audit(db, &insert).await
+}
+
+/// Writes an audit row. On PostgreSQL in one round trip with `synchronous_commit` off for
+/// just this write: the log is best effort, so it need not wait for its own WAL flush (a
+/// killed client loses nothing committed; only a server crash could lose the newest entries,
+/// and the step's own commit, which waits, flushes them anyway). Two synchronous commits per
+/// step would otherwise cost more than the step's own.
+async fn write_audit<C, S>(db: &C, stmt: &S) -> Result<(), DbErr>
+where
+    C: ConnectionTrait,
+    S: sea_orm::sea_query::QueryStatementWriter + sea_orm::StatementBuilder,
+{
+    if db.get_database_backend() != DbBackend::Postgres {
+        db.execute(stmt).await?;
+        return Ok(());
+    }
+    let sql = stmt.to_string(sea_orm::sea_query::PostgresQueryBuilder);
+    match db
+        .execute_unprepared(&format!(
+            "BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
+        ))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // A failed statement leaves the block open and aborted: close it.
+            let _ = db.execute_unprepared("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// Writes how an audited operation ended.
@@ -557,8 +660,7 @@ pub async fn audit_finish<C: ConnectionTrait>(
         .and_where(Expr::col(Alias::new("run_id")).eq(run))
         .and_where(Expr::col(Alias::new("seq")).eq(seq))
         .to_owned();
-    db.execute(&update).await?;
-    Ok(())
+    write_audit(db, &update).await
 }
 
 /// Entries still `running` when the migration lock is free belong to a run that was killed:
@@ -624,6 +726,23 @@ pub async fn read_audit<C: ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// How many finished audit entries started before `before_ms` (what [`prune_audit`] deletes).
+pub async fn count_audit_before<C: ConnectionTrait>(db: &C, before_ms: i64) -> Result<u64, DbErr> {
+    let select = Query::select()
+        .expr(Expr::col(Alias::new("run_id")).count())
+        .from(Alias::new(AUDIT_TABLE))
+        .and_where(Expr::col(Alias::new("started_at")).lt(before_ms))
+        .and_where(Expr::col(Alias::new("outcome")).ne("running"))
+        .to_owned();
+    let n: i64 = db
+        .query_one(&select)
+        .await?
+        .map(|r| r.try_get_by_index(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Deletes audit entries that started before `before_ms` (Unix milliseconds).

@@ -80,6 +80,9 @@ pub struct Report {
     /// migrated before checksums existed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backfilled: Vec<&'static str>,
+    /// What a repair did (or found nothing to do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<super::repair::RepairPlan>,
     /// A stop was requested; the run ended between steps.
     pub interrupted: bool,
     /// Things the caller should show (an audit log that could not be written, ...).
@@ -88,7 +91,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(app: App, direction: Option<Direction>) -> Report {
+    pub fn new(app: App, direction: Option<Direction>) -> Report {
         Report {
             app,
             direction,
@@ -103,6 +106,7 @@ impl Report {
             removed: Vec::new(),
             forced: false,
             backfilled: Vec::new(),
+            repaired: None,
             interrupted: false,
             warnings: Vec::new(),
         }
@@ -191,6 +195,12 @@ pub trait Hooks: Send + Sync {
     /// Asked when a downgrade would drop tables that hold rows (unless
     /// `Options::allow_data_loss`); false refuses with `Error::NotConfirmed`.
     async fn confirm_data_loss(&mut self, _risk: &[TableRows]) -> bool {
+        false
+    }
+
+    /// Asked before `repair` changes the record (unless the command says it is confirmed);
+    /// false refuses with `Error::RepairNotConfirmed`.
+    async fn confirm_repair(&mut self, _plan: &super::repair::RepairPlan) -> bool {
         false
     }
 

@@ -11,13 +11,15 @@
 //! the lock.
 
 use super::app::App;
+use super::catalog;
 use super::conn;
 use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
 use super::lock::{self, Holder, LockError, LockKey};
 use super::offline;
 use super::plan::{Direction, Plan, StampPlan};
 use super::recognise::{self, AppChoice, Chosen};
-use super::record::{self, Actor, Origin};
+use super::record::{self, Actor, AuditEntry, Origin, Settle};
+use super::repair::{self, ChecksumRepair, MarkerRepair, RepairPlan};
 use super::report::{Adoption, Event, Hooks, Report, StepDone, TableEstimate, TableRows};
 use super::schema;
 use super::snapshot;
@@ -101,6 +103,13 @@ pub enum Command {
         target: Target,
         force: bool,
     },
+    /// Make the record true again without running a migration: settle a stuck in-progress
+    /// marker by what the schema shows (refused when it is partial unless `force`) and
+    /// re-record changed checksums. `confirmed` skips [`Hooks::confirm_repair`].
+    Repair {
+        force: bool,
+        confirmed: bool,
+    },
 }
 
 impl Command {
@@ -108,7 +117,7 @@ impl Command {
         match self {
             Command::Upgrade(_) => Some(Direction::Up),
             Command::Downgrade(_) => Some(Direction::Down),
-            Command::Stamp { .. } => None,
+            Command::Stamp { .. } | Command::Repair { .. } => None,
         }
     }
     fn operation(&self) -> &'static str {
@@ -116,6 +125,7 @@ impl Command {
             Command::Upgrade(_) => "upgrade",
             Command::Downgrade(_) => "downgrade",
             Command::Stamp { .. } => "stamp",
+            Command::Repair { .. } => "repair",
         }
     }
 }
@@ -234,7 +244,17 @@ pub struct Preview {
     pub adopt: Option<Adoption>,
     pub plan: Option<Plan>,
     pub stamp: Option<StampPlan>,
+    pub repair: Option<RepairPlan>,
     pub risk: Vec<TableRows>,
+}
+
+/// The audit log as `dbtool log` shows it: newest first. Entries still `running` while
+/// nobody holds the migration lock read as `interrupted` (their run was killed).
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    /// False when the audit table does not exist (nothing was ever logged here).
+    pub exists: bool,
+    pub entries: Vec<AuditEntry>,
 }
 
 /// The migration engine for one database.
@@ -327,6 +347,20 @@ impl Engine {
         let (app, chosen) = recognise::choose(self.opts.app, &state)?;
         let mut ov = Overview::new(app, &state);
         self.writable(&ov, &state, cmd).await?;
+        if let Command::Repair { force, .. } = cmd {
+            let plan = self.plan_repair(&ov, &state, *force).await?;
+            return Ok(Preview {
+                app,
+                chosen,
+                overview: ov,
+                resume: None,
+                adopt: None,
+                plan: None,
+                stamp: None,
+                repair: Some(plan),
+                risk: Vec::new(),
+            });
+        }
         let resume = ov.half_done.map(|(i, d)| (ov.steps[i], d));
         let resumed = resume.map(|(_, d)| d);
         if let Some((i, d)) = ov.half_done.take() {
@@ -354,9 +388,11 @@ impl Engine {
             adopt,
             plan: None,
             stamp: None,
+            repair: None,
             risk: Vec::new(),
         };
         match cmd {
+            Command::Repair { .. } => {}
             Command::Stamp { target, .. } => preview.stamp = Some(ov.plan_stamp(target)?),
             Command::Upgrade(t) | Command::Downgrade(t) => {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
@@ -595,6 +631,103 @@ impl Engine {
             tables,
             stamp,
         })
+    }
+
+    /// What `repair` would do: the stuck marker settled by the live schema, and the changed
+    /// checksums re-recorded.
+    async fn plan_repair(
+        &self,
+        ov: &Overview,
+        state: &DbState,
+        force: bool,
+    ) -> Result<RepairPlan, Error> {
+        let mut plan = RepairPlan::default();
+        if let Some((i, step, direction)) = repair::marked(ov) {
+            let live = schema::introspect(&self.db).await?;
+            let server = snapshot::server_kind(&self.db).await?;
+            let objects = verify::step_presence(ov.app, self.backend, &server, step, &live);
+            let thorough = verify::fitting(ov.app, self.backend, &server).is_some();
+            plan.marker = Some(MarkerRepair::new(
+                step,
+                direction,
+                ov.recorded[i],
+                objects,
+                thorough,
+                force,
+            ));
+        }
+        let gone = plan
+            .marker
+            .as_ref()
+            .filter(|m| m.settle == Some(Settle::NotApplied))
+            .map(|m| m.step.name);
+        for (i, c) in checksums(ov.app, self.backend, ov, state)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(Checksum::Mismatch {
+                stored, current, ..
+            }) = c
+            {
+                if Some(ov.steps[i].name) != gone {
+                    plan.checksums.push(ChecksumRepair {
+                        step: ov.steps[i],
+                        stored,
+                        current,
+                    });
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The audit log, newest first (`limit` entries at most), read-only: no lock taken,
+    /// nothing created. A `running` entry reads as `interrupted` when nobody holds the
+    /// migration lock.
+    pub async fn audit_log(&self, limit: Option<u64>) -> Result<AuditLog, Error> {
+        let tables = catalog::table_names(&self.db).await?;
+        if !tables.contains(record::AUDIT_TABLE) {
+            return Ok(AuditLog {
+                exists: false,
+                entries: Vec::new(),
+            });
+        }
+        let mut entries = record::read_audit(&self.db, limit).await?;
+        if entries.iter().any(|e| e.outcome == "running") {
+            let key = self.lock_key().await?;
+            // A lock that cannot be looked at reads as held: "running" is then the honest word.
+            let free = matches!(lock::holder(&self.db, &key).await, Ok(None));
+            if free {
+                for e in entries.iter_mut().filter(|e| e.outcome == "running") {
+                    e.outcome = "interrupted".to_owned();
+                }
+            }
+        }
+        Ok(AuditLog {
+            exists: true,
+            entries,
+        })
+    }
+
+    /// How many finished audit entries started before `before_ms` (Unix milliseconds);
+    /// None when there is no audit table.
+    pub async fn count_audit_before(&self, before_ms: i64) -> Result<Option<u64>, Error> {
+        let tables = catalog::table_names(&self.db).await?;
+        if !tables.contains(record::AUDIT_TABLE) {
+            return Ok(None);
+        }
+        Ok(Some(record::count_audit_before(&self.db, before_ms).await?))
+    }
+
+    /// Deletes finished audit entries that started before `before_ms`; None when there is
+    /// no audit table. Entries of a run in progress stay.
+    pub async fn prune_audit(&self, before_ms: i64) -> Result<Option<u64>, Error> {
+        let tables = catalog::table_names(&self.db).await?;
+        if !tables.contains(record::AUDIT_TABLE) {
+            return Ok(None);
+        }
+        Ok(Some(record::prune_audit(&self.db, before_ms).await?))
     }
 
     /// The objects of `steps` that the database lacks (verified stamps).
@@ -1032,6 +1165,10 @@ impl Run<'_, '_> {
     }
 
     async fn body(&mut self, cmd: &Command, state: DbState) -> Result<(), Error> {
+        if let Command::Repair { force, confirmed } = cmd {
+            let ov = Overview::new(self.app, &state);
+            return self.repair(&ov, &state, *force, *confirmed).await;
+        }
         let mut ov = Overview::new(self.app, &state);
         let mut state = state;
         let mut resumed = None;
@@ -1054,6 +1191,7 @@ impl Run<'_, '_> {
         self.backfill(&ov, &state).await?;
         match cmd {
             Command::Stamp { target, force } => self.stamp(&ov, target, *force).await,
+            Command::Repair { .. } => Ok(()),
             Command::Upgrade(t) | Command::Downgrade(t) => {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
                 let t = after_resume(t, resumed, direction);
@@ -1164,6 +1302,97 @@ impl Run<'_, '_> {
         self.report.recorded = plan.insert.iter().map(|s| s.name).collect();
         self.report.removed = plan.delete.iter().map(|s| s.name).collect();
         self.report.forced = force && !plan.insert.is_empty();
+        Ok(())
+    }
+
+    /// Settles a stuck marker and re-records changed checksums, in one transaction, once
+    /// confirmed; refused when the marker's step is partial and not forced.
+    async fn repair(
+        &mut self,
+        ov: &Overview,
+        state: &DbState,
+        force: bool,
+        confirmed: bool,
+    ) -> Result<(), Error> {
+        let plan = self.engine.plan_repair(ov, state, force).await?;
+        if let Some(m) = plan.marker.as_ref().filter(|m| m.settle.is_none()) {
+            return Err(Error::RepairRefused(Box::new(m.clone())));
+        }
+        if plan.is_empty() {
+            self.report.repaired = Some(plan);
+            return Ok(());
+        }
+        if !confirmed && !self.hooks.confirm_repair(&plan).await {
+            return Err(Error::RepairNotConfirmed(Box::new(plan)));
+        }
+        let mut handles = Vec::new();
+        if let Some(m) = &plan.marker {
+            let h = self
+                .audit
+                .start(
+                    &self.engine.db,
+                    "repair",
+                    self.app,
+                    Some(m.step),
+                    Some(m.direction),
+                )
+                .await;
+            handles.push(h);
+        }
+        for c in &plan.checksums {
+            let h = self
+                .audit
+                .start(&self.engine.db, "repair", self.app, Some(c.step), None)
+                .await;
+            handles.push(h);
+        }
+        let marker_sum = match &plan.marker {
+            Some(m) => offline::checksum(self.object(m.step.name)?, self.backend()).await?,
+            None => String::new(),
+        };
+        let txn = self.db().begin().await?;
+        let work = async {
+            if let (Some(m), Some(settle)) =
+                (&plan.marker, plan.marker.as_ref().and_then(|m| m.settle))
+            {
+                let row = state
+                    .state_rows
+                    .get(m.step.name)
+                    .cloned()
+                    .unwrap_or(record::StateRow {
+                        checksum: None,
+                        origin: None,
+                        in_progress: None,
+                        in_progress_since: None,
+                    });
+                record::resolve_marker(&txn, m.step, &row, m.recorded, settle, &marker_sum).await?;
+            }
+            let rows: Vec<(&'static StepInfo, String)> = plan
+                .checksums
+                .iter()
+                .map(|c| (c.step, c.current.clone()))
+                .collect();
+            record::store_checksums(&txn, &rows, Origin::Repaired).await
+        }
+        .await;
+        let r = match work {
+            Ok(()) => txn.commit().await,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        };
+        let (outcome, err) = match &r {
+            Ok(()) => ("ok", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        for h in handles {
+            self.audit
+                .finish(&self.engine.db, h, outcome, err.as_deref())
+                .await;
+        }
+        r?;
+        self.report.repaired = Some(plan);
         Ok(())
     }
 
@@ -1341,12 +1570,6 @@ impl Run<'_, '_> {
             Direction::Down => String::new(),
         };
         let tables = touched_tables(&engine.db, obj, direction).await;
-        self.hooks.event(&Event::StepStarted {
-            step: info,
-            direction,
-            transactional,
-            tables: &tables,
-        });
         tracing::info!(
             "{} {} {}",
             direction.as_str(),
@@ -1357,7 +1580,8 @@ impl Run<'_, '_> {
                 "outside a transaction (marked in progress)"
             }
         );
-        self.hooks.before_step(info, direction).await;
+        // The audit entry and the marker come before the step is announced: whoever sees
+        // the step start (a person, a test, a kill) finds both written.
         let handle = self
             .audit
             .start(&engine.db, operation, self.app, Some(info), Some(direction))
@@ -1377,6 +1601,13 @@ impl Run<'_, '_> {
                 return Err(failed(error));
             }
         }
+        self.hooks.event(&Event::StepStarted {
+            step: info,
+            direction,
+            transactional,
+            tables: &tables,
+        });
+        self.hooks.before_step(info, direction).await;
         let retries = engine.opts.ddl_retries;
         let mut attempt = 0;
         loop {

@@ -82,34 +82,14 @@ pub fn verify(
     steps: &[&'static StepInfo],
     live: &Schema,
 ) -> Verdict {
-    let all = app.steps();
     let have = objects(live);
-    let snap = snapshot::stored(app, backend).filter(|s| s.fits(server));
     let mut verdict = Verdict {
         missing: Vec::new(),
-        thorough: snap.is_some(),
+        thorough: fitting(app, backend, server).is_some(),
     };
     for step in steps {
-        let Some(k) = all.iter().position(|s| s.name == step.name) else {
-            continue;
-        };
-        let wanted: Vec<String> = match snap {
-            Some(snap) if snap.prefixes.len() > k => {
-                let after = objects(&snap.prefixes[k].schema);
-                let before = match k {
-                    0 => BTreeSet::new(),
-                    _ => objects(&snap.prefixes[k - 1].schema),
-                };
-                after.difference(&before).cloned().collect()
-            }
-            _ => step
-                .creates_tables
-                .iter()
-                .map(|t| format!("table {t}"))
-                .collect(),
-        };
         verdict.missing.extend(
-            wanted
+            step_objects(app, backend, server, step)
                 .into_iter()
                 .filter(|o| !have.contains(o))
                 .map(|object| Missing {
@@ -119,4 +99,64 @@ pub fn verify(
         );
     }
     verdict
+}
+
+pub(crate) fn fitting(
+    app: App,
+    backend: sea_orm::DbBackend,
+    server: &str,
+) -> Option<&'static snapshot::Snapshot> {
+    snapshot::stored(app, backend).filter(|s| s.fits(server))
+}
+
+/// The objects one migration of `app` creates (`table settings`, `index
+/// settings.ix_settings_key`, ...): from the snapshot that fits the server, else the tables it
+/// declares.
+pub fn step_objects(
+    app: App,
+    backend: sea_orm::DbBackend,
+    server: &str,
+    step: &StepInfo,
+) -> Vec<String> {
+    let all = app.steps();
+    let Some(k) = all.iter().position(|s| s.name == step.name) else {
+        return Vec::new();
+    };
+    match fitting(app, backend, server) {
+        Some(snap) if snap.prefixes.len() > k => {
+            let after = objects(&snap.prefixes[k].schema);
+            let before = match k {
+                0 => BTreeSet::new(),
+                _ => objects(&snap.prefixes[k - 1].schema),
+            };
+            after.difference(&before).cloned().collect()
+        }
+        _ => step
+            .creates_tables
+            .iter()
+            .map(|t| format!("table {t}"))
+            .collect(),
+    }
+}
+
+/// Which of `step`'s objects `live` has and lacks, for deciding what a half-done step left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StepObjects {
+    pub present: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// [`StepObjects`] of one migration in the live schema.
+pub fn step_presence(
+    app: App,
+    backend: sea_orm::DbBackend,
+    server: &str,
+    step: &StepInfo,
+    live: &Schema,
+) -> StepObjects {
+    let have = objects(live);
+    let (present, missing) = step_objects(app, backend, server, step)
+        .into_iter()
+        .partition(|o| have.contains(o));
+    StepObjects { present, missing }
 }

@@ -130,11 +130,23 @@ impl MigrationTrait for Migration {
                 }
             }
             // MySQL ignores IF NOT EXISTS on indexes: look first, so a half-done run can be
-            // re-run.
+            // re-run. The server drops its own implicit index of a key once ours serves it,
+            // but not one that `down` created explicitly: that goes here, once ours exists
+            // (otherwise upgrade -> downgrade -> upgrade leaves both).
             DbBackend::MySql => {
                 for ix in INDEXES {
                     if !manager.has_index(ix.table, ix.name).await? {
                         manager.create_index(create(ix)).await?;
+                    }
+                    if manager.has_index(ix.table, ix.constraint).await? {
+                        manager
+                            .drop_index(
+                                Index::drop()
+                                    .name(ix.constraint)
+                                    .table(Alias::new(ix.table))
+                                    .to_owned(),
+                            )
+                            .await?;
                     }
                 }
             }
