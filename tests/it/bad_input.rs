@@ -4,6 +4,7 @@
 //! grouped by the state of the database they run against.
 
 use crate::common::badinput::{case, run_cases, Case, Fixture, SECRET};
+use crate::common::pgrole::PgRole;
 use crate::common::{Backend, TestDb};
 use crate::on_all_backends;
 use chrono::{SubsecRound, Utc};
@@ -1041,17 +1042,18 @@ async fn restricted_access(db: TestDb) {
 struct Restricted {
     backend: Backend,
     role: String,
-    db: String,
+    /// PostgreSQL: the role, dropped with its grants.
+    _pg: Option<PgRole>,
     file: Option<std::path::PathBuf>,
 }
 
 impl Restricted {
     async fn create(db: &TestDb, role: &str) -> Restricted {
         let mut file = None;
+        let mut pg = None;
         match db.backend {
             PG => {
-                psql(&format!("DROP ROLE IF EXISTS {role}"));
-                psql(&format!("CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'"));
+                pg = Some(PgRole::create(db, role, &format!("PASSWORD '{SECRET}'")));
                 db.exec(&format!("GRANT SELECT ON seaql_migrations TO {role}"))
                     .await;
             }
@@ -1075,7 +1077,7 @@ impl Restricted {
         Restricted {
             backend: db.backend,
             role: role.into(),
-            db: db.name.clone(),
+            _pg: pg,
             file,
         }
     }
@@ -1084,25 +1086,7 @@ impl Restricted {
 impl Drop for Restricted {
     fn drop(&mut self) {
         match self.backend {
-            PG => {
-                // Its grants live in the test database, which is dropped after this guard.
-                let _ = std::process::Command::new("psql")
-                    .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtX", "-d", &self.db])
-                    .args(["-c", &format!("DROP OWNED BY {}", self.role)])
-                    .output();
-                let _ = std::process::Command::new("psql")
-                    .args([
-                        "-h",
-                        "127.0.0.1",
-                        "-U",
-                        "postgres",
-                        "-qAtX",
-                        "-d",
-                        "postgres",
-                    ])
-                    .args(["-c", &format!("DROP ROLE IF EXISTS {}", self.role)])
-                    .output();
-            }
+            PG => {}
             MY => mariadb(&format!("DROP USER IF EXISTS '{}'@'%'", self.role)),
             LITE => {
                 use std::os::unix::fs::PermissionsExt;
@@ -1112,28 +1096,6 @@ impl Drop for Restricted {
             }
         }
     }
-}
-
-fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qAtX",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn mariadb(sql: &str) {

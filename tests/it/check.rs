@@ -3,6 +3,7 @@
 //! row with exit 9; the checked database is left as it was and the scratch database goes.
 
 use crate::common::introspect;
+use crate::common::pgrole::{psql_in, PgRole};
 use crate::common::{dbtool_bare, Backend, Run, TestDb};
 use crate::on_all_backends;
 use serde_json::Value;
@@ -455,31 +456,10 @@ async fn every_kind_of_drift_is_found(db: TestDb) {
 async fn postgres_user_without_createdb_checks_and_leaves_nothing() {
     let db = TestDb::new(Backend::Postgres, "check_nocreatedb");
     db.run(&["--app", "neurachar", "upgrade"]).ok();
-    let role = format!("check_ro_{}", std::process::id());
-    let psql = |sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qAtX",
-                "-d",
-                &db.name,
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    psql(&format!("DROP ROLE IF EXISTS {role}"));
-    psql(&format!("CREATE ROLE {role} LOGIN NOCREATEDB NOSUPERUSER"));
+    let name = format!("check_ro_{}", std::process::id());
+    let role = PgRole::create(&db, &name, "NOCREATEDB NOSUPERUSER");
+    let role = role.name.as_str();
+    let psql = |sql: &str| psql_in(&db.name, sql);
     psql(&format!(
         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
     ));
@@ -500,18 +480,10 @@ async fn postgres_user_without_createdb_checks_and_leaves_nothing() {
             .output()
             .expect("run dbtool"),
     );
-    let cleanup = || {
-        psql(&format!("DROP OWNED BY {role}"));
-        psql(&format!("DROP ROLE {role}"));
-    };
-    if r.code != 0 {
-        cleanup();
-    }
     r.ok();
     let doc = r.json();
     assert_eq!(doc["clean"], true, "{doc}");
     assert_eq!(doc["expected_from"], "snapshot", "{doc}");
     assert_eq!(owned().trim(), "0", "no scratch database");
     assert_eq!(introspect::dump(&db).await, schema_before);
-    cleanup();
 }

@@ -3,6 +3,7 @@
 //! conditions of `status --check`, out-of-order refusals, verified stamps over a half-made
 //! migration, and a sample of the kill soak (bench/soak.sh) that fits CI.
 
+use crate::common::pgrole::{psql_in, PgRole};
 use crate::common::{Backend, Run, TestDb};
 use crate::on_all_backends;
 use serde_json::Value;
@@ -320,9 +321,10 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     }
     // Unwritable: a user with every right it needs except on the audit table migrates, and
     // says it could not log.
-    let role = Role::create(&db);
+    let name = format!("{}_r", db.name);
+    let role = PgRole::create(&db, &name[name.len().saturating_sub(60)..], "");
     let role = role.name.as_str();
-    psql(
+    psql_in(
         &db.name,
         &format!(
             "GRANT ALL ON seaql_migrations, dbtool_state, settings, users TO {role}; \
@@ -363,69 +365,6 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
         "{}",
         r.stderr
     );
-}
-
-#[track_caller]
-fn psql(database: &str, sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-qAtX",
-            "-d",
-            database,
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL login role for one test, dropped with its grants afterwards.
-struct Role {
-    name: String,
-    db: String,
-}
-
-impl Role {
-    fn create(db: &TestDb) -> Role {
-        let name = format!("{}_r", db.name);
-        let name = name[name.len().saturating_sub(60)..].to_owned();
-        psql("postgres", &format!("DROP ROLE IF EXISTS {name}"));
-        psql("postgres", &format!("CREATE ROLE {name} LOGIN"));
-        Role {
-            name,
-            db: db.name.clone(),
-        }
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtX", "-d", &self.db])
-            .args(["-c", &format!("DROP OWNED BY {}", self.name)])
-            .output();
-        let _ = std::process::Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qAtX",
-                "-d",
-                "postgres",
-            ])
-            .args(["-c", &format!("DROP ROLE IF EXISTS {}", self.name)])
-            .output();
-    }
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

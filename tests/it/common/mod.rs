@@ -6,6 +6,7 @@ pub mod as_postgres;
 pub mod badinput;
 pub mod introspect;
 pub mod pgbouncer;
+pub mod pgrole;
 pub mod standby;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
