@@ -337,17 +337,6 @@ fn random_ms(i: u64) -> u64 {
     (nanos ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % 300
 }
 
-/// Spawns `dbtool ARGS` on `db` with piped output.
-fn spawn(db: &TestDb, args: &[&str]) -> Child {
-    db.cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dbtool")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_mixed_schema_spellings_never_collide() {
     for round in 0..25 {
@@ -359,7 +348,7 @@ async fn postgres_mixed_schema_spellings_never_collide() {
                     args.extend(["--schema", "public"]);
                 }
                 args.push("upgrade");
-                spawn(&db, &args)
+                db.spawn(&args)
             })
             .collect();
         for child in children {
@@ -385,12 +374,7 @@ async fn postgres_mixed_schema_spellings_never_collide() {
 async fn postgres_first_runs_on_a_schema_that_does_not_exist_yet() {
     let db = TestDb::new(Backend::Postgres, "newschema");
     let children: Vec<Child> = (0..16)
-        .map(|_| {
-            spawn(
-                &db,
-                &["--app", "avatar", "--schema", "tenant_new", "-q", "upgrade"],
-            )
-        })
+        .map(|_| db.spawn(&["--app", "avatar", "--schema", "tenant_new", "-q", "upgrade"]))
         .collect();
     for child in children {
         Run::from(child.wait_with_output().unwrap()).ok();
@@ -438,7 +422,7 @@ async fn postgres_connections_terminated_at_random_moments_report_the_real_posit
             &["--app", "neurachar", "--json", "upgrade"]
         };
         let before = recorded(&db).await;
-        let child = spawn(&db, args);
+        let child = db.spawn(args);
         tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
         db.exec(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -493,7 +477,7 @@ async fn sqlite_kills_at_random_moments_keep_every_step_reported_applied() {
             &["--app", "neurachar", "upgrade"]
         };
         let before = recorded(&db).await;
-        let child = spawn(&db, args);
+        let child = db.spawn(args);
         tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
         let sig = if i % 2 == 0 { "-KILL" } else { "-INT" };
         let _ = std::process::Command::new("kill")

@@ -9,7 +9,7 @@ use crate::common::{Backend, Run, TestDb};
 use crate::migrate::recorded;
 use crate::on_all_backends;
 use sea_orm::{ConnectionTrait, TransactionTrait};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 const STEP: &str = "m20251212_000006_add_foreign_key_indexes";
@@ -197,16 +197,6 @@ async fn postgres_invalid_index_is_replaced_by_a_valid_one() {
     );
 }
 
-fn spawn(db: &TestDb, args: &[&str]) -> Child {
-    db.cmd()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dbtool")
-}
-
 /// The pid of dbtool's backend while it waits inside `CREATE INDEX CONCURRENTLY`.
 async fn pg_wait_for_concurrent_build(db: &TestDb, child: &mut Child) -> String {
     let started = Instant::now();
@@ -265,7 +255,7 @@ async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
         .try_get::<i64>("", "pid")
         .expect("pid");
 
-    let mut child = spawn(&db, &nc(&["upgrade"]));
+    let mut child = db.spawn(&nc(&["upgrade"]));
     let pid = pg_wait_for_concurrent_build(&db, &mut child).await;
 
     // The migration lock is held by the very session that builds the index.
@@ -345,10 +335,10 @@ async fn postgres_cancelled_concurrent_build_is_repaired_by_the_next_upgrade() {
 async fn postgres_waiting_runs_do_not_deadlock_the_concurrent_build() {
     let db = TestDb::new(Backend::Postgres, "no_deadlock_with_waiters");
     let (writer, tx) = writer_on_messages(&db).await;
-    let mut first = spawn(&db, &nc(&["upgrade"]));
+    let mut first = db.spawn(&nc(&["upgrade"]));
     pg_wait_for_concurrent_build(&db, &mut first).await;
     // Waiters line up behind the lock while the build is in progress ...
-    let waiters: Vec<Child> = (0..3).map(|_| spawn(&db, &nc(&["upgrade"]))).collect();
+    let waiters: Vec<Child> = (0..3).map(|_| db.spawn(&nc(&["upgrade"]))).collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // ... then the writer finishes and the build can go on.
     tx.rollback().await.expect("rollback");

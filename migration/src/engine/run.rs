@@ -1375,23 +1375,7 @@ impl Run<'_, '_> {
             record::store_checksums(&txn, &rows, Origin::Repaired).await
         }
         .await;
-        let r = match work {
-            Ok(()) => txn.commit().await,
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        };
-        let (outcome, err) = match &r {
-            Ok(()) => ("ok", None),
-            Err(e) => ("failed", Some(e.to_string())),
-        };
-        for h in handles {
-            self.audit
-                .finish(&self.engine.db, h, outcome, err.as_deref())
-                .await;
-        }
-        r?;
+        self.end_bookkeeping(txn, work, handles).await?;
         self.report.repaired = Some(plan);
         Ok(())
     }
@@ -1459,7 +1443,20 @@ impl Run<'_, '_> {
         }
         let txn = self.db().begin().await?;
         let r = record::stamp(&txn, record::now_secs(), &rows, delete, origin).await;
-        let r = match r {
+        self.end_bookkeeping(txn, r, handles)
+            .await
+            .map_err(Error::Db)
+    }
+
+    /// Commits a bookkeeping transaction (stamp, repair) if its work succeeded, rolls it back
+    /// otherwise, and closes its audit entries with how it ended.
+    async fn end_bookkeeping(
+        &mut self,
+        txn: DatabaseTransaction,
+        work: Result<(), DbErr>,
+        handles: Vec<Option<AuditHandle>>,
+    ) -> Result<(), DbErr> {
+        let r = match work {
             Ok(()) => txn.commit().await,
             Err(e) => {
                 let _ = txn.rollback().await;
@@ -1475,7 +1472,7 @@ impl Run<'_, '_> {
                 .finish(&self.engine.db, h, outcome, err.as_deref())
                 .await;
         }
-        r.map_err(Error::Db)
+        r
     }
 
     /// The plan, one step (and one transaction) at a time.

@@ -118,6 +118,17 @@ impl TestDb {
         )
     }
 
+    /// Starts `dbtool ARGS` in the background, with no standard input and both outputs piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dbtool")
+    }
+
     /// Runs `dbtool ARGS` with `input` on standard input.
     pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
         run_with_stdin(self.cmd().args(args), input)
