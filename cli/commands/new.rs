@@ -82,8 +82,18 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
             ),
         )
     })?;
+    if let Some(m) = &args.message {
+        check_message(m)?;
+    }
     let dir = root.join("migration/src").join(app.name());
     let mod_rs = dir.join("mod.rs");
+    // Runs at the same moment take turns: each reads the steps and registers its own while
+    // it holds the lock on the migrator file, so none loses another's registration.
+    let guard =
+        std::fs::File::open(&mod_rs).with_context(|| format!("opening {}", mod_rs.display()))?;
+    guard
+        .lock()
+        .with_context(|| format!("locking {}", mod_rs.display()))?;
     let mod_text = std::fs::read_to_string(&mod_rs)
         .with_context(|| format!("reading {}", mod_rs.display()))?;
     let existing = existing_steps(&dir, &mod_text);
@@ -103,9 +113,12 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     let generated = if args.autogenerate {
         let g = autogen::generate(app).await?;
         if g.is_empty() {
-            ctx.out.done(&format!(
-                "{app}: the entities match the migrations; no migration written"
-            ));
+            let unchanged = serde_json::json!({ "app": app, "written": false, "path": null });
+            ctx.out.emit(&unchanged, |o| {
+                o.done(&format!(
+                    "{app}: the entities match the migrations; no migration written"
+                ))
+            });
             return Ok(Exit::Ok);
         }
         Some(g)
@@ -128,7 +141,15 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     })?;
     let path = dir.join(format!("{full}.rs"));
     write_new(&path, &text)?;
-    std::fs::write(&mod_rs, new_mod).with_context(|| format!("writing {}", mod_rs.display()))?;
+    if let Err(e) = std::fs::write(&mod_rs, new_mod) {
+        // Nothing half-done: the step file goes again, so the same command can be re-run.
+        let _ = std::fs::remove_file(&path);
+        return Err(anyhow::Error::new(e).context(format!(
+            "writing {} (the new step was not kept)",
+            mod_rs.display()
+        )));
+    }
+    drop(guard);
     rustfmt(&root, &path);
 
     let view = NewView {
@@ -164,6 +185,29 @@ pub async fn run(ctx: &Ctx, args: NewArgs) -> Result<Exit> {
     let shown = display_path(&cwd, &path);
     ctx.out.emit(&view, |o| o.line(&shown));
     Ok(Exit::Ok)
+}
+
+/// `-m TEXT` becomes a line of the file's `//!` header and its description: one line of
+/// text, without control characters (a line break would put code into the file).
+fn check_message(m: &str) -> Result<()> {
+    if m.trim().is_empty() {
+        return Err(coded(
+            Exit::Usage,
+            "-m: the description is empty; say in a few words what the migration does",
+        ));
+    }
+    if m.chars().any(|c| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }) {
+        return Err(coded(
+            Exit::Usage,
+            format!(
+                "-m '{}': the description must be one line without control characters; put longer notes into the file's comments",
+                crate::output::escape_controls(m)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Lowercase snake_case: a letter, then letters, digits and single underscores.
@@ -247,7 +291,8 @@ fn suffix(n: &str) -> &str {
 fn next_stamp(existing: &[String]) -> String {
     use chrono::{Duration, NaiveDateTime, Utc};
     const FMT: &str = "%Y%m%d_%H%M%S";
-    let now = Utc::now().naive_utc();
+    // Whole seconds: a step written earlier in this same second must still sort first.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now().naive_utc(), 0);
     let last = existing
         .iter()
         .filter_map(|n| NaiveDateTime::parse_from_str(&n[1..16], FMT).ok())

@@ -130,6 +130,69 @@ fn refuses_outside_a_checkout_a_taken_name_and_a_bad_identifier() {
     run_in(&bin(), co.path(), &["new", "--app", "avatar", "add_x"]).expect_code(2);
 }
 
+#[test]
+fn descriptions_are_one_line_and_runs_at_once_all_register_in_order() {
+    let co = fake_checkout();
+    let before = files(co.path());
+    for bad in ["two\nlines", "", "  ", "bidi\u{202e}", "esc\x1b[31m"] {
+        let r = run_in(
+            &bin(),
+            co.path(),
+            &["new", "--app", "avatar", "-m", bad, "add_y"],
+        );
+        r.expect_code(2);
+        assert!(r.error_line().contains("-m"), "{bad:?}: {}", r.stderr);
+    }
+    assert_eq!(files(co.path()), before, "a refusal changes nothing");
+
+    // Unchanged entities: nothing written, and --json still says so in one document.
+    let r = run_in(
+        &bin(),
+        co.path(),
+        &["--json", "new", "--autogenerate", "--app", "avatar", "same"],
+    );
+    assert_eq!(r.ok().json()["written"], false, "{}", r.stdout);
+    assert_eq!(files(co.path()), before);
+
+    // Several at once (many within one second): every one is registered, and the file
+    // names sort in the order of registration.
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            Command::new(bin())
+                .current_dir(co.path())
+                .args(["new", "--app", "avatar", &format!("step_{}", 6 - i)])
+                .env_remove("DATABASE_URL")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        Run::from(c.wait_with_output().unwrap()).ok();
+    }
+    let mod_rs = std::fs::read_to_string(co.path().join("migration/src/avatar/mod.rs")).unwrap();
+    let registered: Vec<&str> = mod_rs
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Box::new("))
+        .filter_map(|l| l.split("::").next())
+        .collect();
+    let added: Vec<&str> = registered
+        .iter()
+        .copied()
+        .filter(|n| n.contains("_step_"))
+        .collect();
+    assert_eq!(
+        added.len(),
+        6,
+        "every run registered its step: {registered:?}"
+    );
+    let mut sorted = registered.clone();
+    sorted.sort();
+    assert_eq!(registered, sorted, "names sort in application order");
+}
+
 /// A copy of the repository (tracked and untracked files as they are now) with a target
 /// directory seeded from this build's, every source dated 2020.
 fn copy_repo() -> tempfile::TempDir {
