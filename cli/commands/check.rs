@@ -121,6 +121,9 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<CheckView> {
     {
         hidden_by_privileges(ctx, db, name).await?;
     }
+    if ctx.loc.backend == DbBackend::MySql {
+        constraints_hidden_by_privileges(db, &differences).await?;
+    }
     for (i, c) in status.checksums.iter().enumerate() {
         if let Some(Checksum::Mismatch {
             stored, current, ..
@@ -240,6 +243,46 @@ async fn hidden_by_privileges(ctx: &Ctx, db: &DatabaseConnection, table: &str) -
         )),
         _ => Ok(()),
     }
+}
+
+/// MariaDB lists a table's foreign keys and check constraints in `information_schema` only
+/// to a user with some privilege on it beyond SELECT, so for a read-only user they all look
+/// missing. `SHOW CREATE TABLE` shows them with SELECT alone: a constraint found missing but
+/// there means a missing privilege, not drift.
+async fn constraints_hidden_by_privileges(
+    db: &DatabaseConnection,
+    differences: &[Difference],
+) -> Result<()> {
+    use sea_orm::{ConnectionTrait, Statement};
+    for d in differences.iter().filter(|d| d.kind == DiffKind::Missing) {
+        let Some((table, name)) = d
+            .object
+            .strip_prefix("foreign key ")
+            .or_else(|| d.object.strip_prefix("check "))
+            .and_then(|o| o.split_once('.'))
+        else {
+            continue;
+        };
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::MySql,
+                format!("SHOW CREATE TABLE `{}`", table.replace('`', "``")),
+            ))
+            .await;
+        let ddl: Option<String> = match row {
+            Ok(Some(r)) => r.try_get_by_index(1).ok(),
+            _ => None,
+        };
+        if ddl.is_some_and(|ddl| ddl.contains(&format!("CONSTRAINT `{name}`"))) {
+            return Err(coded(
+                Exit::PermissionDenied,
+                format!(
+                    "cannot check the constraints of table {table}: MariaDB shows foreign keys and check constraints to a user with SELECT only in SHOW CREATE TABLE, not in information_schema, where check reads them; grant one more privilege on the tables (GRANT REFERENCES ON <database>.* TO <user>), or run check as a user that has it"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Builds the schema the applied migrations produce in a scratch database and reads it; the

@@ -487,3 +487,43 @@ async fn postgres_user_without_createdb_checks_and_leaves_nothing() {
     assert_eq!(owned().trim(), "0", "no scratch database");
     assert_eq!(introspect::dump(&db).await, schema_before);
 }
+
+/// MariaDB hides foreign keys and check constraints in `information_schema` from a user with
+/// SELECT only: that is a missing privilege (22), never drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_read_only_user_gets_no_false_drift() {
+    let db = TestDb::new(Backend::MySql, "check_my_ro");
+    db.run(&["--app", "neurachar", "-q", "upgrade"]).ok();
+    let user = format!("ro_{}", std::process::id());
+    let admin = |sql: &str| {
+        let out = std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-uroot", "-e", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    admin(&format!("DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%'; GRANT SELECT ON {}.* TO '{user}'@'%'", db.name));
+    let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let check = || {
+        Run::from(
+            dbtool_bare(db.dir())
+                .env("DATABASE_URL", &url)
+                .args(["--app", "neurachar", "check"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = check();
+    let granted = format!("GRANT REFERENCES ON {}.* TO '{user}'@'%'", db.name);
+    admin(&granted);
+    let after = check();
+    admin(&format!("DROP USER IF EXISTS '{user}'@'%'"));
+    r.expect_code(22);
+    assert!(r.error_line().contains("GRANT REFERENCES"), "{}", r.stderr);
+    after.ok();
+}
