@@ -972,3 +972,62 @@ fn a_fleet_stops_a_target_that_waits_for_its_lock() {
     let doc = r.json();
     assert!(doc.to_string().contains("interrupted"), "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finishing_a_half_done_rollback_asks_before_it_drops_rows() {
+    for backend in [Backend::MySql, Backend::Postgres] {
+        let db = TestDb::new(backend, "halfdrop");
+        db.run(&["--app", "avatar", "-q", "upgrade", "+2"]).ok();
+        let settings = names(App::Avatar)[1].clone();
+        // What a kill leaves between the marker and the DROP of the settings step's rollback.
+        db.exec(&format!(
+            "UPDATE dbtool_state SET in_progress = 'down', in_progress_since = 1 WHERE version = '{settings}'"
+        ))
+        .await;
+        for args in [
+            &["--app", "avatar", "upgrade"][..],
+            &["--app", "avatar", "downgrade"][..],
+        ] {
+            let r = db.run(args);
+            r.expect_code(7);
+            assert!(r.error_line().contains("settings (4 rows)"), "{}", r.stderr);
+            assert_eq!(
+                db.count("SELECT COUNT(*) FROM settings").await,
+                4,
+                "{backend:?}"
+            );
+        }
+        // Confirmed, the same downgrade finishes it.
+        db.run(&["--app", "avatar", "downgrade", "--yes"]).ok();
+        assert_eq!(recorded(&db).await, names(App::Avatar)[..1].to_vec());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamp_force_adopts_a_half_made_alembic_database() {
+    let db = TestDb::new(Backend::Postgres, "alembic_force");
+    db.run(&["--app", "avatar", "-q", "upgrade", "+1"]).ok();
+    for t in ["seaql_migrations", "dbtool_state", "dbtool_audit"] {
+        db.exec(&format!("DROP TABLE {t}")).await;
+    }
+    db.exec("DROP INDEX ix_users_email").await;
+    db.exec("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)")
+        .await;
+    db.exec("INSERT INTO alembic_version VALUES ('25698f3f906f')")
+        .await;
+    let r = db.run(&["--app", "avatar", "upgrade"]);
+    r.expect_code(9);
+    assert!(r.stderr.contains("ix_users_email"), "{}", r.stderr);
+    // The stamp it suggests works as printed (check, also suggested, then shows the drift).
+    let stamp: String = r
+        .stderr
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|h| h.contains("stamp") && h.contains("--force"))
+        .map(|h| format!("`{h}`"))
+        .collect();
+    assert_eq!(follow_hints(&db, &stamp), 1, "{}", r.stderr);
+    assert_eq!(recorded(&db).await, names(App::Avatar)[..1].to_vec());
+    db.run(&["--app", "avatar", "check"]).expect_code(9);
+}

@@ -1174,6 +1174,23 @@ impl Run<'_, '_> {
         let mut resumed = None;
         if let Some((i, direction)) = ov.half_done {
             let step = ov.steps[i];
+            if direction == Direction::Down {
+                // Finishing a rollback may drop tables that hold rows: asked like any
+                // downgrade, whichever command finishes it.
+                let plan = Plan {
+                    direction,
+                    steps: vec![step],
+                    from: i + 1,
+                    to: i,
+                };
+                let risk = data_at_risk(self.db(), &state, &plan).await?;
+                if !risk.is_empty()
+                    && !self.engine.opts.allow_data_loss
+                    && !self.hooks.confirm_data_loss(&risk).await
+                {
+                    return Err(Error::NotConfirmed { risk });
+                }
+            }
             self.hooks.event(&Event::Resuming { step, direction });
             let done = self.step(step, direction, "resume").await?;
             self.report.resumed = Some(done);
@@ -1185,7 +1202,10 @@ impl Run<'_, '_> {
             migrations,
         }) = ov.alembic.clone()
         {
-            self.adopt(&ov, revision, migrations).await?;
+            // `stamp --force` records what the revision stands for even when objects are
+            // missing, as it would without Alembic (the hint for that case says so).
+            let force = matches!(cmd, Command::Stamp { force: true, .. });
+            self.adopt(&ov, revision, migrations, force).await?;
             (state, ov) = self.reread().await?;
         }
         self.backfill(&ov, &state).await?;
@@ -1228,6 +1248,7 @@ impl Run<'_, '_> {
         ov: &Overview,
         revision: String,
         migrations: Vec<&'static str>,
+        force: bool,
     ) -> Result<(), Error> {
         let steps: Vec<&'static StepInfo> = ov
             .steps
@@ -1236,9 +1257,10 @@ impl Run<'_, '_> {
             .filter(|s| migrations.contains(&s.name))
             .collect();
         let missing = self.engine.missing_objects(self.app, &steps).await?;
-        if !missing.is_empty() {
+        if !missing.is_empty() && !force {
             return Err(Error::Unverified { steps, missing });
         }
+        self.report.forced |= !missing.is_empty();
         self.record_stamp(&steps, &[], Origin::Stamped, "adopt")
             .await?;
         let adoption = Adoption {

@@ -44,6 +44,10 @@ fn table_objects(t: &Table, out: &mut BTreeSet<String>) {
         out.insert(format!("primary key {n} ({})", pk.columns.join(", ")));
     }
     for i in &t.indexes {
+        // An INVALID index (a failed concurrent build) is never used: it is not there.
+        if !i.valid {
+            continue;
+        }
         // MySQL keeps an index of a foreign key's name for as long as no other index can
         // serve the key, and drops it by itself when one can: it belongs to the key, not to
         // any migration.
