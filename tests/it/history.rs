@@ -365,6 +365,23 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
         "{}",
         r.stderr
     );
+    // Readable but not writable: the run still says it went unlogged.
+    psql_in(&db.name, &format!("GRANT SELECT ON dbtool_audit TO {role}"));
+    let r = Run::from(
+        db.cmd()
+            .env("DATABASE_URL", &url)
+            .args(["downgrade", "--yes"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("warning: the audit log dbtool_audit cannot be written"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

@@ -999,6 +999,8 @@ struct Audit {
     run: String,
     seq: i64,
     actor: Actor,
+    /// Why writing stopped partway, until the run has said so.
+    lost: Option<String>,
 }
 
 struct AuditHandle {
@@ -1044,6 +1046,7 @@ impl Audit {
             run,
             seq: 0,
             actor,
+            lost: None,
         }
     }
 
@@ -1073,11 +1076,20 @@ impl Audit {
                 seq: e.seq,
                 started: e.started_at,
             }),
-            Err(_) => {
-                self.on = false;
+            Err(e) => {
+                self.stop(e);
                 None
             }
         }
+    }
+
+    /// Writing failed: the rest of the run goes unlogged, and says so once.
+    fn stop(&mut self, e: DbErr) {
+        self.on = false;
+        self.lost = Some(format!(
+            "the audit log {} cannot be written ({e}); the rest of this run is not logged",
+            record::AUDIT_TABLE
+        ));
     }
 
     async fn finish<C: ConnectionTrait>(
@@ -1088,11 +1100,10 @@ impl Audit {
         error: Option<&str>,
     ) {
         if let Some(h) = h {
-            if record::audit_finish(db, &self.run, h.seq, h.started, outcome, error)
-                .await
-                .is_err()
+            if let Err(e) =
+                record::audit_finish(db, &self.run, h.seq, h.started, outcome, error).await
             {
-                self.on = false;
+                self.stop(e);
             }
         }
     }
@@ -1145,6 +1156,13 @@ impl Run<'_, '_> {
     fn warn(&mut self, w: String) {
         self.hooks.event(&Event::Warning { message: &w });
         self.report.warnings.push(w);
+    }
+
+    /// Says once that the audit log stopped being written (it never stops a run).
+    fn audit_warning(&mut self) {
+        if let Some(w) = self.audit.lost.take() {
+            self.warn(w);
+        }
     }
 
     async fn reread(&self) -> Result<(DbState, Overview), Error> {
@@ -1494,6 +1512,7 @@ impl Run<'_, '_> {
                 .finish(&self.engine.db, h, outcome, err.as_deref())
                 .await;
         }
+        self.audit_warning();
         r
     }
 
@@ -1527,7 +1546,9 @@ impl Run<'_, '_> {
         direction: Direction,
         operation: &str,
     ) -> Result<StepDone, Error> {
-        match self.try_step(step, direction, operation).await {
+        let result = self.try_step(step, direction, operation).await;
+        self.audit_warning();
+        match result {
             Ok(done) => Ok(done),
             Err(e) => {
                 self.read_back().await;
