@@ -1031,3 +1031,29 @@ async fn stamp_force_adopts_a_half_made_alembic_database() {
     assert_eq!(recorded(&db).await, names(App::Avatar)[..1].to_vec());
     db.run(&["--app", "avatar", "check"]).expect_code(9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_order_target_is_named_as_such() {
+    let db = TestDb::new(Backend::Sqlite, "ooo_target");
+    db.run(&["--app", "avatar", "-q", "upgrade", "+1"]).ok();
+    let steps = names(App::Avatar);
+    // The third step recorded while the second is not (widening does nothing on SQLite).
+    db.exec(&format!(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{}', 0)",
+        steps[2]
+    ))
+    .await;
+    let r = db.run(&["--app", "avatar", "upgrade", "d8cfd3cb4083"]);
+    r.expect_code(16);
+    assert!(r.error_line().contains(&steps[1]), "{}", r.stderr);
+    assert!(!r.stderr.contains("other direction"), "{}", r.stderr);
+    db.run(&[
+        "--app",
+        "avatar",
+        "upgrade",
+        "d8cfd3cb4083",
+        "--out-of-order",
+    ])
+    .ok();
+    assert_eq!(recorded(&db).await, steps);
+}

@@ -114,21 +114,23 @@ impl Overview {
     pub fn plan_upgrade(&self, target: &Target) -> Result<Plan, TargetError> {
         let to = self.resolve(target)?;
         let from = self.position();
-        if to < from {
+        let steps: Vec<&'static StepInfo> = (0..to)
+            .filter(|i| !self.applied[*i])
+            .map(|i| self.steps[i])
+            .collect();
+        // Below the position, a target is in the other direction unless something up to it
+        // is still pending: then it is the out-of-order case the caller rules on.
+        if to < from && steps.is_empty() {
             return Err(TargetError::WrongDirection {
                 target: target.to_string(),
                 command: "downgrade",
             });
         }
-        let steps = (0..to)
-            .filter(|i| !self.applied[*i])
-            .map(|i| self.steps[i])
-            .collect();
         Ok(Plan {
             direction: Direction::Up,
             steps,
             from,
-            to,
+            to: to.max(from),
         })
     }
 
