@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use migration::engine::schema::{self, DiffKind, Difference, Schema};
 use migration::engine::{snapshot, Checksum};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -295,16 +295,7 @@ async fn expected_schema(
 ) -> Result<Schema> {
     let _graceful = ctx.interrupt.graceful_section();
     if ctx.loc.backend == DbBackend::Sqlite {
-        let mut opt = ConnectOptions::new("sqlite::memory:");
-        // One connection: every in-memory connection is a database of its own.
-        opt.max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .sqlx_logging(false);
-        let scratch = Database::connect(opt)
-            .await
-            .context("opening the in-memory scratch database")?;
+        let scratch = crate::service::autogen::memory().await?;
         let r = schema::expected(app, applied, &scratch).await;
         scratch.close().await.ok();
         return r.context("building the expected schema");

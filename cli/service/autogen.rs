@@ -56,7 +56,8 @@ pub fn entity_tables(app: App) -> Result<Vec<TableDef>> {
     }
 }
 
-async fn memory() -> Result<DatabaseConnection> {
+/// A private in-memory SQLite database (also `check`'s scratch database on SQLite).
+pub async fn memory() -> Result<DatabaseConnection> {
     let mut opt = ConnectOptions::new("sqlite::memory:");
     // One connection: every in-memory connection is a database of its own.
     opt.max_connections(1)
