@@ -15,19 +15,24 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `dbtool ARGS` in `cwd` with `binary`, isolated from the caller's configuration.
-fn run_in(binary: &Path, cwd: &Path, args: &[&str]) -> Run {
+/// `binary` (this build's `dbtool` or a copy's) in `cwd`, isolated from the caller's
+/// configuration.
+fn isolated(binary: &Path, cwd: &Path) -> Command {
     let mut c = Command::new(binary);
     for (k, _) in std::env::vars() {
         if k.starts_with("DBTOOL_") || k.starts_with("DATABASE_URL") || k.starts_with("PG") {
             c.env_remove(k);
         }
     }
+    c.env("NO_COLOR", "1").current_dir(cwd).stdin(Stdio::null());
+    c
+}
+
+/// `dbtool ARGS` in `cwd` with `binary`, isolated from the caller's configuration.
+fn run_in(binary: &Path, cwd: &Path, args: &[&str]) -> Run {
     Run::from(
-        c.env("NO_COLOR", "1")
-            .current_dir(cwd)
+        isolated(binary, cwd)
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .expect("run dbtool"),
     )
@@ -320,18 +325,10 @@ fn edit_entities(copy: &Path) {
 }
 
 fn db_run(binary: &Path, cwd: &Path, db: &TestDb, args: &[&str]) -> Run {
-    let mut c = Command::new(binary);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DBTOOL_") || k.starts_with("DATABASE_URL") || k.starts_with("PG") {
-            c.env_remove(k);
-        }
-    }
     Run::from(
-        c.env("NO_COLOR", "1")
+        isolated(binary, cwd)
             .env("DATABASE_URL", &db.url)
-            .current_dir(cwd)
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .expect("run dbtool"),
     )
