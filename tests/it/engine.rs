@@ -328,6 +328,19 @@ async fn untracked_is_recognised(db: &TestDb, app: &str) {
 
 const F1: &str = "f001_create_alpha";
 
+/// How long the slowest of these uncut runs takes on this machine (ms), so that cuts at
+/// `random_ms(i) % (span + 1)` land inside runs whether the machine is quiet (runs of a few
+/// milliseconds) or loaded.
+fn run_span(db: &TestDb, runs: &[&[&str]]) -> u64 {
+    let mut span = 0;
+    for args in runs {
+        let t = std::time::Instant::now();
+        db.run(args).ok();
+        span = span.max(t.elapsed().as_millis() as u64);
+    }
+    span
+}
+
 /// A pseudo-random delay in 0..300 ms that differs between iterations and runs.
 fn random_ms(i: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
@@ -413,17 +426,18 @@ fn reported_position(r: &Run) -> Option<Option<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_terminated_at_random_moments_report_the_real_position() {
     let db = TestDb::new(Backend::Postgres, "terminated");
-    let mut interrupted = 0;
-    for i in 0..16u64 {
-        let down = i % 2 == 1;
-        let args: &[&str] = if down {
-            &["--app", "neurachar", "--json", "downgrade", "base", "--yes"]
-        } else {
-            &["--app", "neurachar", "--json", "upgrade"]
-        };
+    let up: &[&str] = &["--app", "neurachar", "--json", "upgrade"];
+    let down: &[&str] = &["--app", "neurachar", "--json", "downgrade", "base", "--yes"];
+    let span = run_span(&db, &[up, down]);
+    let (mut interrupted, mut i) = (0, 0u64);
+    // At least 16 cuts, and at least 4 that hit a run (bounded, so a dbtool that never
+    // notices a terminated connection still fails below).
+    while i < 16 || (interrupted < 4 && i < 96) {
+        let is_down = i % 2 == 1;
+        let args = if is_down { down } else { up };
         let before = recorded(&db).await;
         let child = db.spawn(args);
-        tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
+        tokio::time::sleep(Duration::from_millis(random_ms(i) % (span + 1))).await;
         db.exec(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = '{}' AND pid <> pg_backend_pid() AND application_name = 'dbtool'",
@@ -454,20 +468,31 @@ async fn postgres_connections_terminated_at_random_moments_report_the_real_posit
             ),
         }
         // The next command finishes the job whatever happened.
-        let finish: &[&str] = if down {
+        let finish: &[&str] = if is_down {
             &["--app", "neurachar", "-q", "downgrade", "base", "--yes"]
         } else {
             &["--app", "neurachar", "-q", "upgrade"]
         };
         db.run(finish).ok();
         db.run(&["--app", "neurachar", "check"]).ok();
+        i += 1;
     }
-    assert!(interrupted > 0, "some runs were cut off by the server");
+    assert!(
+        interrupted >= 4,
+        "some runs were cut off by the server ({interrupted} of {i}, runs take {span} ms)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_kills_at_random_moments_keep_every_step_reported_applied() {
     let db = TestDb::new(Backend::Sqlite, "killed");
+    let span = run_span(
+        &db,
+        &[
+            &["--app", "neurachar", "upgrade"],
+            &["--app", "neurachar", "downgrade", "base", "--yes"],
+        ],
+    );
     let mut cut = 0;
     for i in 0..24u64 {
         let down = i % 4 >= 2;
@@ -478,7 +503,7 @@ async fn sqlite_kills_at_random_moments_keep_every_step_reported_applied() {
         };
         let before = recorded(&db).await;
         let child = db.spawn(args);
-        tokio::time::sleep(Duration::from_millis(random_ms(i))).await;
+        tokio::time::sleep(Duration::from_millis(random_ms(i) % (span + 1))).await;
         let sig = if i % 2 == 0 { "-KILL" } else { "-INT" };
         let _ = std::process::Command::new("kill")
             .args([sig, &child.id().to_string()])
