@@ -48,6 +48,31 @@ peak_rss_kb() {
   done | median
 }
 
+# interleaved NAME PREPARE CMD...: runs the commands in turn, the order rotating each round,
+# with PREPARE (untimed) before every run, $WARMUP rounds untimed and $RUNS timed; prints each
+# command's median in ms, one per line. hyperfine runs one command's runs after the other's,
+# so a machine whose speed drifts during the run (this shared one does, by several times within
+# an hour) would favour whichever ran in the faster minutes.
+interleaved() {
+  local name="$1" prep="$2"; shift 2
+  local cmds=("$@") n=$# i j k t0 t1
+  for ((k = 0; k < n; k++)); do : >"$TMP/$name.$k"; done
+  for ((i = 0; i < WARMUP + RUNS; i++)); do
+    for ((j = 0; j < n; j++)); do
+      k=$(((i + j) % n))
+      eval "$prep" >/dev/null 2>&1 || die "$name: the preparation failed: $prep"
+      t0=$EPOCHREALTIME
+      eval "${cmds[k]}" >/dev/null 2>"$TMP/$name.err" \
+        || { cat "$TMP/$name.err" >&2; die "$name: failed: ${cmds[k]}"; }
+      t1=$EPOCHREALTIME
+      if ((i >= WARMUP)); then
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$TMP/$name.$k"
+      fi
+    done
+  done
+  for ((k = 0; k < n; k++)); do median <"$TMP/$name.$k"; done
+}
+
 ROWS=()
 # row CASE DBTOOL_MS FLOOR FLOOR_MS TARGET: one line of the table; TARGET is the highest
 # acceptable ratio ("-" for none).
@@ -104,20 +129,24 @@ else
   ROWS+=("| \`dbtool settings get bio_prompt_x\` | n/a | \`psql -c\` SELECT value | - | - | not in this build |")
 fi
 
-# upgrade from empty to head, the database reset before every run (not timed).
+# upgrade from empty to head, the database reset before every run (not timed). The three
+# commands of an app run interleaved (see `interleaved`).
 export DATABASE_URL="$UP_URL"
 for app in avatar neurachar; do
   floor_sql "$app"
   sql="$TMP/$app.sql"
-  t_up="$(hyperfine_median "up_$app" --prepare "$RESET" -- "$BIN --app $app upgrade")"
-  t_up_psql="$(hyperfine_median "up_${app}_psql" --prepare "$RESET" -- "$PSQL $UP_URL -q -1 -f $sql")"
-  row "\`dbtool --app $app upgrade\` (empty → head)" "$t_up" "\`psql -q -1 -f\` ($FLOOR_SOURCE)" "$t_up_psql" 1.5
+  cmds=("$BIN --app $app upgrade" "$PSQL $UP_URL -q -1 -f $sql")
   # The floor with the same guarantees: dbtool's own script exactly as `--sql` prints it, each
   # migration in its own transaction with its tracking and state rows, CONCURRENTLY kept.
   if [ "$FLOOR_SOURCE" = "upgrade --sql" ]; then
     "$BIN" --app "$app" upgrade --sql base:head --dialect postgres >"$TMP/$app.steps.sql"
-    t_up_steps="$(hyperfine_median "up_${app}_steps" --prepare "$RESET" -- "$PSQL $UP_URL -q -v ON_ERROR_STOP=1 -f $TMP/$app.steps.sql")"
-    row "\`dbtool --app $app upgrade\` (empty → head)" "$t_up" "\`psql -q -f\` (upgrade --sql as printed: per-step transactions)" "$t_up_steps" 1.0
+    cmds+=("$PSQL $UP_URL -q -v ON_ERROR_STOP=1 -f $TMP/$app.steps.sql")
+  fi
+  mapfile -t t < <(interleaved "up_$app" "$RESET" "${cmds[@]}")
+  [ "${#t[@]}" -eq "${#cmds[@]}" ] || die "the $app upgrade cases failed"
+  row "\`dbtool --app $app upgrade\` (empty → head)" "${t[0]}" "\`psql -q -1 -f\` ($FLOOR_SOURCE)" "${t[1]}" 1.5
+  if [ "${#t[@]}" -gt 2 ]; then
+    row "\`dbtool --app $app upgrade\` (empty → head)" "${t[0]}" "\`psql -q -f\` (upgrade --sql as printed: per-step transactions)" "${t[2]}" 1.0
   fi
 done
 
@@ -135,7 +164,7 @@ echo
 echo "## dbtool vs psql on PostgreSQL"
 echo
 machine
-echo "- runs: $RUNS per case after $WARMUP warm-up (hyperfine -N), peak RSS: median of $MEM_RUNS"
+echo "- runs: $RUNS per case after $WARMUP warm-up (hyperfine -N; the upgrade cases interleaved, each run timed from the shell), peak RSS: median of $MEM_RUNS"
 echo
 echo "| case | dbtool median (ms) | floor | floor median (ms) | ratio | target |"
 echo "|---|---:|---|---:|---:|---|"

@@ -9,7 +9,7 @@ use crate::migrate::recorded;
 use migration::engine::{Command, Direction, Engine, Error, Hooks, Options};
 use migration::sea_orm_migration::async_trait::async_trait;
 use migration::{App, StepInfo, Target};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
@@ -327,6 +327,67 @@ async fn untracked_is_recognised(db: &TestDb, app: &str) {
 }
 
 const F1: &str = "f001_create_alpha";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_run_dropped_mid_step_leaves_no_transaction_behind_in_a_shared_pool() {
+    let db = TestDb::new(Backend::Postgres, "dropped");
+    let app = App::Neurachar;
+    // A pool of exactly one connection: the engine uses it as it is, shared with the caller.
+    let mut opt = ConnectOptions::new(db.url.clone());
+    opt.sqlx_logging(false)
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None);
+    let conn = Database::connect(opt).await.expect("connect");
+    let (reached_tx, reached) = oneshot::channel();
+    let (_release, release_rx) = oneshot::channel::<()>();
+    let mut gate = Gate {
+        at: app.steps()[1].name,
+        reached: Some(reached_tx),
+        release: Some(release_rx),
+    };
+    let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
+    {
+        let run = engine.run(&Command::Upgrade(Target::Head), &mut gate);
+        tokio::select! {
+            _ = run => panic!("the gate holds the run before its second step"),
+            // Dropping the run here abandons the second step's open transaction.
+            r = reached => r.expect("the run reaches its second step"),
+        }
+    }
+    // The pool does not hand that connection out again, inside the abandoned transaction
+    // (where this table would vanish with a later rollback, or commit with the step).
+    let r = conn
+        .execute_unprepared("CREATE TABLE dropped_probe (x int)")
+        .await;
+    assert!(
+        r.is_err(),
+        "the shared pool is closed, not reused mid-transaction"
+    );
+    drop(conn);
+    assert_eq!(recorded(&db).await, names(app)[..1].to_vec());
+    // The abandoned session is gone with its lock: the next run finishes the job.
+    let conn = app_pool(&db).await;
+    let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
+    engine
+        .run(
+            &Command::Upgrade(Target::Head),
+            &mut StopAfter {
+                after: 99,
+                started: 0,
+            },
+        )
+        .await
+        .expect("the next run completes");
+    assert_eq!(recorded(&db).await, names(app));
+    let tables = db
+        .strings("SELECT table_name::text FROM information_schema.tables WHERE table_name = 'dropped_probe'")
+        .await;
+    assert!(
+        tables.is_empty(),
+        "nothing ran in the abandoned transaction"
+    );
+}
 
 /// How long the slowest of these uncut runs takes on this machine (ms), so that cuts at
 /// `random_ms(i) % (span + 1)` land inside runs whether the machine is quiet (runs of a few

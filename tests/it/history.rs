@@ -382,6 +382,27 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
         "{}",
         r.stderr
     );
+    // Entries can be started but not ended (INSERT without UPDATE; the end goes with the
+    // step's commit): the step still commits with its record, and the run says its log
+    // stopped.
+    psql_in(&db.name, &format!("GRANT INSERT ON dbtool_audit TO {role}"));
+    let r = Run::from(
+        db.cmd()
+            .env("DATABASE_URL", &url)
+            .args(["upgrade"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    assert!(
+        r.stderr.contains("the rest of this run is not logged"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
+    db.run(&["check"]).ok();
+    db.run(&["status", "--check"]).ok();
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

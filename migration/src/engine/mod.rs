@@ -22,6 +22,7 @@ pub mod error;
 pub mod lock;
 pub mod migrator;
 pub mod offline;
+mod pg_step;
 pub mod plan;
 pub mod recognise;
 pub mod record;

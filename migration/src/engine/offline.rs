@@ -143,6 +143,17 @@ fn captured(conn: DatabaseConnection) -> Vec<String> {
         .collect()
 }
 
+/// A connection that runs nothing and records what it is given: with [`captured_sql`], the
+/// engine renders several writes as one text to send in a single round trip.
+pub(crate) fn capture_conn(backend: DbBackend) -> DatabaseConnection {
+    mock(backend, false)
+}
+
+/// The writes a [`capture_conn`] saw, with their values inlined.
+pub(crate) fn captured_sql(conn: DatabaseConnection) -> Vec<String> {
+    captured(conn)
+}
+
 fn is_read(sql: &str) -> bool {
     sql.trim_start()
         .get(..6)

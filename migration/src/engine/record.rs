@@ -15,7 +15,7 @@ use crate::StepInfo;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table,
 };
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 use sea_orm_migration::seaql_migrations;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -237,22 +237,31 @@ async fn delete_state<C: ConnectionTrait>(db: &C, version: &str) -> Result<(), D
 }
 
 /// Marks `step` as running in `direction`, before a step that cannot roll back starts.
-/// Keeps the stored checksum (a half-done downgrade of an applied step still has one).
+/// Keeps a stored checksum (a half-done downgrade of an applied step still has one): the
+/// row is inserted or only its marker columns are updated, so nothing needs reading first.
 pub async fn mark<C: ConnectionTrait>(
     db: &C,
     step: &StepInfo,
     direction: Direction,
-    existing: Option<&StateRow>,
 ) -> Result<(), DbErr> {
-    upsert_state(
-        db,
-        now_secs(),
-        step.name,
-        existing.and_then(|r| r.checksum.as_deref()),
-        existing.and_then(|r| r.origin),
-        Some(direction),
-    )
-    .await
+    let now = now_secs();
+    let cols = ["version", "in_progress", "in_progress_since", "updated_at"];
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(STATE_TABLE))
+        .columns(cols.map(Alias::new))
+        .values_panic([
+            step.name.into(),
+            direction.as_str().into(),
+            now.into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(Alias::new("version"))
+                .update_columns(cols[1..].iter().map(|c| Alias::new(*c)))
+                .to_owned(),
+        );
+    write_unflushed(db, &insert).await
 }
 
 /// Records the end of a step in the tracking table and the state table: up inserts the
@@ -439,22 +448,9 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub async fn current<C: ConnectionTrait>(db: &C, client: &str) -> Actor {
-        let backend = db.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => Some("SELECT current_user::text"),
-            DbBackend::MySql => Some("SELECT CAST(CURRENT_USER() AS CHAR)"),
-            _ => None,
-        };
-        let db_user = match sql {
-            Some(sql) => db
-                .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r.try_get_by_index::<String>(0).ok()),
-            None => None,
-        };
+    /// The process's side of who runs (OS user, host) with `db_user` as the session reported
+    /// it.
+    pub fn current(db_user: Option<String>, client: &str) -> Actor {
         let os_user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
@@ -580,8 +576,8 @@ pub async fn ensure_audit<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Writes the start of an audited operation (outcome `running`).
-pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(), DbErr> {
+/// The row that starts an audited operation (outcome `running`).
+fn audit_insert(e: &AuditEntry) -> sea_orm::sea_query::InsertStatement {
     let mut insert = Query::insert();
     insert
         .into_table(Alias::new(AUDIT_TABLE))
@@ -603,15 +599,27 @@ pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(
             e.host.clone().into(),
             e.client.clone().into(),
         ]);
-    write_audit(db, &insert).await
+    insert
 }
 
-/// Writes an audit row. On PostgreSQL in one round trip with `synchronous_commit` off for
-/// just this write: the log is best effort, so it need not wait for its own WAL flush (a
-/// killed client loses nothing committed; only a server crash could lose the newest entries,
-/// and the step's own commit, which waits, flushes them anyway). Two synchronous commits per
+/// Writes the start of an audited operation (outcome `running`).
+pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(), DbErr> {
+    write_unflushed(db, &audit_insert(e)).await
+}
+
+/// [`audit_start`]'s row as PostgreSQL text, to send with other statements.
+pub fn audit_start_sql_pg(e: &AuditEntry) -> String {
+    audit_insert(e).to_string(sea_orm::sea_query::PostgresQueryBuilder)
+}
+
+/// Writes an audit row or a marker. On PostgreSQL in one round trip with `synchronous_commit`
+/// off for just this write, so it need not wait for its own WAL flush: a killed client loses
+/// nothing committed; only a server crash could lose it, and the next synchronous commit
+/// (the step's own, or any of `CREATE INDEX CONCURRENTLY`'s) flushes it first, since the WAL
+/// is written in order. An audit entry is best effort anyway, and a marker lost in a crash
+/// goes with all the step did (nothing of it was flushed either). Two synchronous commits per
 /// step would otherwise cost more than the step's own.
-async fn write_audit<C, S>(db: &C, stmt: &S) -> Result<(), DbErr>
+async fn write_unflushed<C, S>(db: &C, stmt: &S) -> Result<(), DbErr>
 where
     C: ConnectionTrait,
     S: sea_orm::sea_query::QueryStatementWriter + sea_orm::StatementBuilder,
@@ -636,17 +644,15 @@ where
     }
 }
 
-/// Writes how an audited operation ended.
-pub async fn audit_finish<C: ConnectionTrait>(
-    db: &C,
+fn audit_update(
     run: &str,
     seq: i64,
     started_at: i64,
     outcome: &str,
     error: Option<&str>,
-) -> Result<(), DbErr> {
+) -> sea_orm::sea_query::UpdateStatement {
     let now = now_ms();
-    let update = Query::update()
+    Query::update()
         .table(Alias::new(AUDIT_TABLE))
         .values([
             (Alias::new("finished_at"), now.into()),
@@ -659,8 +665,26 @@ pub async fn audit_finish<C: ConnectionTrait>(
         ])
         .and_where(Expr::col(Alias::new("run_id")).eq(run))
         .and_where(Expr::col(Alias::new("seq")).eq(seq))
-        .to_owned();
-    write_audit(db, &update).await
+        .to_owned()
+}
+
+/// Writes how an audited operation ended.
+pub async fn audit_finish<C: ConnectionTrait>(
+    db: &C,
+    run: &str,
+    seq: i64,
+    started_at: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    write_unflushed(db, &audit_update(run, seq, started_at, outcome, error)).await
+}
+
+/// [`audit_finish`]'s statement as PostgreSQL text (its duration ends now), to send with
+/// other statements.
+pub fn audit_finish_sql_pg(run: &str, seq: i64, started_at: i64, outcome: &str) -> String {
+    audit_update(run, seq, started_at, outcome, None)
+        .to_string(sea_orm::sea_query::PostgresQueryBuilder)
 }
 
 /// Entries still `running` when the migration lock is free belong to a run that was killed:

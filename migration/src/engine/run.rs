@@ -16,6 +16,9 @@ use super::conn;
 use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
 use super::lock::{self, Holder, LockError, LockKey};
 use super::offline;
+use super::pg_step::{
+    in_transaction_pg, pg_begin, pg_commit, pg_fast_path, AuditEnd, Logged, PgTxn,
+};
 use super::plan::{Direction, Plan, StampPlan};
 use super::recognise::{self, AppChoice, Chosen};
 use super::record::{self, Actor, AuditEntry, Origin, Settle};
@@ -265,6 +268,15 @@ pub struct Engine {
     /// The server process of the connection (PostgreSQL), for watching its steps; set by
     /// `run`.
     pid: Option<i64>,
+    /// The database user, for the audit log; set by `run`.
+    db_user: Option<String>,
+}
+
+/// See [`Engine::session`].
+struct Session {
+    key: LockKey,
+    pid: Option<i64>,
+    user: Option<String>,
 }
 
 impl Engine {
@@ -283,30 +295,84 @@ impl Engine {
             backend,
             opts,
             pid: None,
+            db_user: None,
         })
     }
 
     /// What the migration lock of this database is keyed on.
     async fn lock_key(&self) -> Result<LockKey, Error> {
-        Ok(match self.backend {
-            DbBackend::Postgres => LockKey::Postgres {
-                schema: match &self.opts.schema {
-                    Some(s) => s.clone(),
-                    None => one_string(&self.db, "SELECT current_schema()::text")
-                        .await?
-                        .unwrap_or_default(),
-                },
-            },
-            DbBackend::MySql => match one_string(&self.db, "SELECT CAST(DATABASE() AS CHAR)").await? {
-                Some(name) => LockKey::mysql(&name),
-                None => {
-                    return Err(Error::Db(DbErr::Custom(
-                        "the MySQL connection has no database selected: name one in the URL (mysql://user@host/DATABASE)".into(),
-                    )))
+        Ok(self.session().await?.key)
+    }
+
+    /// What a write run needs to know about its session before it takes the lock, in one
+    /// round trip: the lock's key (the schema or database), the server process and the
+    /// database user (for the audit log), and on PostgreSQL whether the session can write
+    /// at all (a standby or a read-only session is refused before anything else).
+    async fn session(&self) -> Result<Session, Error> {
+        let query = |sql: &str| {
+            self.db
+                .query_one_raw(Statement::from_string(self.backend, sql.to_owned()))
+        };
+        match self.backend {
+            DbBackend::Postgres => {
+                let row = query(
+                    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on', \
+                     pg_backend_pid()::int8, current_schema()::text, current_user::text",
+                )
+                .await?
+                .ok_or_else(|| DbErr::Custom("the server returned no session row".into()))?;
+                if row.try_get_by_index::<bool>(0)? {
+                    return Err(Error::ReadOnly {
+                        reason:
+                            "the server is a read-only standby (in recovery); point at the primary"
+                                .into(),
+                    });
                 }
-            },
-            _ => LockKey::sqlite(conn::sqlite_file(&self.db).await?),
-        })
+                if row.try_get_by_index::<bool>(1)? {
+                    return Err(Error::ReadOnly {
+                        reason: "the session is read-only (default_transaction_read_only is on)"
+                            .into(),
+                    });
+                }
+                let current: Option<String> = row.try_get_by_index(3)?;
+                Ok(Session {
+                    key: LockKey::Postgres {
+                        schema: match &self.opts.schema {
+                            Some(s) => s.clone(),
+                            None => current.unwrap_or_default(),
+                        },
+                    },
+                    pid: row.try_get_by_index(2)?,
+                    user: row.try_get_by_index(4)?,
+                })
+            }
+            DbBackend::MySql => {
+                let row =
+                    query("SELECT CAST(DATABASE() AS CHAR), CAST(CURRENT_USER() AS CHAR)").await?;
+                let (name, user) = match row {
+                    Some(r) => (
+                        r.try_get_by_index::<Option<String>>(0)?,
+                        r.try_get_by_index::<Option<String>>(1)?,
+                    ),
+                    None => (None, None),
+                };
+                match name {
+                    Some(name) => Ok(Session {
+                        key: LockKey::mysql(&name),
+                        pid: None,
+                        user,
+                    }),
+                    None => Err(Error::Db(DbErr::Custom(
+                        "the MySQL connection has no database selected: name one in the URL (mysql://user@host/DATABASE)".into(),
+                    ))),
+                }
+            }
+            _ => Ok(Session {
+                key: LockKey::sqlite(conn::sqlite_file(&self.db).await?),
+                pid: None,
+                user: None,
+            }),
+        }
     }
 
     pub(crate) fn pid(&self) -> Option<i64> {
@@ -409,13 +475,8 @@ impl Engine {
     /// Runs `cmd` under the migration lock. Consumes the engine: dropping the future aborts
     /// the current step (the connection closes; the server rolls back what it can).
     pub async fn run(mut self, cmd: &Command, hooks: &mut dyn Hooks) -> Result<Report, Error> {
-        self.refuse_read_only().await?;
-        let key = self.lock_key().await?;
-        if self.backend == DbBackend::Postgres {
-            self.pid = one_string(&self.db, "SELECT pg_backend_pid()::text")
-                .await?
-                .and_then(|p| p.parse().ok());
-        }
+        let Session { key, pid, user } = self.session().await?;
+        (self.pid, self.db_user) = (pid, user);
         let timeout = self.opts.lock_timeout;
         let held = {
             let mut on_wait = |holder: Option<&Holder>| match holder {
@@ -459,36 +520,6 @@ impl Engine {
         }
     }
 
-    /// A standby or a read-only session cannot be migrated: refuse before anything else.
-    async fn refuse_read_only(&self) -> Result<(), Error> {
-        if self.backend != DbBackend::Postgres {
-            return Ok(());
-        }
-        let row = self
-            .db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
-                    .to_owned(),
-            ))
-            .await?;
-        if let Some(r) = row {
-            let (standby, ro): (bool, bool) = (r.try_get_by_index(0)?, r.try_get_by_index(1)?);
-            if standby {
-                return Err(Error::ReadOnly {
-                    reason: "the server is a read-only standby (in recovery); point at the primary"
-                        .into(),
-                });
-            }
-            if ro {
-                return Err(Error::ReadOnly {
-                    reason: "the session is read-only (default_transaction_read_only is on)".into(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     async fn locked(&self, cmd: &Command, hooks: &mut dyn Hooks) -> Result<Report, Error> {
         if let (DbBackend::Postgres, Some(schema)) = (self.backend, &self.opts.schema) {
             self.ensure_schema(schema, hooks).await?;
@@ -506,15 +537,12 @@ impl Engine {
                 .execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
                 .await?;
         }
-        // Only when missing: on SQLite even a no-op CREATE needs the write lock.
-        if !state.tracking_table || !state.tables.contains(record::STATE_TABLE) {
-            record::ensure_tables(&self.db, record::now_secs()).await?;
-        }
-        let audit_exists = state.tables.contains(record::AUDIT_TABLE);
+        let audit_table = self.ensure_record_tables(&state).await?;
         let mut audit = Audit::open(
             &self.db,
+            self.db_user.clone(),
             &self.opts.client,
-            audit_exists,
+            audit_table,
             hooks,
             &mut report,
         )
@@ -534,6 +562,40 @@ impl Engine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Creates the record's tables that are missing (only then: on SQLite even a no-op
+    /// CREATE needs the write lock). On PostgreSQL all of them, the audit table included, go
+    /// in one message and one commit, as psql running the `--sql` script would create them;
+    /// if that fails, each is created on its own, so that the audit table's failure only
+    /// warns (see [`Audit::open`]).
+    async fn ensure_record_tables(&self, state: &DbState) -> Result<AuditTable, Error> {
+        let needed = !state.tracking_table || !state.tables.contains(record::STATE_TABLE);
+        let audit = if state.tables.contains(record::AUDIT_TABLE) {
+            AuditTable::Exists
+        } else {
+            AuditTable::Missing
+        };
+        if self.backend == DbBackend::Postgres && (needed || audit == AuditTable::Missing) {
+            let capture = offline::capture_conn(self.backend);
+            if needed {
+                record::ensure_tables(&capture, record::now_secs()).await?;
+            }
+            if audit == AuditTable::Missing {
+                record::ensure_audit(&capture).await?;
+            }
+            let sql = offline::captured_sql(capture).join(";\n");
+            if self.db.execute_unprepared(&sql).await.is_ok() {
+                return Ok(match audit {
+                    AuditTable::Missing => AuditTable::Created,
+                    other => other,
+                });
+            }
+        }
+        if needed {
+            record::ensure_tables(&self.db, record::now_secs()).await?;
+        }
+        Ok(audit)
     }
 
     /// `CREATE SCHEMA IF NOT EXISTS` under the lock, so concurrent first runs do not race.
@@ -859,17 +921,6 @@ pub fn quote_pg(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-async fn one_string<C: ConnectionTrait>(db: &C, sql: &str) -> Result<Option<String>, DbErr> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<Option<String>>(0))
-        .transpose()?
-        .flatten())
-}
-
 /// The existing tables a step works on (it creates none: an index build, an ALTER), with
 /// the catalog's row estimates (none for a table never analysed), for progress. Best
 /// effort: unknown is empty.
@@ -895,37 +946,47 @@ async fn touched_tables(
             }
         }
     }
-    let mut out = Vec::new();
-    for t in names {
-        let estimate = match backend {
-            DbBackend::Postgres => one_string(
-                db,
-                &format!(
-                    "SELECT CASE WHEN reltuples >= 0 THEN reltuples::int8::text END FROM pg_class WHERE oid = to_regclass('{}')",
-                    quote_pg(&t).replace('\'', "''")
-                ),
-            )
-            .await
-            .ok()
-            .flatten(),
-            DbBackend::MySql => one_string(
-                db,
-                &format!(
-                    "SELECT CAST(TABLE_ROWS AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{}'",
-                    t.replace('\'', "''")
-                ),
-            )
-            .await
-            .ok()
-            .flatten(),
-            _ => None,
-        };
-        out.push(TableEstimate {
-            table: t,
-            rows: estimate.and_then(|e| e.parse().ok()),
-        });
+    if names.is_empty() {
+        return Vec::new();
     }
-    out
+    // One query for all of them: (name, estimate) rows, in any order.
+    let quoted = |t: &String| format!("'{}'", t.replace('\'', "''"));
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT t.name, CASE WHEN c.reltuples >= 0 THEN c.reltuples::int8::text END \
+             FROM unnest(ARRAY[{}]::text[]) AS t(name) \
+             LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))",
+            names.iter().map(quoted).collect::<Vec<_>>().join(", ")
+        ),
+        DbBackend::MySql => format!(
+            "SELECT CAST(TABLE_NAME AS CHAR), CAST(TABLE_ROWS AS CHAR) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({})",
+            names.iter().map(quoted).collect::<Vec<_>>().join(", ")
+        ),
+        _ => String::new(),
+    };
+    let mut estimates = std::collections::HashMap::new();
+    if !sql.is_empty() {
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap_or_default();
+        for r in rows {
+            if let (Ok(name), Ok(Some(rows))) = (
+                r.try_get_by_index::<String>(0),
+                r.try_get_by_index::<Option<String>>(1),
+            ) {
+                estimates.insert(name, rows.parse::<i64>().ok());
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|t| TableEstimate {
+            rows: estimates.get(&t).copied().flatten(),
+            table: t,
+        })
+        .collect()
 }
 
 /// The table of `CREATE [UNIQUE] INDEX ... ON t`, `DROP INDEX ... ON t` or `ALTER TABLE t`.
@@ -1003,6 +1064,15 @@ struct Audit {
     lost: Option<String>,
 }
 
+/// The audit table when a run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuditTable {
+    Missing,
+    /// Created by this run together with the record's other tables.
+    Created,
+    Exists,
+}
+
 struct AuditHandle {
     seq: i64,
     started: i64,
@@ -1011,20 +1081,24 @@ struct AuditHandle {
 impl Audit {
     async fn open(
         db: &DatabaseConnection,
+        db_user: Option<String>,
         client: &str,
-        exists: bool,
+        table: AuditTable,
         hooks: &mut dyn Hooks,
         report: &mut Report,
     ) -> Audit {
-        let actor = Actor::current(db, client).await;
+        let actor = Actor::current(db_user, client);
         let run = format!(
             "{:x}-{:x}",
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
             std::process::id()
         );
         let ready = async {
-            if !exists {
-                record::ensure_audit(db).await?;
+            match table {
+                AuditTable::Missing => record::ensure_audit(db).await?,
+                // Nothing in it to sweep.
+                AuditTable::Created => return Ok(0),
+                AuditTable::Exists => {}
             }
             record::audit_sweep(db).await
         }
@@ -1081,6 +1155,35 @@ impl Audit {
                 None
             }
         }
+    }
+
+    /// PostgreSQL: the entry [`Audit::start`] would write, as text for the caller to send
+    /// with the statements that follow it (see [`pg_begin`]).
+    fn start_sql(
+        &mut self,
+        operation: &str,
+        app: App,
+        step: &StepInfo,
+        direction: Direction,
+    ) -> Option<(AuditHandle, String)> {
+        if !self.on {
+            return None;
+        }
+        self.seq += 1;
+        let e = record::entry(
+            &self.actor,
+            &self.run,
+            self.seq,
+            operation,
+            app.name(),
+            Some(step),
+            Some(direction),
+        );
+        let handle = AuditHandle {
+            seq: e.seq,
+            started: e.started_at,
+        };
+        Some((handle, record::audit_start_sql_pg(&e)))
     }
 
     /// Writing failed: the rest of the run goes unlogged, and says so once.
@@ -1621,20 +1724,39 @@ impl Run<'_, '_> {
             }
         );
         // The audit entry and the marker come before the step is announced: whoever sees
-        // the step start (a person, a test, a kill) finds both written.
-        let handle = self
-            .audit
-            .start(&engine.db, operation, self.app, Some(info), Some(direction))
-            .await;
+        // the step start (a person, a test, a kill) finds both written. On PostgreSQL a
+        // transactional step opens its transaction in the same round trip as the entry.
+        let fast = transactional && pg_fast_path(engine);
+        let mut begun = None;
+        let mut handle = if fast {
+            let prepared = self.audit.start_sql(operation, self.app, info, direction);
+            let (handle, entry) = match prepared {
+                Some((h, sql)) => (Some(h), Some(sql)),
+                None => (None, None),
+            };
+            match pg_begin(engine, entry.as_deref()).await {
+                Ok(txn) => {
+                    begun = Some(txn);
+                    handle
+                }
+                // Which statement failed is unknown: the log goes (with a warning) and the
+                // step begins on its own in the loop below, where its own failure shows.
+                Err(e) if handle.is_some() => {
+                    self.audit.stop(e);
+                    None
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        } else {
+            self.audit
+                .start(&engine.db, operation, self.app, Some(info), Some(direction))
+                .await
+        };
         let started = Instant::now();
         if !transactional {
             // Marked before it starts: a kill from here on leaves a marker that the next run
             // finishes, instead of a record that lies.
-            let existing = read_state(&engine.db)
-                .await
-                .ok()
-                .and_then(|s| s.state_rows.get(info.name).cloned());
-            if let Err(error) = record::mark(&engine.db, info, direction, existing.as_ref()).await {
+            if let Err(error) = record::mark(&engine.db, info, direction).await {
                 self.audit
                     .finish(&engine.db, handle, "failed", Some(&error.to_string()))
                     .await;
@@ -1653,10 +1775,29 @@ impl Run<'_, '_> {
         loop {
             attempt += 1;
             let hooks = &mut *self.hooks;
-            let r = if transactional {
+            let r = if transactional && !fast {
                 in_transaction(engine, obj, direction, &checksum, hooks).await
             } else {
-                outside_transaction(engine, obj, direction, &checksum, hooks).await
+                let end = handle.as_ref().map(|h| AuditEnd {
+                    run: &self.audit.run,
+                    seq: h.seq,
+                    started: h.started,
+                });
+                let (r, logged) = if fast {
+                    in_transaction_pg(engine, obj, direction, &checksum, hooks, begun.take(), end)
+                        .await
+                } else {
+                    outside_transaction(engine, obj, direction, &checksum, hooks, end).await
+                };
+                match logged {
+                    Logged::WithTheStep => handle = None,
+                    Logged::Failed(e) => {
+                        handle = None;
+                        self.audit.stop(e);
+                    }
+                    Logged::NotYet => {}
+                }
+                r
             };
             match r {
                 Ok(()) => break,
@@ -1872,7 +2013,7 @@ async fn begin(engine: &Engine) -> Result<DatabaseTransaction, DbErr> {
     }
 }
 
-type StepResult = Result<(), (DbErr, Vec<Blocker>)>;
+pub(super) type StepResult = Result<(), (DbErr, Vec<Blocker>)>;
 
 /// A step in its own transaction with its tracking and state rows.
 async fn in_transaction(
@@ -1911,7 +2052,8 @@ async fn outside_transaction(
     direction: Direction,
     checksum: &str,
     hooks: &mut dyn Hooks,
-) -> StepResult {
+    audit: Option<AuditEnd<'_>>,
+) -> (StepResult, Logged) {
     let info = obj.info();
     let opts = &engine.opts;
     let db = &engine.db;
@@ -1939,8 +2081,15 @@ async fn outside_transaction(
         ),
         _ => (Vec::new(), Vec::new()),
     };
-    for s in &set {
-        db.execute_unprepared(s).await.map_err(plain)?;
+    // PostgreSQL takes several statements in one message: one round trip for all of them.
+    let joined = |v: &[String]| match engine.backend {
+        DbBackend::Postgres if !v.is_empty() => vec![v.join("; ")],
+        _ => v.to_vec(),
+    };
+    for s in joined(&set) {
+        if let Err(e) = db.execute_unprepared(&s).await {
+            return (Err(plain(e)), Logged::NotYet);
+        }
     }
     // MariaDB bounds every statement with `max_statement_time`; MySQL has no such variable
     // (its `max_execution_time` covers SELECT only), so there the limit cannot apply.
@@ -1962,23 +2111,38 @@ async fn outside_transaction(
         }
     };
     let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
-    for s in &reset {
-        let _ = db.execute_unprepared(s).await;
+    let reset: Vec<String> = reset.iter().map(|s| s.to_string()).collect();
+    for s in joined(&reset) {
+        let _ = db.execute_unprepared(&s).await;
     }
     if mariadb_limit {
         let _ = db
             .execute_unprepared("SET SESSION max_statement_time = DEFAULT")
             .await;
     }
-    r.map_err(|e| (e, blockers))?;
-    let txn = db.begin().await.map_err(plain)?;
-    match record::finish_step(&txn, record::now_secs(), info, direction, checksum).await {
+    if let Err(e) = r {
+        return (Err((e, blockers)), Logged::NotYet);
+    }
+    if pg_fast_path(engine) {
+        // The rows, the audit entry's end and COMMIT in one message, BEGIN included.
+        let txn = PgTxn { db, open: true };
+        let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, true).await;
+        let mut txn = txn;
+        txn.open = false;
+        return (r.map_err(plain), logged);
+    }
+    let txn = match db.begin().await {
+        Ok(t) => t,
+        Err(e) => return (Err(plain(e)), Logged::NotYet),
+    };
+    let r = match record::finish_step(&txn, record::now_secs(), info, direction, checksum).await {
         Ok(()) => txn.commit().await.map_err(plain),
         Err(e) => {
             let _ = txn.rollback().await;
             Err(plain(e))
         }
-    }
+    };
+    (r, Logged::NotYet)
 }
 
 /// The target left once a half-done step was finished. The re-run that finishes a step in

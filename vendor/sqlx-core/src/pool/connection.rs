@@ -304,14 +304,14 @@ impl<DB: Database> Floating<DB, Live<DB>> {
             }
         }
 
-        // test the connection on-release to ensure it is still viable,
-        // and flush anything time-sensitive like transaction rollbacks
-        // if an Executor future/stream is dropped during an `.await` call, the connection
-        // is likely to be left in an inconsistent state, in which case it should not be
-        // returned to the pool; also of course, if it was dropped due to an error
-        // this is simply a band-aid as SQLx-next connections should be able
-        // to recover from cancellations
-        if let Err(error) = self.raw.ping().await {
+        // dbtool patch: flush, not ping. Flushing sends what is buffered (the ROLLBACK of a
+        // dropped transaction) and reads every response still owed (a cancelled statement's),
+        // so the connection is returned consistent, as the ping did; but with nothing owed it
+        // does no I/O. The ping cost a round trip after every statement outside a
+        // transaction, and it turned a connection that died between statements into a new
+        // one silently (losing session locks and settings); now the next statement on it
+        // fails instead. See vendor/sqlx-core/PATCHED.md.
+        if let Err(error) = self.raw.flush().await {
             tracing::warn!(
                 %error,
                 "error occurred while testing the connection on-release",

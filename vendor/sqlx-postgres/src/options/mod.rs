@@ -435,6 +435,13 @@ impl PgConnectOptions {
         self
     }
 
+    /// dbtool patch (PATCHED.md): the per-transaction setup, if any, so that a caller that
+    /// opens transactions with a plain `BEGIN` can tell that this driver would wrap its
+    /// statements in transactions of their own.
+    pub fn get_transaction_setup(&self) -> Option<&str> {
+        self.transaction_setup.as_deref()
+    }
+
     /// Set additional startup options for the connection as a list of key-value pairs.
     ///
     /// Escapes the options’ backslash and space characters as per

@@ -1,0 +1,201 @@
+//! PostgreSQL's steps in as few round trips as psql running the `--sql` script: a step's
+//! transaction is opened with a plain `BEGIN` in the same message as the audit entry's start
+//! and the timeouts, and ended with its tracking and state rows, the audit entry's end and
+//! `COMMIT` in one more. SeaORM's transactions send `BEGIN` and `COMMIT` on their own, so
+//! they cannot share a round trip; this module keeps what they guarantee (nothing left open
+//! on a connection someone else may use, failures told apart).
+
+use super::offline;
+use super::plan::Direction;
+use super::record;
+use super::report::Hooks;
+use super::run::{Engine, StepResult};
+use crate::{Step, StepInfo};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm_migration::SchemaManager;
+
+/// Whether PostgreSQL steps open their transactions with a plain `BEGIN` that shares round
+/// trips with the statements around it (see [`pg_begin`]). Not when the driver wraps each
+/// statement outside its own transactions in one (`transaction_setup`, for poolers): its
+/// `COMMIT` would end ours.
+pub(super) fn pg_fast_path(engine: &Engine) -> bool {
+    engine.backend() == DbBackend::Postgres
+        && engine
+            .connection()
+            .get_postgres_connection_pool()
+            .connect_options()
+            .get_transaction_setup()
+            .is_none()
+}
+
+/// A step's transaction on PostgreSQL, opened with a plain `BEGIN` on the engine's one
+/// connection. Dropped while open (the run's future was dropped mid-step) it closes the
+/// connection's pool: a pool the caller shares would otherwise hand out a connection still
+/// inside the transaction. (SeaORM's own transactions roll back on drop instead; they cannot
+/// share a round trip with anything.)
+pub(super) struct PgTxn<'a> {
+    pub(super) db: &'a DatabaseConnection,
+    pub(super) open: bool,
+}
+
+impl Drop for PgTxn<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Marks the pool closed at once; the returned future only waits for that.
+            drop(self.db.get_postgres_connection_pool().close());
+        }
+    }
+}
+
+impl PgTxn<'_> {
+    /// Ends a failed transaction (or the aborted block of a failed message).
+    async fn rollback(mut self) {
+        if self.db.execute_unprepared("ROLLBACK").await.is_ok() {
+            self.open = false;
+        }
+    }
+}
+
+/// Opens a step's transaction with its timeouts in one round trip, after `entry` (the audit
+/// entry's start, committed on its own first, without waiting for its WAL flush: the step's
+/// commit flushes it).
+pub(super) async fn pg_begin<'a>(
+    engine: &'a Engine,
+    entry: Option<&str>,
+) -> Result<PgTxn<'a>, DbErr> {
+    let opts = engine.options();
+    let mut sql = String::new();
+    if let Some(entry) = entry {
+        sql.push_str("BEGIN; SET LOCAL synchronous_commit TO off; ");
+        sql.push_str(entry);
+        sql.push_str("; COMMIT; ");
+    }
+    sql.push_str(&format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+        opts.ddl_lock_timeout.as_millis().max(1)
+    ));
+    if let Some(st) = opts.statement_timeout {
+        sql.push_str(&format!(
+            "; SET LOCAL statement_timeout = '{}ms'",
+            st.as_millis().max(1)
+        ));
+    }
+    let txn = PgTxn {
+        db: engine.connection(),
+        open: true,
+    };
+    match engine.connection().execute_unprepared(&sql).await {
+        Ok(_) => Ok(txn),
+        Err(e) => {
+            txn.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The audit entry a step's commit ends (PostgreSQL fast path).
+pub(super) struct AuditEnd<'a> {
+    pub(super) run: &'a str,
+    pub(super) seq: i64,
+    pub(super) started: i64,
+}
+
+/// Whether the audit entry's end went with the step's commit.
+pub(super) enum Logged {
+    WithTheStep,
+    /// The step committed; the entry's end could not be written.
+    Failed(DbErr),
+    /// Not attempted (no entry, or the step failed first): the caller ends the entry.
+    NotYet,
+}
+
+/// [`in_transaction`] on PostgreSQL in as few round trips as psql running the `--sql`
+/// script: the transaction was opened together with the audit entry ([`pg_begin`]); the
+/// step's statements; then one message with the tracking and state rows, the audit entry's
+/// end under a savepoint (a failure there never costs the step) and `COMMIT`.
+pub(super) async fn in_transaction_pg(
+    engine: &Engine,
+    obj: &dyn Step,
+    direction: Direction,
+    checksum: &str,
+    hooks: &mut dyn Hooks,
+    begun: Option<PgTxn<'_>>,
+    audit: Option<AuditEnd<'_>>,
+) -> (StepResult, Logged) {
+    let info = obj.info();
+    let txn = match begun {
+        Some(t) => t,
+        None => match pg_begin(engine, None).await {
+            Ok(t) => t,
+            Err(e) => return (Err((e, Vec::new())), Logged::NotYet),
+        },
+    };
+    let work = async {
+        let manager = SchemaManager::new(engine.connection());
+        match direction {
+            Direction::Up => obj.up(&manager).await,
+            Direction::Down => obj.down(&manager).await,
+        }
+    };
+    let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
+    if let Err(e) = r {
+        txn.rollback().await;
+        return (Err((e, blockers)), Logged::NotYet);
+    }
+    let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, false).await;
+    let mut txn = txn;
+    txn.open = false;
+    (r.map_err(|e| (e, blockers)), logged)
+}
+
+/// The end of a step's transaction in one message (see [`in_transaction_pg`]). On failure,
+/// what failed is told apart by the savepoint: if it can be rolled back to, only the audit
+/// entry failed and the step commits after all; otherwise the step's rows or `COMMIT`
+/// failed and everything is rolled back.
+pub(super) async fn pg_commit(
+    txn: &PgTxn<'_>,
+    info: &StepInfo,
+    direction: Direction,
+    checksum: &str,
+    audit: Option<AuditEnd<'_>>,
+    begin: bool,
+) -> (Result<(), DbErr>, Logged) {
+    let db = txn.db;
+    let capture = offline::capture_conn(DbBackend::Postgres);
+    if let Err(e) =
+        record::finish_step(&capture, record::now_secs(), info, direction, checksum).await
+    {
+        let _ = db.execute_unprepared("ROLLBACK").await;
+        return (Err(e), Logged::NotYet);
+    }
+    let mut sql = if begin {
+        "BEGIN; ".to_owned()
+    } else {
+        String::new()
+    };
+    sql.push_str(&offline::captured_sql(capture).join("; "));
+    if let Some(a) = &audit {
+        sql.push_str("; SAVEPOINT dbtool_audit; ");
+        sql.push_str(&record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok"));
+        sql.push_str("; RELEASE SAVEPOINT dbtool_audit");
+    }
+    sql.push_str("; COMMIT");
+    let e = match db.execute_unprepared(&sql).await {
+        Ok(_) if audit.is_some() => return (Ok(()), Logged::WithTheStep),
+        Ok(_) => return (Ok(()), Logged::NotYet),
+        Err(e) => e,
+    };
+    if audit.is_some()
+        && db
+            .execute_unprepared("ROLLBACK TO SAVEPOINT dbtool_audit")
+            .await
+            .is_ok()
+    {
+        return match db.execute_unprepared("COMMIT").await {
+            Ok(_) => (Ok(()), Logged::Failed(e)),
+            Err(commit) => (Err(commit), Logged::NotYet),
+        };
+    }
+    let _ = db.execute_unprepared("ROLLBACK").await;
+    (Err(e), Logged::NotYet)
+}
