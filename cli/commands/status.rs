@@ -110,7 +110,21 @@ pub struct StatusView {
 fn problem_view(ctx: &Ctx, p: &Problem) -> ProblemView {
     let exit = exit_of(p);
     let message = match p {
-        Problem::HalfDone { step, direction } => format!(
+        Problem::HalfDone {
+            step,
+            direction,
+            running: Some(holder),
+        } => format!(
+            "{} is being {} right now (the migration lock is held by {holder}); wait for that run to finish",
+            describe(step),
+            match direction {
+                migration::engine::Direction::Up => "applied",
+                migration::engine::Direction::Down => "rolled back",
+            },
+        ),
+        Problem::HalfDone {
+            step, direction, ..
+        } => format!(
             "{} was interrupted halfway while {}; the next `{}` finishes it first",
             describe(step),
             match direction {

@@ -389,6 +389,63 @@ async fn postgres_a_run_dropped_mid_step_leaves_no_transaction_behind_in_a_share
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_status_tells_a_step_running_now_from_an_interrupted_one() {
+    use sea_orm::TransactionTrait as _;
+    let db = TestDb::new(Backend::Postgres, "running");
+    let steps = names(App::Neurachar);
+    db.run(&["--app", "neurachar", "upgrade", &steps[4]]).ok();
+    // Another session holds a lock that the index build (outside a transaction, marked in
+    // progress while it runs) waits for.
+    let blocker = app_pool(&db).await;
+    let txn = blocker.begin().await.unwrap();
+    txn.execute_unprepared("LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let child = db.spawn(&["--app", "neurachar", "--ddl-lock-timeout", "60", "upgrade"]);
+    let marked = format!(
+        "SELECT in_progress FROM dbtool_state WHERE version = '{}'",
+        steps[5]
+    );
+    for _ in 0..300 {
+        if db.strings(&marked).await == ["up"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        db.strings(&marked).await,
+        ["up"],
+        "the step is marked while it runs"
+    );
+    let r = db.run(&["--app", "neurachar", "--json", "status", "--check"]);
+    r.expect_code(13);
+    let message = r.json()["problems"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("right now") && !message.contains("interrupted"),
+        "{message}"
+    );
+    txn.rollback().await.unwrap();
+    Run::from(child.wait_with_output().unwrap()).ok();
+    db.run(&["--app", "neurachar", "status", "--check"]).ok();
+    // Interrupted, the same marker reads as such.
+    db.exec(&format!(
+        "UPDATE dbtool_state SET in_progress = 'up' WHERE version = '{}'",
+        steps[5]
+    ))
+    .await;
+    let r = db.run(&["--app", "neurachar", "--json", "status", "--check"]);
+    r.expect_code(13);
+    let message = r.json()["problems"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("interrupted halfway"), "{message}");
+}
+
 /// How long the slowest of these uncut runs takes on this machine (ms), so that cuts at
 /// `random_ms(i) % (span + 1)` land inside runs whether the machine is quiet (runs of a few
 /// milliseconds) or loaded.

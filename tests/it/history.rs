@@ -628,11 +628,23 @@ async fn upgrade_refuses_out_of_order_and_the_hint_works(db: TestDb) {
     .await;
     db.exec(&format!("DELETE FROM dbtool_state WHERE version = '{A1}'"))
         .await;
+    // A2 applied before checksums existed: a run that goes ahead would back-fill it.
+    db.exec(&format!("DELETE FROM dbtool_state WHERE version = '{A2}'"))
+        .await;
     let r = db.run(&["upgrade"]);
     let line = r.expect_code(16).error_line().to_owned();
     assert!(line.contains(A1), "names it: {line}");
     assert!(line.contains("nothing was changed"), "{line}");
     assert!(!db.tables().await.contains(&"users".to_string()));
+    let state = db
+        .strings(&format!(
+            "SELECT version FROM dbtool_state WHERE version = '{A2}'"
+        ))
+        .await;
+    assert!(
+        state.is_empty(),
+        "a refused run back-fills nothing: {state:?}"
+    );
     // The hint, run exactly as printed.
     let hint = line
         .split('`')

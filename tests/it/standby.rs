@@ -204,6 +204,14 @@ fn standby_refuses_writes_and_serves_reads() {
     .ok();
     let r = run(dir, &app_s, &["docs"]);
     assert!(r.ok().stdout.contains("settings"), "{}", r.stdout);
+    // The log, with an entry still `running` (its lock is looked at: free, so interrupted).
+    pair.primary_sql(
+        "app",
+        "UPDATE dbtool_audit SET outcome = 'running' WHERE seq = (SELECT max(seq) FROM dbtool_audit)",
+    );
+    pair.wait_for_replay();
+    let r = run(dir, &app_s, &["log"]);
+    assert!(r.ok().stdout.contains("interrupted"), "{}", r.stdout);
     let r = run(dir, &app_s, &["downgrade", "--dry-run"]);
     assert!(r.ok().stdout.contains("would roll back 1"), "{}", r.stdout);
     let r = run(dir, &nc_s, &["--app", "neurachar", "characters", "list"]);

@@ -156,6 +156,9 @@ pub enum Problem {
     HalfDone {
         step: &'static StepInfo,
         direction: Direction,
+        /// Who holds the migration lock: then the step is running right now, not
+        /// interrupted.
+        running: Option<Holder>,
     },
     ChecksumMismatch {
         steps: Vec<&'static StepInfo>,
@@ -180,6 +183,9 @@ pub struct Status {
     pub state: DbState,
     /// Per step of the app: the checksum comparison of applied steps (None: not applied).
     pub checksums: Vec<Option<Checksum>>,
+    /// When a step is half-done and a run holds the migration lock: that run, which is
+    /// doing the step right now.
+    pub running: Option<Holder>,
 }
 
 impl Status {
@@ -193,6 +199,7 @@ impl Status {
             checksums: vec![None; overview.steps.len()],
             overview,
             state,
+            running: None,
         }
     }
 
@@ -204,6 +211,7 @@ impl Status {
             out.push(Problem::HalfDone {
                 step: ov.steps[i],
                 direction,
+                running: self.running.clone(),
             });
         }
         let changed: Vec<&'static StepInfo> = self
@@ -277,6 +285,8 @@ struct Session {
     key: LockKey,
     pid: Option<i64>,
     user: Option<String>,
+    /// Why the session cannot write (PostgreSQL).
+    read_only: Option<&'static str>,
 }
 
 impl Engine {
@@ -307,7 +317,7 @@ impl Engine {
     /// What a write run needs to know about its session before it takes the lock, in one
     /// round trip: the lock's key (the schema or database), the server process and the
     /// database user (for the audit log), and on PostgreSQL whether the session can write
-    /// at all (a standby or a read-only session is refused before anything else).
+    /// at all (a write run refuses a standby or a read-only session before anything else).
     async fn session(&self) -> Result<Session, Error> {
         let query = |sql: &str| {
             self.db
@@ -321,19 +331,13 @@ impl Engine {
                 )
                 .await?
                 .ok_or_else(|| DbErr::Custom("the server returned no session row".into()))?;
-                if row.try_get_by_index::<bool>(0)? {
-                    return Err(Error::ReadOnly {
-                        reason:
-                            "the server is a read-only standby (in recovery); point at the primary"
-                                .into(),
-                    });
-                }
-                if row.try_get_by_index::<bool>(1)? {
-                    return Err(Error::ReadOnly {
-                        reason: "the session is read-only (default_transaction_read_only is on)"
-                            .into(),
-                    });
-                }
+                let read_only = if row.try_get_by_index::<bool>(0)? {
+                    Some("the server is a read-only standby (in recovery); point at the primary")
+                } else if row.try_get_by_index::<bool>(1)? {
+                    Some("the session is read-only (default_transaction_read_only is on)")
+                } else {
+                    None
+                };
                 let current: Option<String> = row.try_get_by_index(3)?;
                 Ok(Session {
                     key: LockKey::Postgres {
@@ -344,6 +348,7 @@ impl Engine {
                     },
                     pid: row.try_get_by_index(2)?,
                     user: row.try_get_by_index(4)?,
+                    read_only,
                 })
             }
             DbBackend::MySql => {
@@ -361,6 +366,7 @@ impl Engine {
                         key: LockKey::mysql(&name),
                         pid: None,
                         user,
+                        read_only: None,
                     }),
                     None => Err(Error::Db(DbErr::Custom(
                         "the MySQL connection has no database selected: name one in the URL (mysql://user@host/DATABASE)".into(),
@@ -371,6 +377,7 @@ impl Engine {
                 key: LockKey::sqlite(conn::sqlite_file(&self.db).await?),
                 pid: None,
                 user: None,
+                read_only: None,
             }),
         }
     }
@@ -398,12 +405,22 @@ impl Engine {
         let (app, chosen) = recognise::choose(self.opts.app, &state)?;
         let overview = Overview::new(app, &state);
         let checksums = checksums(app, self.backend, &overview, &state).await?;
+        // A marker is also what a run in progress shows: its lock tells the two apart. A
+        // lock that cannot be looked at reads as free (the marker then says what it says).
+        let running = match overview.half_done {
+            Some(_) => match self.lock_key().await {
+                Ok(key) => lock::holder(&self.db, &key).await.ok().flatten(),
+                Err(_) => None,
+            },
+            None => None,
+        };
         Ok(Status {
             app,
             chosen,
             overview,
             state,
             checksums,
+            running,
         })
     }
 
@@ -475,7 +492,17 @@ impl Engine {
     /// Runs `cmd` under the migration lock. Consumes the engine: dropping the future aborts
     /// the current step (the connection closes; the server rolls back what it can).
     pub async fn run(mut self, cmd: &Command, hooks: &mut dyn Hooks) -> Result<Report, Error> {
-        let Session { key, pid, user } = self.session().await?;
+        let Session {
+            key,
+            pid,
+            user,
+            read_only,
+        } = self.session().await?;
+        if let Some(reason) = read_only {
+            return Err(Error::ReadOnly {
+                reason: reason.into(),
+            });
+        }
         (self.pid, self.db_user) = (pid, user);
         let timeout = self.opts.lock_timeout;
         let held = {
@@ -1329,9 +1356,10 @@ impl Run<'_, '_> {
             self.adopt(&ov, revision, migrations, force).await?;
             (state, ov) = self.reread().await?;
         }
-        self.backfill(&ov, &state).await?;
+        // Checksums are back-filled only once the command is known to go ahead: a refused
+        // command changes nothing.
         match cmd {
-            Command::Stamp { target, force } => self.stamp(&ov, target, *force).await,
+            Command::Stamp { target, force } => self.stamp(&ov, &state, target, *force).await,
             Command::Repair { .. } => Ok(()),
             Command::Upgrade(t) | Command::Downgrade(t) => {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
@@ -1354,6 +1382,7 @@ impl Run<'_, '_> {
                         return Err(Error::ReviewRefused { reason });
                     }
                 }
+                self.backfill(&ov, &state).await?;
                 if self.engine.opts.atomic {
                     self.atomic(&plan, cmd.operation()).await
                 } else {
@@ -1421,7 +1450,13 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    async fn stamp(&mut self, ov: &Overview, target: &Target, force: bool) -> Result<(), Error> {
+    async fn stamp(
+        &mut self,
+        ov: &Overview,
+        state: &DbState,
+        target: &Target,
+        force: bool,
+    ) -> Result<(), Error> {
         let plan = ov.plan_stamp(target)?;
         if !force && !plan.insert.is_empty() {
             let missing = self.engine.missing_objects(self.app, &plan.insert).await?;
@@ -1432,6 +1467,7 @@ impl Run<'_, '_> {
                 });
             }
         }
+        self.backfill(ov, state).await?;
         if self.app == App::Avatar
             && plan
                 .insert

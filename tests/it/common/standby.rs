@@ -151,8 +151,10 @@ impl StandbyPair {
     }
 
     /// Waits until the standby has replayed everything the primary has written so far.
+    /// The insert position, not `pg_current_wal_lsn()` (the write position): with
+    /// `synchronous_commit=off` a commit's record may not be written out yet.
     pub fn wait_for_replay(&self) {
-        let target = self.primary_sql("postgres", "SELECT pg_current_wal_lsn()");
+        let target = self.primary_sql("postgres", "SELECT pg_current_wal_insert_lsn()");
         let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
         let caught_up = wait_until(Duration::from_secs(30), || {
             self.standby_sql("postgres", &sql).is_ok_and(|v| v == "t")
