@@ -122,34 +122,49 @@ fn show_report(ctx: &Ctx, direction: Direction, report: &Report) {
         if !report.to_known {
             // Every step committed, but the connection went before the position was read.
             o.done(&format!(
-                "{}: {} {}; {}",
+                "{}: {}; {}",
                 report.app,
-                count(
-                    report.done.len() + usize::from(report.resumed.is_some()),
-                    "migration",
-                    "migrations"
-                ),
-                match direction {
-                    Direction::Up => "applied",
-                    Direction::Down => "rolled back",
-                },
+                what_was_done(direction, report),
                 crate::engine::position_for(ctx, report)
             ));
         } else if report.planned.is_empty() && report.resumed.is_none() {
             o.done(&format!("{}: already at {at}; nothing to do", report.app));
         } else {
-            let n = report.done.len() + usize::from(report.resumed.is_some());
             o.done(&format!(
-                "{}: now at {at} ({} {})",
+                "{}: now at {at} ({})",
                 report.app,
-                count(n, "migration", "migrations"),
-                match direction {
-                    Direction::Up => "applied",
-                    Direction::Down => "rolled back",
-                }
+                what_was_done(direction, report)
             ));
         }
     });
+}
+
+/// "3 migrations applied", counting a finished half-done step only when it went the run's
+/// way; one finished the other way is named on its own.
+fn what_was_done(direction: Direction, report: &Report) -> String {
+    let past = |d: Direction| match d {
+        Direction::Up => "applied",
+        Direction::Down => "rolled back",
+    };
+    let resumed = report.resumed.as_ref();
+    let same = resumed.is_some_and(|r| r.direction == direction);
+    let n = report.done.len() + usize::from(same);
+    let counted = format!(
+        "{} {}",
+        count(n, "migration", "migrations"),
+        past(direction)
+    );
+    match resumed.filter(|_| !same) {
+        Some(r) => format!(
+            "finished the interrupted {} of {}, then {counted}",
+            match r.direction {
+                Direction::Up => "upgrade",
+                Direction::Down => "rollback",
+            },
+            r.step.name
+        ),
+        None => counted,
+    }
 }
 
 #[derive(Serialize)]

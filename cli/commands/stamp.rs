@@ -39,6 +39,15 @@ struct StampView {
     at: Option<&'static str>,
     recorded: Vec<&'static str>,
     removed: Vec<&'static str>,
+    /// A half-done step this run finished first (in the direction it was going).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished: Option<Finished>,
+}
+
+#[derive(Serialize)]
+struct Finished {
+    migration: &'static str,
+    direction: migration::engine::Direction,
 }
 
 pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
@@ -86,6 +95,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             at: None,
             recorded: Vec::new(),
             removed: Vec::new(),
+            finished: None,
         }
     } else if let (true, Some(plan)) = (args.dry_run, &new_file_plan) {
         // A dry run on a file that does not exist: the plan from an empty database.
@@ -97,6 +107,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             at: plan.to.checked_sub(1).map(|i| steps[i].name),
             recorded: plan.insert.iter().map(|s| s.name).collect(),
             removed: Vec::new(),
+            finished: None,
         }
     } else if args.dry_run {
         let db = ctx.connect_existing("stamp").await?;
@@ -113,6 +124,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
                 .map(|i| preview.overview.steps[i].name),
             recorded: plan.insert.iter().map(|s| s.name).collect(),
             removed: plan.delete.iter().map(|s| s.name).collect(),
+            finished: None,
         }
     } else {
         // A SQLite file that does not exist is created (only with --force gets here with
@@ -126,6 +138,10 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             at: report.to,
             recorded: report.recorded.clone(),
             removed: report.removed.clone(),
+            finished: report.resumed.as_ref().map(|r| Finished {
+                migration: r.step.name,
+                direction: r.direction,
+            }),
         }
     };
     if view.forced {
@@ -146,6 +162,22 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
     ctx.out.emit(&view, |o| {
         // A dry run's plan is what was asked for; after a real stamp it is a confirmation.
         let say = |s: &str| if view.dry_run { o.line(s) } else { o.done(s) };
+        if let Some(f) = &view.finished {
+            say(&format!(
+                "finished the interrupted {} of {} first",
+                match f.direction {
+                    migration::engine::Direction::Up => "upgrade",
+                    migration::engine::Direction::Down => "rollback",
+                },
+                show(f.migration)
+            ));
+        }
+        // After finishing a half-done step, "nothing" would be untrue.
+        let other = if view.finished.is_some() {
+            " other"
+        } else {
+            ""
+        };
         for s in &view.recorded {
             say(&format!("{would}record {}", show(s)));
         }
@@ -153,7 +185,9 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             say(&format!("{would}remove {}", show(s)));
         }
         let at = view.at.map(show).unwrap_or_else(|| "base".into());
-        if view.recorded.is_empty() && view.removed.is_empty() {
+        if view.recorded.is_empty() && view.removed.is_empty() && view.finished.is_some() {
+            say(&format!("{}: at {at}; nothing else to stamp", view.app));
+        } else if view.recorded.is_empty() && view.removed.is_empty() {
             say(&format!(
                 "{}: already stamped at {at}; nothing to do",
                 view.app
@@ -165,7 +199,7 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
             ));
         } else {
             say(&format!(
-                "{}: stamped at {at}; no migration was run",
+                "{}: stamped at {at}; no{other} migration was run",
                 view.app
             ));
         }

@@ -28,6 +28,7 @@ on_all_backends!(
     status_check_exits_with_each_code,
     upgrade_refuses_out_of_order_and_the_hint_works,
     stamp_over_a_half_made_migration,
+    finishing_a_half_done_step_is_said_by_every_command,
     kill_sample,
 );
 
@@ -402,6 +403,38 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     );
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
     db.run(&["check"]).ok();
+    db.run(&["status", "--check"]).ok();
+}
+
+async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
+    db.run(&["upgrade"]).ok();
+    // A3 was being rolled back when its run was cut off.
+    mark(&db, A3, "down").await;
+    let r = db.run(&["upgrade"]);
+    let out = r.ok().stdout.clone();
+    assert!(
+        out.contains(&format!("finished the interrupted rollback of {A3}")),
+        "{out}"
+    );
+    // The rollback it finished is not one of the migrations it applied.
+    assert!(out.contains("then 1 migration applied"), "{out}");
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
+    db.run(&["check"]).ok();
+
+    // stamp records without running (on MySQL, A3's widening is then not in the schema,
+    // which `check` would report), but the rollback it finishes first did run.
+    mark(&db, A3, "down").await;
+    let r = db.run(&["stamp", "head"]);
+    let out = r.ok().stdout.clone();
+    assert!(
+        out.contains("finished the interrupted rollback of") && out.contains(A3),
+        "{out}"
+    );
+    assert!(!out.contains("nothing to do"), "{out}");
+    assert!(!out.contains("no migration was run"), "{out}");
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
+    let r = db.run(&["--json", "stamp", "head"]);
+    assert!(r.ok().json().get("finished").is_none(), "{}", r.stdout);
     db.run(&["status", "--check"]).ok();
 }
 
