@@ -1002,6 +1002,10 @@ async fn open(
                     .busy_timeout(busy)
             });
         }
+        DbBackend::MySql => {
+            // The one connection holds the session (GET_LOCK): lost, it is not replaced.
+            opt.map_sqlx_mysql_pool_opts(|p| p.replace_lost_connections(false));
+        }
         _ => {}
     }
     let started = Instant::now();

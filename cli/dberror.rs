@@ -80,6 +80,13 @@ pub fn describe_in(e: &DbErr, doing: Option<&str>) -> Described {
             RuntimeErr::SqlxError(s) => describe_sqlx_in(s, doing),
             RuntimeErr::Internal(m) => Described::new(clean(m), None, Exit::Failure),
         },
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::ConnectionClosed) => {
+            Described::new(
+                "the connection to the database was lost (the server ended the session or went away), and dbtool does not carry on with a new one; run the command again",
+                None,
+                Exit::Connection,
+            )
+        }
         DbErr::ConnectionAcquire(_) => Described::new(
             "no database connection became available in time",
             None,
@@ -130,9 +137,12 @@ fn describe_sqlx_in(e: &sqlx::Error, doing: Option<&str>) -> Described {
             None,
             Exit::Connection,
         ),
-        S::PoolClosed | S::WorkerCrashed => {
-            Described::new("the connection was closed", None, Exit::Connection)
-        }
+        S::PoolClosed => Described::new(
+            "the connection to the database was lost (the server ended the session or went away), and dbtool does not carry on with a new one; run the command again",
+            None,
+            Exit::Connection,
+        ),
+        S::WorkerCrashed => Described::new("the connection was closed", None, Exit::Connection),
         S::RowNotFound => Described::new("no such row", None, Exit::NotFound),
         S::ColumnDecode { index, source } => Described::new(
             decode_message(index, &source.to_string()),

@@ -89,31 +89,34 @@ pub fn options(
     let observed = observed.clone();
     opt.map_sqlx_postgres_pool_opts(move |p| {
         let (observed, session_sql) = (observed.clone(), session_sql.clone());
-        p.after_connect(move |conn, _| {
-            let (observed, session_sql) = (observed.clone(), session_sql.clone());
-            Box::pin(async move {
-                use sea_orm::sqlx::Executor as _;
-                let mut behind_pooler = false;
-                if ask {
-                    let (pid, in_recovery): (i32, bool) =
-                        sea_orm::sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    behind_pooler = pid as u32 != conn.backend_key_process_id();
-                    if let Ok(mut f) = observed.facts.lock() {
-                        *f = Some(ServerFacts {
-                            behind_pooler,
-                            in_recovery,
-                        });
+        // The one connection holds the session: lost, it is not replaced (see conn.rs in
+        // migration/src/engine).
+        p.replace_lost_connections(false)
+            .after_connect(move |conn, _| {
+                let (observed, session_sql) = (observed.clone(), session_sql.clone());
+                Box::pin(async move {
+                    use sea_orm::sqlx::Executor as _;
+                    let mut behind_pooler = false;
+                    if ask {
+                        let (pid, in_recovery): (i32, bool) =
+                            sea_orm::sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
+                                .fetch_one(&mut *conn)
+                                .await?;
+                        behind_pooler = pid as u32 != conn.backend_key_process_id();
+                        if let Ok(mut f) = observed.facts.lock() {
+                            *f = Some(ServerFacts {
+                                behind_pooler,
+                                in_recovery,
+                            });
+                        }
                     }
-                }
-                let safe = !behind_pooler || observed.session_pooling.load(Ordering::Relaxed);
-                if let Some(sql) = session_sql.filter(|_| safe) {
-                    conn.execute(sea_orm::sqlx::AssertSqlSafe(sql)).await?;
-                }
-                Ok(())
+                    let safe = !behind_pooler || observed.session_pooling.load(Ordering::Relaxed);
+                    if let Some(sql) = session_sql.filter(|_| safe) {
+                        conn.execute(sea_orm::sqlx::AssertSqlSafe(sql)).await?;
+                    }
+                    Ok(())
+                })
             })
-        })
     });
 }
 

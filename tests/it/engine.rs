@@ -329,64 +329,67 @@ async fn untracked_is_recognised(db: &TestDb, app: &str) {
 const F1: &str = "f001_create_alpha";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_run_dropped_mid_step_leaves_no_transaction_behind_in_a_shared_pool() {
-    let db = TestDb::new(Backend::Postgres, "dropped");
-    let app = App::Neurachar;
-    // A pool of exactly one connection: the engine uses it as it is, shared with the caller.
-    let mut opt = ConnectOptions::new(db.url.clone());
-    opt.sqlx_logging(false)
-        .max_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None);
-    let conn = Database::connect(opt).await.expect("connect");
-    let (reached_tx, reached) = oneshot::channel();
-    let (_release, release_rx) = oneshot::channel::<()>();
-    let mut gate = Gate {
-        at: app.steps()[1].name,
-        reached: Some(reached_tx),
-        release: Some(release_rx),
-    };
-    let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
-    {
-        let run = engine.run(&Command::Upgrade(Target::Head), &mut gate);
-        tokio::select! {
-            _ = run => panic!("the gate holds the run before its second step"),
-            // Dropping the run here abandons the second step's open transaction.
-            r = reached => r.expect("the run reaches its second step"),
+async fn postgres_a_run_dropped_mid_step_leaves_no_transaction_behind_in_a_caller_pool() {
+    for shared in [true, false] {
+        let db = TestDb::new(
+            Backend::Postgres,
+            if shared { "dropshared" } else { "dropown" },
+        );
+        let app = App::Neurachar;
+        // A pool of exactly one connection. Set up as the CLI's is (never replaced when
+        // lost), the engine shares it; a default one it does not (it opens its own).
+        let mut opt = ConnectOptions::new(db.url.clone());
+        opt.sqlx_logging(false)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .map_sqlx_postgres_pool_opts(move |p| p.replace_lost_connections(!shared));
+        let conn = Database::connect(opt).await.expect("connect");
+        let (reached_tx, reached) = oneshot::channel();
+        let (_release, release_rx) = oneshot::channel::<()>();
+        let mut gate = Gate {
+            at: app.steps()[1].name,
+            reached: Some(reached_tx),
+            release: Some(release_rx),
+        };
+        let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
+        {
+            let run = engine.run(&Command::Upgrade(Target::Head), &mut gate);
+            tokio::select! {
+                _ = run => panic!("the gate holds the run before its second step"),
+                // Dropping the run here abandons the second step's open transaction.
+                r = reached => r.expect("the run reaches its second step"),
+            }
         }
+        // The caller's pool never hands out a connection inside the abandoned transaction
+        // (where this table would vanish with a later rollback): shared, it is closed.
+        let r = conn
+            .execute_unprepared("CREATE TABLE dropped_probe (x int)")
+            .await;
+        assert_eq!(r.is_err(), shared, "shared {shared}: {r:?}");
+        drop(conn);
+        assert_eq!(recorded(&db).await, names(app)[..1].to_vec());
+        // The abandoned session is gone with its lock: the next run finishes the job.
+        let conn = app_pool(&db).await;
+        let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
+        engine
+            .run(
+                &Command::Upgrade(Target::Head),
+                &mut StopAfter {
+                    after: 99,
+                    started: 0,
+                },
+            )
+            .await
+            .expect("the next run completes");
+        assert_eq!(recorded(&db).await, names(app));
+        let probe = db
+            .strings(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_name = 'dropped_probe'",
+            )
+            .await;
+        assert_eq!(probe.len(), usize::from(!shared), "shared {shared}");
     }
-    // The pool does not hand that connection out again, inside the abandoned transaction
-    // (where this table would vanish with a later rollback, or commit with the step).
-    let r = conn
-        .execute_unprepared("CREATE TABLE dropped_probe (x int)")
-        .await;
-    assert!(
-        r.is_err(),
-        "the shared pool is closed, not reused mid-transaction"
-    );
-    drop(conn);
-    assert_eq!(recorded(&db).await, names(app)[..1].to_vec());
-    // The abandoned session is gone with its lock: the next run finishes the job.
-    let conn = app_pool(&db).await;
-    let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
-    engine
-        .run(
-            &Command::Upgrade(Target::Head),
-            &mut StopAfter {
-                after: 99,
-                started: 0,
-            },
-        )
-        .await
-        .expect("the next run completes");
-    assert_eq!(recorded(&db).await, names(app));
-    let tables = db
-        .strings("SELECT table_name::text FROM information_schema.tables WHERE table_name = 'dropped_probe'")
-        .await;
-    assert!(
-        tables.is_empty(),
-        "nothing ran in the abandoned transaction"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,6 +447,105 @@ async fn postgres_status_tells_a_step_running_now_from_an_interrupted_one() {
         .unwrap_or_default()
         .to_owned();
     assert!(message.contains("interrupted halfway"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lost_session_is_not_replaced_mid_run() {
+    let db = TestDb::new(Backend::Postgres, "lostsession");
+    db.run(&["--app", "fixture", "-q", "upgrade"]).ok();
+    db.run(&["--app", "fixture", "-q", "downgrade", "base", "--yes"])
+        .ok();
+    // Every audit entry's start takes a while on the server: a moment to cut the session in.
+    db.exec(
+        "CREATE FUNCTION slow_audit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END$$; \
+         CREATE TRIGGER slow_audit BEFORE INSERT ON dbtool_audit \
+         FOR EACH ROW EXECUTE FUNCTION slow_audit()",
+    )
+    .await;
+    let child = db.spawn(&["--app", "fixture", "upgrade"]);
+    let in_audit = format!(
+        "SELECT pid::text FROM pg_stat_activity WHERE datname = '{}' \
+         AND application_name = 'dbtool' AND query LIKE 'BEGIN; SET LOCAL synchronous_commit%'",
+        db.name
+    );
+    let mut pid = Vec::new();
+    for _ in 0..500 {
+        pid = db.strings(&in_audit).await;
+        if !pid.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!pid.is_empty(), "the run reached its first audit entry");
+    db.exec(&format!("SELECT pg_terminate_backend({})", pid[0]))
+        .await;
+    let r = Run::from(child.wait_with_output().unwrap());
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("connection to the database was lost"),
+        "{}",
+        r.stderr
+    );
+    // Nothing ran after the cut, on any session: the first step's entry was being written.
+    assert!(recorded(&db).await.is_empty(), "{:?}", recorded(&db).await);
+    db.exec("DROP TRIGGER slow_audit ON dbtool_audit").await;
+    db.run(&["--app", "fixture", "-q", "upgrade"]).ok();
+    db.run(&["--app", "fixture", "check"]).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_audit_table_never_holds_a_migration_up() {
+    use sea_orm::TransactionTrait as _;
+    let db = TestDb::new(Backend::Postgres, "auditblock");
+    let nc = |args: &[&str]| {
+        let mut all = vec!["--app", "neurachar"];
+        all.extend_from_slice(args);
+        db.run(&all)
+    };
+    nc(&["-q", "upgrade"]).ok();
+    nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    // A lock on the audit table held by someone else, in both strengths: the run gives up
+    // on its log after a moment, warns, and migrates.
+    let other = app_pool(&db).await;
+    for mode in ["EXCLUSIVE", "ACCESS EXCLUSIVE"] {
+        let txn = other.begin().await.unwrap();
+        txn.execute_unprepared(&format!("LOCK TABLE dbtool_audit IN {mode} MODE"))
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        let r = nc(&["upgrade"]);
+        r.ok();
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{mode}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            r.stderr.contains("cannot be written"),
+            "{mode}: {}",
+            r.stderr
+        );
+        assert_eq!(recorded(&db).await, names(App::Neurachar), "{mode}");
+        txn.rollback().await.unwrap();
+        nc(&["check"]).ok();
+        nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    }
+    // A deferred trigger that fails every end of an entry: it fires inside the savepoint
+    // (constraints are made immediate first), so no step's COMMIT fails over it.
+    db.exec(
+        "CREATE FUNCTION no_audit_end() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN RAISE EXCEPTION 'no'; END$$; \
+         CREATE CONSTRAINT TRIGGER no_audit_end AFTER UPDATE ON dbtool_audit \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION no_audit_end()",
+    )
+    .await;
+    let r = nc(&["upgrade"]);
+    r.ok();
+    assert!(r.stderr.contains("not logged"), "{}", r.stderr);
+    assert_eq!(recorded(&db).await, names(App::Neurachar));
+    nc(&["check"]).ok();
+    nc(&["status", "--check"]).ok();
 }
 
 /// How long the slowest of these uncut runs takes on this machine (ms), so that cuts at

@@ -309,6 +309,21 @@ async fn log_prune_deletes_old_entries_after_confirmation(db: TestDb) {
         r.stderr
     );
     assert_eq!(entries(&log_doc(&db, &[])).len(), 3);
+    // A run with an entry still running (in progress, or killed and not swept yet) keeps
+    // all its entries, the finished ones too; once it reads interrupted they go.
+    db.exec(&format!(
+        "UPDATE dbtool_audit SET started_at = started_at - {}",
+        40 * day_ms
+    ))
+    .await;
+    db.exec("UPDATE dbtool_audit SET outcome = 'running' WHERE seq = 3")
+        .await;
+    let r = db.run(&["--json", "log", "--prune", "30d", "--yes"]);
+    assert_eq!(r.ok().json()["pruned"], 0, "{}", r.stdout);
+    db.exec("UPDATE dbtool_audit SET outcome = 'interrupted' WHERE seq = 3")
+        .await;
+    let r = db.run(&["--json", "log", "--prune", "30d", "--yes"]);
+    assert_eq!(r.ok().json()["pruned"], 3, "{}", r.stdout);
 }
 
 async fn missing_audit_table_never_blocks(db: TestDb) {
@@ -383,9 +398,8 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
         "{}",
         r.stderr
     );
-    // Entries can be started but not ended (INSERT without UPDATE; the end goes with the
-    // step's commit): the step still commits with its record, and the run says its log
-    // stopped.
+    // Entries could be started but never ended (INSERT without UPDATE): the run finds out
+    // before its first step (it cannot sweep) and migrates unlogged, saying so.
     psql_in(&db.name, &format!("GRANT INSERT ON dbtool_audit TO {role}"));
     let r = Run::from(
         db.cmd()
@@ -397,7 +411,7 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     );
     r.ok();
     assert!(
-        r.stderr.contains("the rest of this run is not logged"),
+        r.stderr.contains("cannot be written") && r.stderr.contains("migrating without it"),
         "{}",
         r.stderr
     );

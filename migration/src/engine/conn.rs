@@ -1,9 +1,10 @@
 //! The engine's own connection. Session locks (PostgreSQL advisory locks, MySQL `GET_LOCK`),
 //! `SET` of timeouts and each step's transaction must all happen on one server session, so
-//! the engine needs a pool of exactly one connection that sqlx never retires. A caller's
-//! pool of one is used as it is (the CLI opens one); from a larger pool (an application's)
-//! the engine opens a pool of one with the same connect options, carrying over the
-//! effective `search_path`, which SeaORM sets after connecting and the options do not hold.
+//! the engine needs a pool of exactly one connection that sqlx never retires and never
+//! replaces. A caller's pool of one that is set up so is used as it is (the CLI opens one);
+//! from any other pool (an application's) the engine opens a pool of one with the same
+//! connect options, carrying over the effective `search_path`, which SeaORM sets after
+//! connecting and the options do not hold.
 
 use sea_orm::sqlx;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
@@ -12,6 +13,9 @@ fn conn_err(e: sqlx::Error) -> DbErr {
     DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e)))
 }
 
+/// A pool of one connection that is never retired and, once lost, never replaced: a new
+/// session would carry on without the migration lock and the session's settings, so the
+/// run fails instead (`replace_lost_connections` is dbtool's patch of sqlx-core).
 fn one<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(1)
@@ -19,6 +23,7 @@ fn one<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
         .idle_timeout(None)
         .max_lifetime(None)
         .test_before_acquire(false)
+        .replace_lost_connections(false)
 }
 
 /// A connection for the engine: `db` itself when its pool has one connection, else a new
@@ -28,7 +33,9 @@ pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, Db
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
-            if pool.options().get_max_connections() == 1 {
+            if pool.options().get_max_connections() == 1
+                && !pool.options().get_replace_lost_connections()
+            {
                 return Ok(db.clone());
             }
             let path = db
@@ -54,7 +61,9 @@ pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, Db
         }
         DbBackend::MySql => {
             let pool = db.get_mysql_connection_pool();
-            if pool.options().get_max_connections() == 1 {
+            if pool.options().get_max_connections() == 1
+                && !pool.options().get_replace_lost_connections()
+            {
                 return Ok(db.clone());
             }
             let opts = (*pool.connect_options()).clone();

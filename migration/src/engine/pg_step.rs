@@ -66,7 +66,10 @@ pub(super) async fn pg_begin<'a>(
     let opts = engine.options();
     let mut sql = String::new();
     if let Some(entry) = entry {
-        sql.push_str("BEGIN; SET LOCAL synchronous_commit TO off; ");
+        sql.push_str(&format!(
+            "BEGIN; SET LOCAL synchronous_commit TO off; SET LOCAL lock_timeout = '{}'; ",
+            record::AUDIT_WAIT
+        ));
         sql.push_str(entry);
         sql.push_str("; COMMIT; ");
     }
@@ -175,7 +178,13 @@ pub(super) async fn pg_commit(
     };
     sql.push_str(&offline::captured_sql(capture).join("; "));
     if let Some(a) = &audit {
-        sql.push_str("; SAVEPOINT dbtool_audit; ");
+        // The step's deferred constraints are checked here, before the savepoint, so that a
+        // failure of theirs is the step's; the audit entry's own (a deferred trigger on its
+        // table) then fire at once, inside the savepoint, and cannot fail the COMMIT.
+        sql.push_str(&format!(
+            "; SET CONSTRAINTS ALL IMMEDIATE; SAVEPOINT dbtool_audit; SET LOCAL lock_timeout = '{}'; ",
+            record::AUDIT_WAIT
+        ));
         sql.push_str(&record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok"));
         sql.push_str("; RELEASE SAVEPOINT dbtool_audit");
     }

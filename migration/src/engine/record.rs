@@ -21,6 +21,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 pub const STATE_TABLE: &str = "dbtool_state";
+/// How long an audit write waits for a lock on its table (PostgreSQL `lock_timeout`) before
+/// it gives up and the run goes on unlogged.
+pub const AUDIT_WAIT: &str = "1s";
 pub const AUDIT_TABLE: &str = "dbtool_audit";
 /// The layout of both tables this build writes.
 pub const FORMAT: i64 = 1;
@@ -261,7 +264,7 @@ pub async fn mark<C: ConnectionTrait>(
                 .update_columns(cols[1..].iter().map(|c| Alias::new(*c)))
                 .to_owned(),
         );
-    write_unflushed(db, &insert).await
+    write_unflushed(db, &insert, None).await
 }
 
 /// Records the end of a step in the tracking table and the state table: up inserts the
@@ -604,7 +607,7 @@ fn audit_insert(e: &AuditEntry) -> sea_orm::sea_query::InsertStatement {
 
 /// Writes the start of an audited operation (outcome `running`).
 pub async fn audit_start<C: ConnectionTrait>(db: &C, e: &AuditEntry) -> Result<(), DbErr> {
-    write_unflushed(db, &audit_insert(e)).await
+    write_unflushed(db, &audit_insert(e), Some(AUDIT_WAIT)).await
 }
 
 /// [`audit_start`]'s row as PostgreSQL text, to send with other statements.
@@ -619,7 +622,10 @@ pub fn audit_start_sql_pg(e: &AuditEntry) -> String {
 /// is written in order. An audit entry is best effort anyway, and a marker lost in a crash
 /// goes with all the step did (nothing of it was flushed either). Two synchronous commits per
 /// step would otherwise cost more than the step's own.
-async fn write_unflushed<C, S>(db: &C, stmt: &S) -> Result<(), DbErr>
+///
+/// `wait`: PostgreSQL's `lock_timeout` for the write ([`AUDIT_WAIT`] for the log, which must
+/// never hold a migration up behind a lock on its table; None: the session's).
+async fn write_unflushed<C, S>(db: &C, stmt: &S, wait: Option<&str>) -> Result<(), DbErr>
 where
     C: ConnectionTrait,
     S: sea_orm::sea_query::QueryStatementWriter + sea_orm::StatementBuilder,
@@ -629,9 +635,12 @@ where
         return Ok(());
     }
     let sql = stmt.to_string(sea_orm::sea_query::PostgresQueryBuilder);
+    let wait = wait
+        .map(|w| format!("SET LOCAL lock_timeout = '{w}'; "))
+        .unwrap_or_default();
     match db
         .execute_unprepared(&format!(
-            "BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT"
+            "BEGIN; SET LOCAL synchronous_commit TO off; {wait}{sql}; COMMIT"
         ))
         .await
     {
@@ -677,7 +686,12 @@ pub async fn audit_finish<C: ConnectionTrait>(
     outcome: &str,
     error: Option<&str>,
 ) -> Result<(), DbErr> {
-    write_unflushed(db, &audit_update(run, seq, started_at, outcome, error)).await
+    write_unflushed(
+        db,
+        &audit_update(run, seq, started_at, outcome, error),
+        Some(AUDIT_WAIT),
+    )
+    .await
 }
 
 /// [`audit_finish`]'s statement as PostgreSQL text (its duration ends now), to send with
@@ -690,6 +704,16 @@ pub fn audit_finish_sql_pg(run: &str, seq: i64, started_at: i64, outcome: &str) 
 /// Entries still `running` when the migration lock is free belong to a run that was killed:
 /// they become `interrupted`. Call with the lock held.
 pub async fn audit_sweep<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let update = Query::update()
+        .table(Alias::new(AUDIT_TABLE))
+        .values([(Alias::new("outcome"), "interrupted".into())])
+        .and_where(Expr::col(Alias::new("outcome")).eq("running"))
+        .to_owned();
+    if db.get_database_backend() == DbBackend::Postgres {
+        // One round trip, and a lock on the table makes it give up instead of waiting.
+        write_unflushed(db, &update, Some(AUDIT_WAIT)).await?;
+        return Ok(0);
+    }
     // Read first: a write (even of no row) needs SQLite's write lock, which another writer
     // may hold for a while.
     let running = Query::select()
@@ -706,11 +730,6 @@ pub async fn audit_sweep<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     if n == 0 {
         return Ok(0);
     }
-    let update = Query::update()
-        .table(Alias::new(AUDIT_TABLE))
-        .values([(Alias::new("outcome"), "interrupted".into())])
-        .and_where(Expr::col(Alias::new("outcome")).eq("running"))
-        .to_owned();
     Ok(db.execute(&update).await?.rows_affected())
 }
 
@@ -752,16 +771,23 @@ pub async fn read_audit<C: ConnectionTrait>(
         .collect()
 }
 
-/// How many finished audit entries started before `before_ms` (what [`prune_audit`] deletes).
+/// The entries [`prune_audit`] deletes: started before `before_ms`, finished, and not of a
+/// run with an entry still `running` (a run in progress, or a killed one the next write run
+/// has not swept yet: its entries go once it reads `interrupted`). The inner derived table
+/// is for MySQL, which cannot otherwise read the table it deletes from.
+fn prunable(before_ms: i64) -> String {
+    format!(
+        "{AUDIT_TABLE} WHERE started_at < {before_ms} AND outcome <> 'running' AND run_id NOT IN \
+         (SELECT run_id FROM (SELECT run_id FROM {AUDIT_TABLE} WHERE outcome = 'running') AS live)"
+    )
+}
+
+/// How many audit entries [`prune_audit`] would delete.
 pub async fn count_audit_before<C: ConnectionTrait>(db: &C, before_ms: i64) -> Result<u64, DbErr> {
-    let select = Query::select()
-        .expr(Expr::col(Alias::new("run_id")).count())
-        .from(Alias::new(AUDIT_TABLE))
-        .and_where(Expr::col(Alias::new("started_at")).lt(before_ms))
-        .and_where(Expr::col(Alias::new("outcome")).ne("running"))
-        .to_owned();
+    let backend = db.get_database_backend();
+    let sql = format!("SELECT COUNT(*) FROM {}", prunable(before_ms));
     let n: i64 = db
-        .query_one(&select)
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
         .await?
         .map(|r| r.try_get_by_index(0))
         .transpose()?
@@ -769,14 +795,10 @@ pub async fn count_audit_before<C: ConnectionTrait>(db: &C, before_ms: i64) -> R
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Deletes audit entries that started before `before_ms` (Unix milliseconds).
+/// Deletes old finished audit entries (see [`prunable`]); `before_ms` in Unix milliseconds.
 pub async fn prune_audit<C: ConnectionTrait>(db: &C, before_ms: i64) -> Result<u64, DbErr> {
-    let delete = Query::delete()
-        .from_table(Alias::new(AUDIT_TABLE))
-        .and_where(Expr::col(Alias::new("started_at")).lt(before_ms))
-        .and_where(Expr::col(Alias::new("outcome")).ne("running"))
-        .to_owned();
-    Ok(db.execute(&delete).await?.rows_affected())
+    let sql = format!("DELETE FROM {}", prunable(before_ms));
+    Ok(db.execute_unprepared(&sql).await?.rows_affected())
 }
 
 /// The audit entry of a new operation: who, what, started now.

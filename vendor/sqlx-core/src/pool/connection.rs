@@ -317,6 +317,10 @@ impl<DB: Database> Floating<DB, Live<DB>> {
                 "error occurred while testing the connection on-release",
             );
 
+            // dbtool patch: a pool that must not replace its connection closes instead.
+            if !self.guard.pool.options.replace_lost_connections {
+                let _ = self.guard.pool.close();
+            }
             // Connection is broken, don't try to gracefully close.
             self.close_hard().await;
             false

@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 /// the perspectives of both API designer and consumer.
 pub struct PoolOptions<DB: Database> {
     pub(crate) test_before_acquire: bool,
+    // dbtool patch (vendor/sqlx-core/PATCHED.md): see `replace_lost_connections`.
+    pub(crate) replace_lost_connections: bool,
     pub(crate) after_connect: Option<
         Arc<
             dyn Fn(&mut DB::Connection, PoolConnectionMetadata) -> BoxFuture<'_, Result<(), Error>>
@@ -94,6 +96,7 @@ impl<DB: Database> Clone for PoolOptions<DB> {
     fn clone(&self) -> Self {
         PoolOptions {
             test_before_acquire: self.test_before_acquire,
+            replace_lost_connections: self.replace_lost_connections,
             after_connect: self.after_connect.clone(),
             before_acquire: self.before_acquire.clone(),
             after_release: self.after_release.clone(),
@@ -147,6 +150,7 @@ impl<DB: Database> PoolOptions<DB> {
             before_acquire: None,
             after_release: None,
             test_before_acquire: true,
+            replace_lost_connections: true,
             // A production application will want to set a higher limit than this.
             max_connections: 10,
             min_connections: 0,
@@ -319,6 +323,21 @@ impl<DB: Database> PoolOptions<DB> {
     /// Get whether `test_before_acquire` is currently set.
     pub fn get_test_before_acquire(&self) -> bool {
         self.test_before_acquire
+    }
+
+    /// dbtool patch (vendor/sqlx-core/PATCHED.md): with `false`, a connection found broken
+    /// when it goes back to the pool closes the pool instead of being replaced by a new one
+    /// at the next acquire, which then fails (`PoolClosed`). For a pool of one that holds
+    /// session state (a session lock, settings): carrying on with a fresh session would
+    /// quietly drop it.
+    pub fn replace_lost_connections(mut self, replace: bool) -> Self {
+        self.replace_lost_connections = replace;
+        self
+    }
+
+    /// dbtool patch: whether `replace_lost_connections` is on (the default).
+    pub fn get_replace_lost_connections(&self) -> bool {
+        self.replace_lost_connections
     }
 
     /// If set to `true`, calls to `acquire()` are fair and connections  are issued
