@@ -23,7 +23,8 @@ Examples:
 
 Outcomes: ok, failed (with the error), interrupted (the run was killed or lost its
 connection: the entry was never finished and nobody holds the migration lock), running (a
-run holds the lock now). Entries of a run in progress are never pruned.")]
+run holds the lock now). Entries of a run with an entry still running (in progress, or
+killed and not yet marked interrupted by the next write run) are never pruned.")]
 pub struct LogArgs {
     /// Show at most N entries, newest first
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]

@@ -681,7 +681,8 @@ async fn postgres_connections_terminated_at_random_moments_report_the_real_posit
                 r.code != 0
                     && (r.json()["error"]["report"].is_null() && before == now
                         || r.stderr.contains("unknown")
-                        || r.stdout.contains("unknown")),
+                        || r.stdout.contains("unknown")
+                        || r.stdout.contains("could not be read back")),
                 "iteration {i}: a run that cannot read its position back says so\n{}\n{}",
                 r.stdout,
                 r.stderr

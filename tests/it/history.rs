@@ -480,6 +480,17 @@ async fn marker_of(db: &TestDb, version: &str) -> Vec<String> {
 }
 
 async fn repair_settles_a_marker_by_the_schema(db: TestDb) {
+    // A database dbtool never wrote to: nothing to repair, and nothing is created.
+    db.exec("CREATE TABLE unrelated (x INTEGER)").await;
+    let r = db.run(&["repair", "--yes"]);
+    r.ok();
+    assert_eq!(
+        db.tables().await,
+        vec!["unrelated".to_string()],
+        "{}",
+        r.stdout
+    );
+    db.exec("DROP TABLE unrelated").await;
     // Killed after its DDL, before its record (MySQL commits DDL at once): every object of
     // the settings migration is there, so repair records it as applied.
     db.run(&["upgrade", A2]).ok();

@@ -103,3 +103,27 @@ pub async fn sqlite_file<C: ConnectionTrait>(db: &C) -> Result<Option<std::path:
     let file: Option<String> = row.map(|r| r.try_get_by_index(0)).transpose()?;
     Ok(file.filter(|f| !f.is_empty()).map(std::path::PathBuf::from))
 }
+
+/// A new connection to the same database as `db`, for reading after `db`'s session was lost
+/// (the position a run reports). Nothing that needs the old session (its lock) may use it.
+pub async fn fresh(db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let opts = (*db.get_postgres_connection_pool().connect_options()).clone();
+            let new = one::<sqlx::Postgres>()
+                .connect_with(opts)
+                .await
+                .map_err(conn_err)?;
+            Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(new))
+        }
+        DbBackend::MySql => {
+            let opts = (*db.get_mysql_connection_pool().connect_options()).clone();
+            let new = one::<sqlx::MySql>()
+                .connect_with(opts)
+                .await
+                .map_err(conn_err)?;
+            Ok(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(new))
+        }
+        _ => Ok(db.clone()),
+    }
+}

@@ -564,7 +564,14 @@ impl Engine {
                 .execute_unprepared(&format!("PRAGMA busy_timeout = {ms}"))
                 .await?;
         }
-        let audit_table = self.ensure_record_tables(&state).await?;
+        // Without a state table there is no marker to settle and no checksum to re-record:
+        // `repair` then changes nothing, and creates nothing either.
+        let untouched =
+            matches!(cmd, Command::Repair { .. }) && !state.tables.contains(record::STATE_TABLE);
+        let audit_table = match untouched {
+            true => AuditTable::Unused,
+            false => self.ensure_record_tables(&state).await?,
+        };
         let mut audit = Audit::open(
             &self.db,
             self.db_user.clone(),
@@ -1098,6 +1105,9 @@ enum AuditTable {
     /// Created by this run together with the record's other tables.
     Created,
     Exists,
+    /// Not to be created or written: a run that changes nothing (`repair` of a database
+    /// without dbtool's tables).
+    Unused,
 }
 
 struct AuditHandle {
@@ -1120,8 +1130,18 @@ impl Audit {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
             std::process::id()
         );
+        if table == AuditTable::Unused {
+            return Audit {
+                on: false,
+                run,
+                seq: 0,
+                actor,
+                lost: None,
+            };
+        }
         let ready = async {
             match table {
+                AuditTable::Unused => return Ok(0),
                 AuditTable::Missing => record::ensure_audit(db).await?,
                 // Nothing in it to sweep.
                 AuditTable::Created => return Ok(0),
@@ -1301,15 +1321,33 @@ impl Run<'_, '_> {
         Ok((state, ov))
     }
 
-    /// Sets `report.to` from the database; on a lost connection `to_known` stays false.
+    /// Sets `report.to` from the database. When the run's session is gone (and with it the
+    /// lock, so it never carries on there), the position is read on a new connection:
+    /// reading needs no lock, and the server has rolled back whatever the session left
+    /// open. If that fails too, `to_known` stays false.
     async fn read_back(&mut self) {
-        match self.reread().await {
-            Ok((_, ov)) => {
+        let ov = match self.reread().await {
+            Ok((_, ov)) => Some(ov),
+            Err(_) => self.read_elsewhere().await.ok(),
+        };
+        match ov {
+            Some(ov) => {
                 self.report.to = ov.current().map(|s| s.name);
                 self.report.to_known = true;
             }
-            Err(_) => self.report.to_known = false,
+            None => self.report.to_known = false,
         }
+    }
+
+    async fn read_elsewhere(&self) -> Result<Overview, Error> {
+        let db = conn::fresh(self.db()).await?;
+        if let (DbBackend::Postgres, Some(s)) = (self.backend(), &self.engine.opts.schema) {
+            db.execute_unprepared(&format!("SET search_path TO {}", quote_pg(s)))
+                .await?;
+        }
+        let state = read_state(&db).await;
+        db.close().await.ok();
+        Ok(Overview::new(self.app, &state?))
     }
 
     async fn body(&mut self, cmd: &Command, state: DbState) -> Result<(), Error> {
