@@ -1030,75 +1030,88 @@ async fn open(
         Some(pause)
     };
     tracing::info!("connecting to {} ({access:?})", loc.display);
-    // sqlx's pool retries a refused connection until its acquire timeout; a bare TCP probe
-    // (it sends nothing, which PostgreSQL deliberately does not log) fails fast instead,
-    // and is what --wait polls.
-    if let Some((host, port)) = loc.tcp_endpoint() {
-        loop {
-            let limit = match deadline {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .clamp(Duration::from_secs(1), Duration::from_secs(5)),
-                None => Duration::from_secs(5),
-            };
-            match probe(&host, port, loc.backend, limit).await {
-                Ok(()) => break,
-                Err(Probe::WrongServer(what)) => {
-                    return Err(coded(
-                        Exit::Connection,
-                        format!("cannot connect to {}: {what}", loc.display),
-                    ))
-                }
-                Err(Probe::Down(e)) => match may_retry(&e) {
-                    Some(pause) => tokio::time::sleep(pause).await,
-                    None => {
-                        let hint = if settings.wait.is_some() {
-                            format!(
-                                "the server did not come up within --wait-timeout ({}s)",
-                                settings.wait.unwrap_or_default().as_secs()
-                            )
-                        } else {
-                            "is the server running and the host/port right? Use --wait to wait for it".into()
-                        };
-                        let extra = loc
-                            .encoding_hint
-                            .as_ref()
-                            .map(|h| format!("; {h}"))
-                            .unwrap_or_default();
+    // A bare TCP probe (it sends nothing, which PostgreSQL deliberately does not log) says
+    // fast why a server cannot be reached, and is what --wait polls. MySQL is probed first
+    // (its greeting also tells a server that is not MySQL apart). PostgreSQL is connected to
+    // at once (its pool gives up on a refused connection instead of retrying it) and probed
+    // only when that fails: the probe costs the server a backend process of its own.
+    let mut probe_now = loc.backend != DbBackend::Postgres;
+    'connect: loop {
+        if let (true, Some((host, port))) = (probe_now, loc.tcp_endpoint()) {
+            loop {
+                let limit = match deadline {
+                    Some(d) => d
+                        .saturating_duration_since(Instant::now())
+                        .clamp(Duration::from_secs(1), Duration::from_secs(5)),
+                    None => Duration::from_secs(5),
+                };
+                match probe(&host, port, loc.backend, limit).await {
+                    Ok(()) => break,
+                    Err(Probe::WrongServer(what)) => {
                         return Err(coded(
                             Exit::Connection,
-                            format!("cannot connect to {}: {e}; {hint}{extra}", loc.display),
-                        ));
+                            format!("cannot connect to {}: {what}", loc.display),
+                        ))
                     }
-                },
+                    Err(Probe::Down(e)) => match may_retry(&e) {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => {
+                            let hint = if settings.wait.is_some() {
+                                format!(
+                                    "the server did not come up within --wait-timeout ({}s)",
+                                    settings.wait.unwrap_or_default().as_secs()
+                                )
+                            } else {
+                                "is the server running and the host/port right? Use --wait to wait for it".into()
+                            };
+                            let extra = loc
+                                .encoding_hint
+                                .as_ref()
+                                .map(|h| format!("; {h}"))
+                                .unwrap_or_default();
+                            return Err(coded(
+                                Exit::Connection,
+                                format!("cannot connect to {}: {e}; {hint}{extra}", loc.display),
+                            ));
+                        }
+                    },
+                }
             }
         }
-    }
-    loop {
-        match Database::connect(opt.clone()).await {
-            Ok(db) => {
-                tracing::info!(
-                    "connected in {:.1} ms",
-                    started.elapsed().as_secs_f64() * 1000.0
-                );
-                let db = match loc.backend {
-                    DbBackend::Postgres => {
-                        crate::postgres::check(db, loc, access, settings, session, &observed)
-                            .await?
-                    }
-                    _ => db,
-                };
-                return Ok(Some(db));
-            }
-            Err(e) => {
-                let failure = classify(&e);
-                if failure.retryable() {
-                    if let Some(pause) = may_retry(failure.short()) {
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
+        loop {
+            match Database::connect(opt.clone()).await {
+                Ok(db) => {
+                    tracing::info!(
+                        "connected in {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                    let db = match loc.backend {
+                        DbBackend::Postgres => {
+                            crate::postgres::check(db, loc, access, settings, session, &observed)
+                                .await?
+                        }
+                        _ => db,
+                    };
+                    return Ok(Some(db));
                 }
-                return Err(connect_error(loc, &e, failure, settings).await);
+                Err(e) => {
+                    let failure = classify(&e);
+                    if failure == ConnFailure::Unreachable
+                        && !probe_now
+                        && loc.tcp_endpoint().is_some()
+                    {
+                        // The probe says why (or waits for the server, with --wait).
+                        probe_now = true;
+                        continue 'connect;
+                    }
+                    if failure.retryable() {
+                        if let Some(pause) = may_retry(failure.short()) {
+                            tokio::time::sleep(pause).await;
+                            continue;
+                        }
+                    }
+                    return Err(connect_error(loc, &e, failure, settings).await);
+                }
             }
         }
     }

@@ -91,7 +91,9 @@ pub fn options(
         let (observed, session_sql) = (observed.clone(), session_sql.clone());
         // The one connection holds the session: lost, it is not replaced (see conn.rs in
         // migration/src/engine).
+        // Refused: fail at once; the caller probes to say why, and --wait retries.
         p.replace_lost_connections(false)
+            .retry_refused_connections(false)
             .after_connect(move |conn, _| {
                 let (observed, session_sql) = (observed.clone(), session_sql.clone());
                 Box::pin(async move {

@@ -350,14 +350,17 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     let url = db
         .url
         .replace("postgres://postgres@", &format!("postgres://{role}@"));
-    let r = Run::from(
-        db.cmd()
-            .env("DATABASE_URL", &url)
-            .args(["upgrade"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    );
+    let as_role = |args: &[&str]| {
+        Run::from(
+            db.cmd()
+                .env("DATABASE_URL", &url)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = as_role(&["upgrade"]);
     r.ok();
     assert!(
         r.stderr
@@ -368,14 +371,7 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     assert!(r.stderr.contains("migrating without it"), "{}", r.stderr);
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
     // Its log cannot be read either: an error that names the privilege, exit 22.
-    let r = Run::from(
-        db.cmd()
-            .env("DATABASE_URL", &url)
-            .args(["log"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    );
+    let r = as_role(&["log"]);
     assert!(
         r.expect_code(22).error_line().contains("dbtool_audit"),
         "{}",
@@ -383,14 +379,7 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     );
     // Readable but not writable: the run still says it went unlogged.
     psql_in(&db.name, &format!("GRANT SELECT ON dbtool_audit TO {role}"));
-    let r = Run::from(
-        db.cmd()
-            .env("DATABASE_URL", &url)
-            .args(["downgrade", "--yes"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    );
+    let r = as_role(&["downgrade", "--yes"]);
     r.ok();
     assert!(
         r.stderr
@@ -401,14 +390,7 @@ async fn missing_audit_table_never_blocks(db: TestDb) {
     // Entries could be started but never ended (INSERT without UPDATE): the run finds out
     // before its first step (it cannot sweep) and migrates unlogged, saying so.
     psql_in(&db.name, &format!("GRANT INSERT ON dbtool_audit TO {role}"));
-    let r = Run::from(
-        db.cmd()
-            .env("DATABASE_URL", &url)
-            .args(["upgrade"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    );
+    let r = as_role(&["upgrade"]);
     r.ok();
     assert!(
         r.stderr.contains("cannot be written") && r.stderr.contains("migrating without it"),

@@ -46,12 +46,7 @@ pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, Db
                 .await?
                 .map(|r| r.try_get_by_index::<String>(0))
                 .transpose()?;
-            let opts = (*pool.connect_options()).clone();
-            let new = one::<sqlx::Postgres>()
-                .connect_with(opts)
-                .await
-                .map_err(conn_err)?;
-            let conn = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(new);
+            let conn = fresh(db).await?;
             if let Some(path) = path.filter(|p| !p.is_empty()) {
                 // `SET` takes the list as `current_setting` prints it.
                 conn.execute_unprepared(&format!("SET search_path TO {path}"))
@@ -66,12 +61,7 @@ pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, Db
             {
                 return Ok(db.clone());
             }
-            let opts = (*pool.connect_options()).clone();
-            let new = one::<sqlx::MySql>()
-                .connect_with(opts)
-                .await
-                .map_err(conn_err)?;
-            Ok(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(new))
+            fresh(db).await
         }
         DbBackend::Sqlite => {
             let pool = db.get_sqlite_connection_pool();
@@ -104,8 +94,9 @@ pub async fn sqlite_file<C: ConnectionTrait>(db: &C) -> Result<Option<std::path:
     Ok(file.filter(|f| !f.is_empty()).map(std::path::PathBuf::from))
 }
 
-/// A new connection to the same database as `db`, for reading after `db`'s session was lost
-/// (the position a run reports). Nothing that needs the old session (its lock) may use it.
+/// A new pool of one connection to the same database as `db` (PostgreSQL, MySQL; SQLite's
+/// `db` itself): the engine's own, or one for reading after `db`'s session was lost (the
+/// position a run reports), which nothing that needs the old session (its lock) may use.
 pub async fn fresh(db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {

@@ -1179,19 +1179,7 @@ impl Audit {
         step: Option<&StepInfo>,
         direction: Option<Direction>,
     ) -> Option<AuditHandle> {
-        if !self.on {
-            return None;
-        }
-        self.seq += 1;
-        let e = record::entry(
-            &self.actor,
-            &self.run,
-            self.seq,
-            operation,
-            app.name(),
-            step,
-            direction,
-        );
+        let e = self.next(operation, app, step, direction)?;
         match record::audit_start(db, &e).await {
             Ok(()) => Some(AuditHandle {
                 seq: e.seq,
@@ -1213,24 +1201,35 @@ impl Audit {
         step: &StepInfo,
         direction: Direction,
     ) -> Option<(AuditHandle, String)> {
-        if !self.on {
-            return None;
-        }
-        self.seq += 1;
-        let e = record::entry(
-            &self.actor,
-            &self.run,
-            self.seq,
-            operation,
-            app.name(),
-            Some(step),
-            Some(direction),
-        );
+        let e = self.next(operation, app, Some(step), Some(direction))?;
         let handle = AuditHandle {
             seq: e.seq,
             started: e.started_at,
         };
         Some((handle, record::audit_start_sql_pg(&e)))
+    }
+
+    /// The next entry of this run, while the log is on.
+    fn next(
+        &mut self,
+        operation: &str,
+        app: App,
+        step: Option<&StepInfo>,
+        direction: Option<Direction>,
+    ) -> Option<AuditEntry> {
+        if !self.on {
+            return None;
+        }
+        self.seq += 1;
+        Some(record::entry(
+            &self.actor,
+            &self.run,
+            self.seq,
+            operation,
+            app.name(),
+            step,
+            direction,
+        ))
     }
 
     /// Writing failed: the rest of the run goes unlogged, and says so once.

@@ -375,7 +375,10 @@ impl<DB: Database> PoolInner<DB> {
                 }
 
                 // an IO error while connecting is assumed to be the system starting up
-                Ok(Err(Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => (),
+                // dbtool patch: unless the pool says not to.
+                Ok(Err(Error::Io(e)))
+                    if e.kind() == std::io::ErrorKind::ConnectionRefused
+                        && self.options.retry_refused_connections => {}
 
                 // We got a transient database error, retry.
                 Ok(Err(Error::Database(error))) if error.is_transient_in_connect_phase() => (),

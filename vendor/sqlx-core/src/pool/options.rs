@@ -44,8 +44,10 @@ use std::time::{Duration, Instant};
 /// the perspectives of both API designer and consumer.
 pub struct PoolOptions<DB: Database> {
     pub(crate) test_before_acquire: bool,
-    // dbtool patch (vendor/sqlx-core/PATCHED.md): see `replace_lost_connections`.
+    // dbtool patch (vendor/sqlx-core/PATCHED.md): see `replace_lost_connections` and
+    // `retry_refused_connections`.
     pub(crate) replace_lost_connections: bool,
+    pub(crate) retry_refused_connections: bool,
     pub(crate) after_connect: Option<
         Arc<
             dyn Fn(&mut DB::Connection, PoolConnectionMetadata) -> BoxFuture<'_, Result<(), Error>>
@@ -97,6 +99,7 @@ impl<DB: Database> Clone for PoolOptions<DB> {
         PoolOptions {
             test_before_acquire: self.test_before_acquire,
             replace_lost_connections: self.replace_lost_connections,
+            retry_refused_connections: self.retry_refused_connections,
             after_connect: self.after_connect.clone(),
             before_acquire: self.before_acquire.clone(),
             after_release: self.after_release.clone(),
@@ -151,6 +154,7 @@ impl<DB: Database> PoolOptions<DB> {
             after_release: None,
             test_before_acquire: true,
             replace_lost_connections: true,
+            retry_refused_connections: true,
             // A production application will want to set a higher limit than this.
             max_connections: 10,
             min_connections: 0,
@@ -338,6 +342,14 @@ impl<DB: Database> PoolOptions<DB> {
     /// dbtool patch: whether `replace_lost_connections` is on (the default).
     pub fn get_replace_lost_connections(&self) -> bool {
         self.replace_lost_connections
+    }
+
+    /// dbtool patch (vendor/sqlx-core/PATCHED.md): with `false`, a refused connection
+    /// (nothing listens) fails the acquire at once instead of being retried until the
+    /// acquire timeout, for a caller that says why and waits on its own terms.
+    pub fn retry_refused_connections(mut self, retry: bool) -> Self {
+        self.retry_refused_connections = retry;
+        self
     }
 
     /// If set to `true`, calls to `acquire()` are fair and connections  are issued
