@@ -178,6 +178,29 @@ pub async fn capture_step(
     backend: DbBackend,
     direction: Direction,
 ) -> Result<Vec<String>, DbErr> {
+    // A run captures each of its steps several times (checksum, the tables it works on, the
+    // lint review), and a mock with room for a thousand results is costly to build: once per
+    // step, backend and direction per process. A step's statements depend on nothing else.
+    type Key = (&'static str, &'static str, Direction);
+    static CAPTURED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<Key, Vec<String>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key: Key = (step.info().name, backend.as_str(), direction);
+    if let Some(hit) = CAPTURED.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(hit);
+    }
+    let statements = capture_uncached(step, backend, direction).await?;
+    if let Ok(mut c) = CAPTURED.lock() {
+        c.insert(key, statements.clone());
+    }
+    Ok(statements)
+}
+
+async fn capture_uncached(
+    step: &dyn Step,
+    backend: DbBackend,
+    direction: Direction,
+) -> Result<Vec<String>, DbErr> {
     let conn = mock(backend, direction == Direction::Down);
     {
         let manager = SchemaManager::new(&conn);
