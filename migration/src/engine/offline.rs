@@ -117,19 +117,31 @@ pub fn overview_at(app: App, from: &Target) -> Result<Overview, TargetError> {
     Ok(Overview::new(app, &state))
 }
 
-/// More than any migration of ours issues; the mock fails cleanly when it runs out.
+/// More statements and existence probes than any migration of ours issues; the mock fails
+/// cleanly when it runs out. A probe's answer is a row of three strings to allocate, so
+/// there are fewer of those than of plain results (a probe guards a statement).
 const CAPACITY: usize = 1000;
+const PROBES: usize = 250;
 
 /// A mock connection that accepts every statement and answers every existence probe with
 /// `exists`.
 fn mock(backend: DbBackend, exists: bool) -> DatabaseConnection {
+    mock_sized(backend, exists, CAPACITY, PROBES)
+}
+
+fn mock_sized(
+    backend: DbBackend,
+    exists: bool,
+    statements: usize,
+    probes: usize,
+) -> DatabaseConnection {
     let row: BTreeMap<String, Value> = ["has_table", "has_column", "has_index"]
         .into_iter()
         .map(|k| (k.to_owned(), Value::Bool(Some(exists))))
         .collect();
     MockDatabase::new(backend)
-        .append_exec_results((0..CAPACITY).map(|_| MockExecResult::default()))
-        .append_query_results((0..CAPACITY).map(|_| vec![row.clone()]))
+        .append_exec_results((0..statements).map(|_| MockExecResult::default()))
+        .append_query_results((0..probes).map(|_| vec![row.clone()]))
         .into_connection()
 }
 
@@ -146,7 +158,8 @@ fn captured(conn: DatabaseConnection) -> Vec<String> {
 /// A connection that runs nothing and records what it is given: with [`captured_sql`], the
 /// engine renders several writes as one text to send in a single round trip.
 pub(crate) fn capture_conn(backend: DbBackend) -> DatabaseConnection {
-    mock(backend, false)
+    // Bookkeeping: a few writes (and `install()`'s probe, if any).
+    mock_sized(backend, false, 16, 4)
 }
 
 /// The writes a [`capture_conn`] saw, with their values inlined.
