@@ -28,9 +28,10 @@ fn files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Patterns that read beside or above the checkout.
+/// Patterns that read beside or above the checkout. Spelled in two pieces where the whole
+/// pattern would itself be a hit for scanners of the same rule run over this file.
 const OUTSIDE: &[&str] = &[
-    "../shared",
+    concat!("..", "/shared"),
     "/work/",
     "CARGO_MANIFEST_DIR\"), \"/..",
     "CARGO_MANIFEST_DIR\"),\"/..",
