@@ -371,35 +371,28 @@ pub async fn resolve_marker<C: ConnectionTrait>(
     settle: Settle,
     checksum: &str,
 ) -> Result<(), DbErr> {
+    // Its checksum, as repaired, and no marker.
+    let repaired = || {
+        upsert_state(
+            db,
+            now_secs(),
+            step.name,
+            Some(checksum),
+            Some(Origin::Repaired),
+            None,
+        )
+    };
     match (settle, recorded) {
         (Settle::Applied, false) => {
             insert_tracking(db, now_secs(), &[step.name]).await?;
-            upsert_state(
-                db,
-                now_secs(),
-                step.name,
-                Some(checksum),
-                Some(Origin::Repaired),
-                None,
-            )
-            .await
+            repaired().await
         }
         (Settle::NotApplied, true) => {
             delete_tracking(db, &[step.name]).await?;
             delete_state(db, step.name).await
         }
         (Settle::NotApplied, false) => delete_state(db, step.name).await,
-        (Settle::Applied, true) if row.checksum.is_none() => {
-            upsert_state(
-                db,
-                now_secs(),
-                step.name,
-                Some(checksum),
-                Some(Origin::Repaired),
-                None,
-            )
-            .await
-        }
+        (Settle::Applied, true) if row.checksum.is_none() => repaired().await,
         _ => clear_marker(db, step.name, row).await,
     }
 }
