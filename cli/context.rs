@@ -1096,8 +1096,13 @@ async fn open(
                 }
                 Err(e) => {
                     let failure = classify(&e);
+                    // A connect that timed out already waited its full time: probing and
+                    // connecting again would double it.
+                    let timed_out =
+                        matches!(sqlx_error(&e), Some(sea_orm::sqlx::Error::PoolTimedOut));
                     if failure == ConnFailure::Unreachable
                         && !probe_now
+                        && !timed_out
                         && loc.tcp_endpoint().is_some()
                     {
                         // The probe says why (or waits for the server, with --wait).
