@@ -7,27 +7,38 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber for the given `-v` count (0: none).
 pub fn init(verbose: u8) {
     // -v: what dbtool and the migrator do (each migration step); -vv adds every SQL
     // statement, which sqlx logs under `sqlx::query` when statement logging is on.
-    let directives = match verbose {
+    let level = match verbose {
         0 => return,
-        1 => "dbtool=info,migration=info,sea_orm_migration=info",
-        2 => "dbtool=debug,migration=debug,sea_orm_migration=debug,sea_orm=debug,sqlx=debug",
-        _ => "dbtool=trace,migration=trace,sea_orm_migration=trace,sea_orm=trace,sqlx=trace",
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(directives))
+    let ours = ["dbtool", "migration", "sea_orm_migration"];
+    let drivers = if verbose >= 2 {
+        &["sea_orm", "sqlx"][..]
+    } else {
+        &[]
+    };
+    // A fixed list of targets, not `EnvFilter`: that would compile in a regex engine for
+    // directives dbtool never takes from the user.
+    let targets = Targets::new().with_targets(ours.iter().chain(drivers).map(|t| (*t, level)));
+    let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
         .event_format(Lines)
         .with_writer(RedactedStderr)
-        .try_init();
+        .finish()
+        .with(targets);
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 /// `LEVEL target: message fields`, except that an SQL statement is printed whole and

@@ -1,0 +1,8 @@
+pub mod m20220118_000001_create_cake_table;
+pub mod m20220118_000002_create_fruit_table;
+pub mod m20220118_000003_seed_cake_table;
+pub mod m20220118_000004_create_tea_enum;
+pub mod m20220923_000001_seed_cake_table;
+pub mod m20230109_000001_seed_cake_table;
+pub mod m20250101_000001_create_test_table;
+pub mod m20250101_000002_manual_transaction;
