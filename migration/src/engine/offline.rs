@@ -147,11 +147,18 @@ fn mock_sized(
 
 /// The statements a mock connection saw, rendered with their values inlined, reads left out.
 fn captured(conn: DatabaseConnection) -> Vec<String> {
+    transaction_log(conn)
+        .iter()
+        .filter(|s| !is_read(&s.sql))
+        .map(render)
+        .collect()
+}
+
+/// Every statement a mock connection saw, reads included, in order.
+fn transaction_log(conn: DatabaseConnection) -> Vec<Statement> {
     conn.into_transaction_log()
         .iter()
         .flat_map(|t| t.statements().to_vec())
-        .filter(|s| !is_read(&s.sql))
-        .map(|s| render(&s))
         .collect()
 }
 
@@ -209,21 +216,49 @@ pub async fn capture_step(
     Ok(statements)
 }
 
+/// A step's statements on a small mock first: most steps issue a handful, and building the
+/// roomy one was most of what rendering a step cost. A step that used up the small one (or
+/// failed on it) runs again on the roomy one, so a step that stopped at the end of the
+/// small one's results, or swallowed the error it got there, is never cut short.
 async fn capture_uncached(
     step: &dyn Step,
     backend: DbBackend,
     direction: Direction,
 ) -> Result<Vec<String>, DbErr> {
-    let conn = mock(backend, direction == Direction::Down);
-    {
-        let manager = SchemaManager::new(&conn);
-        match direction {
-            Direction::Up => step.up(&manager).await,
-            Direction::Down => step.down(&manager).await,
+    let exists = direction == Direction::Down;
+    let small = mock_sized(backend, exists, SMALL, SMALL_PROBES);
+    if let Ok(()) = run_on(step, direction, &small).await {
+        let log = transaction_log(small);
+        let reads = log.iter().filter(|s| is_read(&s.sql)).count();
+        if reads < SMALL_PROBES && log.len() - reads < SMALL {
+            return Ok(log
+                .iter()
+                .filter(|s| !is_read(&s.sql))
+                .map(render)
+                .collect());
         }
-        .map_err(|e| DbErr::Custom(format!("capturing {}: {e}", step.info().name)))?;
     }
+    let conn = mock(backend, exists);
+    run_on(step, direction, &conn)
+        .await
+        .map_err(|e| DbErr::Custom(format!("capturing {}: {e}", step.info().name)))?;
     Ok(captured(conn))
+}
+
+/// The small mock's size; see [`capture_uncached`].
+const SMALL: usize = 32;
+const SMALL_PROBES: usize = 8;
+
+async fn run_on(
+    step: &dyn Step,
+    direction: Direction,
+    conn: &DatabaseConnection,
+) -> Result<(), DbErr> {
+    let manager = SchemaManager::new(conn);
+    match direction {
+        Direction::Up => step.up(&manager).await,
+        Direction::Down => step.down(&manager).await,
+    }
 }
 
 /// The checksum of a migration for a backend: SHA-256 of the statements its `up` issues,
@@ -250,7 +285,7 @@ pub async fn script(
     schema: Option<&str>,
     applied_at: i64,
 ) -> Result<Script, DbErr> {
-    let conn = mock(backend, false);
+    let conn = capture_conn(backend);
     record::ensure_tables(&conn, applied_at).await?;
     let bookkeeping = captured(conn);
 
@@ -284,7 +319,7 @@ pub async fn script(
         let step = find(info.name)?;
         let mut statements = capture_step(step.as_ref(), backend, plan.direction).await?;
         let sum = checksum(step.as_ref(), backend).await?;
-        let conn = mock(backend, false);
+        let conn = capture_conn(backend);
         record::finish_step(&conn, applied_at, info, plan.direction, &sum).await?;
         statements.extend(captured(conn));
         blocks.push(Block {

@@ -66,12 +66,8 @@ pub(super) async fn pg_begin<'a>(
     let opts = engine.options();
     let mut sql = String::new();
     if let Some(entry) = entry {
-        sql.push_str(&format!(
-            "BEGIN; SET LOCAL synchronous_commit TO off; SET LOCAL lock_timeout = '{}'; ",
-            record::AUDIT_WAIT
-        ));
-        sql.push_str(entry);
-        sql.push_str("; COMMIT; ");
+        sql.push_str(&record::unflushed_sql(entry, Some(record::AUDIT_WAIT)));
+        sql.push_str("; ");
     }
     sql.push_str(&format!(
         "BEGIN; SET LOCAL lock_timeout = '{}ms'",
@@ -91,6 +87,41 @@ pub(super) async fn pg_begin<'a>(
         Ok(_) => Ok(txn),
         Err(e) => {
             txn.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// Before a step that runs outside a transaction (`CONCURRENTLY`), in one round trip: the
+/// audit entry's start (after [`pg_begin`]'s fashion), the in-progress marker, each in a
+/// transaction of its own committed without waiting for its WAL flush (the index builds
+/// flush it), and then `set`, the step's session timeouts. On failure nothing says which
+/// part failed; the caller writes the marker on its own then.
+pub(super) async fn pg_mark(
+    engine: &Engine,
+    entry: Option<&str>,
+    info: &StepInfo,
+    direction: Direction,
+    set: &[String],
+) -> Result<(), DbErr> {
+    let mut parts = Vec::new();
+    if let Some(entry) = entry {
+        parts.push(record::unflushed_sql(entry, Some(record::AUDIT_WAIT)));
+    }
+    parts.push(record::unflushed_sql(
+        &record::mark_sql_pg(info, direction),
+        None,
+    ));
+    parts.extend(set.iter().cloned());
+    match engine
+        .connection()
+        .execute_unprepared(&parts.join("; "))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // A failed statement leaves its block open and aborted: close it.
+            let _ = engine.connection().execute_unprepared("ROLLBACK").await;
             Err(e)
         }
     }
@@ -145,7 +176,7 @@ pub(super) async fn in_transaction_pg(
         txn.rollback().await;
         return (Err((e, blockers)), Logged::NotYet);
     }
-    let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, false).await;
+    let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, "").await;
     let mut txn = txn;
     txn.open = false;
     (r.map_err(|e| (e, blockers)), logged)
@@ -154,14 +185,15 @@ pub(super) async fn in_transaction_pg(
 /// The end of a step's transaction in one message (see [`in_transaction_pg`]). On failure,
 /// what failed is told apart by the savepoint: if it can be rolled back to, only the audit
 /// entry failed and the step commits after all; otherwise the step's rows or `COMMIT`
-/// failed and everything is rolled back.
+/// failed and everything is rolled back. `prefix` goes first: a step that ran outside a
+/// transaction opens one here, after resetting its session timeouts.
 pub(super) async fn pg_commit(
     txn: &PgTxn<'_>,
     info: &StepInfo,
     direction: Direction,
     checksum: &str,
     audit: Option<AuditEnd<'_>>,
-    begin: bool,
+    prefix: &str,
 ) -> (Result<(), DbErr>, Logged) {
     let db = txn.db;
     let capture = offline::capture_conn(DbBackend::Postgres);
@@ -171,11 +203,7 @@ pub(super) async fn pg_commit(
         let _ = db.execute_unprepared("ROLLBACK").await;
         return (Err(e), Logged::NotYet);
     }
-    let mut sql = if begin {
-        "BEGIN; ".to_owned()
-    } else {
-        String::new()
-    };
+    let mut sql = prefix.to_owned();
     sql.push_str(&offline::captured_sql(capture).join("; "));
     if let Some(a) = &audit {
         // The step's deferred constraints are checked here, before the savepoint, so that a

@@ -247,6 +247,15 @@ pub async fn mark<C: ConnectionTrait>(
     step: &StepInfo,
     direction: Direction,
 ) -> Result<(), DbErr> {
+    write_unflushed(db, &mark_insert(step, direction), None).await
+}
+
+/// [`mark`]'s row as PostgreSQL text, to send with other statements.
+pub fn mark_sql_pg(step: &StepInfo, direction: Direction) -> String {
+    mark_insert(step, direction).to_string(sea_orm::sea_query::PostgresQueryBuilder)
+}
+
+fn mark_insert(step: &StepInfo, direction: Direction) -> sea_orm::sea_query::InsertStatement {
     let now = now_secs();
     let cols = ["version", "in_progress", "in_progress_since", "updated_at"];
     let mut insert = Query::insert();
@@ -264,7 +273,7 @@ pub async fn mark<C: ConnectionTrait>(
                 .update_columns(cols[1..].iter().map(|c| Alias::new(*c)))
                 .to_owned(),
         );
-    write_unflushed(db, &insert, None).await
+    insert
 }
 
 /// Records the end of a step in the tracking table and the state table: up inserts the
@@ -628,15 +637,7 @@ where
         return Ok(());
     }
     let sql = stmt.to_string(sea_orm::sea_query::PostgresQueryBuilder);
-    let wait = wait
-        .map(|w| format!("SET LOCAL lock_timeout = '{w}'; "))
-        .unwrap_or_default();
-    match db
-        .execute_unprepared(&format!(
-            "BEGIN; SET LOCAL synchronous_commit TO off; {wait}{sql}; COMMIT"
-        ))
-        .await
-    {
+    match db.execute_unprepared(&unflushed_sql(&sql, wait)).await {
         Ok(_) => Ok(()),
         Err(e) => {
             // A failed statement leaves the block open and aborted: close it.
@@ -644,6 +645,15 @@ where
             Err(e)
         }
     }
+}
+
+/// PostgreSQL: `sql` as [`write_unflushed`] sends it, its own transaction committed without
+/// waiting for its WAL flush, as text to send with other statements.
+pub(crate) fn unflushed_sql(sql: &str, wait: Option<&str>) -> String {
+    let wait = wait
+        .map(|w| format!("SET LOCAL lock_timeout = '{w}'; "))
+        .unwrap_or_default();
+    format!("BEGIN; SET LOCAL synchronous_commit TO off; {wait}{sql}; COMMIT")
 }
 
 fn audit_update(

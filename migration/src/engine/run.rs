@@ -17,7 +17,7 @@ use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
 use super::lock::{self, Holder, LockError, LockKey};
 use super::offline;
 use super::pg_step::{
-    in_transaction_pg, pg_begin, pg_commit, pg_fast_path, AuditEnd, Logged, PgTxn,
+    in_transaction_pg, pg_begin, pg_commit, pg_fast_path, pg_mark, AuditEnd, Logged, PgTxn,
 };
 use super::plan::{Direction, Plan, StampPlan};
 use super::recognise::{self, AppChoice, Chosen};
@@ -26,7 +26,7 @@ use super::repair::{self, ChecksumRepair, MarkerRepair, RepairPlan};
 use super::report::{Adoption, Event, Hooks, Report, StepDone, TableEstimate, TableRows};
 use super::schema;
 use super::snapshot;
-use super::state::{read_state, Alembic, DbState, Overview};
+use super::state::{self, read_state, Alembic, DbState, Overview};
 use super::target::Target;
 use super::verify::{self, Missing};
 use crate::{Step, StepInfo};
@@ -588,6 +588,7 @@ impl Engine {
             hooks,
             audit: &mut audit,
             report,
+            created: Vec::new(),
         };
         match run.body(cmd, state).await {
             Ok(()) => {
@@ -956,12 +957,13 @@ pub fn quote_pg(ident: &str) -> String {
 }
 
 /// The existing tables a step works on (it creates none: an index build, an ALTER), with
-/// the catalog's row estimates (none for a table never analysed), for progress. Best
-/// effort: unknown is empty.
+/// the catalog's row estimates (none for a table never analysed, nor for one in `fresh`,
+/// created by the same run), for progress. Best effort: unknown is empty.
 async fn touched_tables(
     db: &DatabaseConnection,
     step: &dyn Step,
     direction: Direction,
+    fresh: &[&str],
 ) -> Vec<TableEstimate> {
     if !step.info().creates_tables.is_empty() {
         return Vec::new();
@@ -985,17 +987,23 @@ async fn touched_tables(
     }
     // One query for all of them: (name, estimate) rows, in any order.
     let quoted = |t: &String| format!("'{}'", t.replace('\'', "''"));
+    let asked: Vec<String> = names
+        .iter()
+        .filter(|t| !fresh.contains(&t.as_str()))
+        .map(quoted)
+        .collect();
     let sql = match backend {
+        _ if asked.is_empty() => String::new(),
         DbBackend::Postgres => format!(
             "SELECT t.name, CASE WHEN c.reltuples >= 0 THEN c.reltuples::int8::text END \
              FROM unnest(ARRAY[{}]::text[]) AS t(name) \
              LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))",
-            names.iter().map(quoted).collect::<Vec<_>>().join(", ")
+            asked.join(", ")
         ),
         DbBackend::MySql => format!(
             "SELECT CAST(TABLE_NAME AS CHAR), CAST(TABLE_ROWS AS CHAR) FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({})",
-            names.iter().map(quoted).collect::<Vec<_>>().join(", ")
+            asked.join(", ")
         ),
         _ => String::new(),
     };
@@ -1279,6 +1287,8 @@ struct Run<'e, 'h> {
     hooks: &'h mut dyn Hooks,
     audit: &'e mut Audit,
     report: Report,
+    /// The tables this run's steps created so far: they hold nothing worth estimating.
+    created: Vec<&'static str>,
 }
 
 impl Run<'_, '_> {
@@ -1325,9 +1335,12 @@ impl Run<'_, '_> {
     /// reading needs no lock, and the server has rolled back whatever the session left
     /// open. If that fails too, `to_known` stays false.
     async fn read_back(&mut self) {
-        let ov = match self.reread().await {
-            Ok((_, ov)) => Some(ov),
-            Err(_) => self.read_elsewhere().await.ok(),
+        let ov = match self.reread_tracking().await {
+            Some(ov) => Some(ov),
+            None => match self.reread().await {
+                Ok((_, ov)) => Some(ov),
+                Err(_) => self.read_elsewhere().await.ok(),
+            },
         };
         match ov {
             Some(ov) => {
@@ -1336,6 +1349,19 @@ impl Run<'_, '_> {
             }
             None => self.report.to_known = false,
         }
+    }
+
+    /// The position from the tracking rows alone, in one read, when they name a migration
+    /// of this app: markers do not move the position, and Alembic's revision only counts
+    /// while nothing is recorded. None: read the whole state.
+    async fn reread_tracking(&self) -> Option<Overview> {
+        let state = DbState {
+            tracking_table: true,
+            recorded: state::read_recorded(self.db()).await.ok()?,
+            ..DbState::default()
+        };
+        let ov = Overview::new(self.app, &state);
+        ov.current().map(|_| ov)
     }
 
     async fn read_elsewhere(&self) -> Result<Overview, Error> {
@@ -1785,7 +1811,7 @@ impl Run<'_, '_> {
             Direction::Up => offline::checksum(obj, backend).await.map_err(failed)?,
             Direction::Down => String::new(),
         };
-        let tables = touched_tables(&engine.db, obj, direction).await;
+        let tables = touched_tables(&engine.db, obj, direction, &self.created).await;
         tracing::info!(
             "{} {} {}",
             direction.as_str(),
@@ -1801,6 +1827,10 @@ impl Run<'_, '_> {
         // transactional step opens its transaction in the same round trip as the entry.
         let fast = transactional && pg_fast_path(engine);
         let mut begun = None;
+        // Outside a transaction on PostgreSQL, the audit entry, the marker and the step's
+        // session timeouts go in one round trip.
+        let mut marked = false;
+        let mut limits = SessionLimits::of(engine);
         let mut handle = if fast {
             let prepared = self.audit.start_sql(operation, self.app, info, direction);
             let (handle, entry) = match prepared {
@@ -1820,13 +1850,32 @@ impl Run<'_, '_> {
                 }
                 Err(e) => return Err(failed(e)),
             }
+        } else if !transactional && pg_fast_path(engine) {
+            let prepared = self.audit.start_sql(operation, self.app, info, direction);
+            let (handle, entry) = match prepared {
+                Some((h, sql)) => (Some(h), Some(sql)),
+                None => (None, None),
+            };
+            match pg_mark(engine, entry.as_deref(), info, direction, &limits.set).await {
+                Ok(()) => {
+                    marked = true;
+                    limits.preset = true;
+                    handle
+                }
+                // As above: the log goes, and the marker is written on its own below.
+                Err(e) if handle.is_some() => {
+                    self.audit.stop(e);
+                    None
+                }
+                Err(e) => return Err(failed(e)),
+            }
         } else {
             self.audit
                 .start(&engine.db, operation, self.app, Some(info), Some(direction))
                 .await
         };
         let started = Instant::now();
-        if !transactional {
+        if !transactional && !marked {
             // Marked before it starts: a kill from here on leaves a marker that the next run
             // finishes, instead of a record that lies.
             if let Err(error) = record::mark(&engine.db, info, direction).await {
@@ -1860,7 +1909,12 @@ impl Run<'_, '_> {
                     in_transaction_pg(engine, obj, direction, &checksum, hooks, begun.take(), end)
                         .await
                 } else {
-                    outside_transaction(engine, obj, direction, &checksum, hooks, end).await
+                    let r =
+                        outside_transaction(engine, obj, direction, &checksum, hooks, end, &limits)
+                            .await;
+                    // The first attempt's timeouts went with the marker; a retry sets them.
+                    limits.preset = false;
+                    r
                 };
                 match logged {
                     Logged::WithTheStep => handle = None,
@@ -1921,6 +1975,9 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
+        if direction == Direction::Up {
+            self.created.extend(info.creates_tables);
+        }
         tracing::info!(
             "{} {} done in {:.1} ms ({attempt} attempt(s))",
             direction.as_str(),
@@ -2126,42 +2183,17 @@ async fn outside_transaction(
     checksum: &str,
     hooks: &mut dyn Hooks,
     audit: Option<AuditEnd<'_>>,
+    limits: &SessionLimits,
 ) -> (StepResult, Logged) {
     let info = obj.info();
     let opts = &engine.opts;
     let db = &engine.db;
     let plain = |e| (e, Vec::new());
-    let (set, reset): (Vec<String>, Vec<&str>) = match engine.backend {
-        DbBackend::Postgres => {
-            let mut set = vec![format!(
-                "SET lock_timeout = '{}ms'",
-                opts.ddl_lock_timeout.as_millis().max(1)
-            )];
-            if let Some(st) = opts.statement_timeout {
-                set.push(format!(
-                    "SET statement_timeout = '{}ms'",
-                    st.as_millis().max(1)
-                ));
+    if !limits.preset {
+        for s in limits.joined(engine.backend, &limits.set) {
+            if let Err(e) = db.execute_unprepared(&s).await {
+                return (Err(plain(e)), Logged::NotYet);
             }
-            (set, vec!["RESET lock_timeout", "RESET statement_timeout"])
-        }
-        DbBackend::MySql => (
-            vec![format!(
-                "SET SESSION lock_wait_timeout = {}",
-                opts.ddl_lock_timeout.as_secs().max(1)
-            )],
-            vec!["SET SESSION lock_wait_timeout = DEFAULT"],
-        ),
-        _ => (Vec::new(), Vec::new()),
-    };
-    // PostgreSQL takes several statements in one message: one round trip for all of them.
-    let joined = |v: &[String]| match engine.backend {
-        DbBackend::Postgres if !v.is_empty() => vec![v.join("; ")],
-        _ => v.to_vec(),
-    };
-    for s in joined(&set) {
-        if let Err(e) = db.execute_unprepared(&s).await {
-            return (Err(plain(e)), Logged::NotYet);
         }
     }
     // MariaDB bounds every statement with `max_statement_time`; MySQL has no such variable
@@ -2184,9 +2216,14 @@ async fn outside_transaction(
         }
     };
     let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
-    let reset: Vec<String> = reset.iter().map(|s| s.to_string()).collect();
-    for s in joined(&reset) {
-        let _ = db.execute_unprepared(&s).await;
+    let fast = pg_fast_path(engine);
+    let reset = || async {
+        for s in limits.joined(engine.backend, &limits.reset) {
+            let _ = db.execute_unprepared(&s).await;
+        }
+    };
+    if r.is_err() || !fast {
+        reset().await;
     }
     if mariadb_limit {
         let _ = db
@@ -2196,12 +2233,18 @@ async fn outside_transaction(
     if let Err(e) = r {
         return (Err((e, blockers)), Logged::NotYet);
     }
-    if pg_fast_path(engine) {
-        // The rows, the audit entry's end and COMMIT in one message, BEGIN included.
+    if fast {
+        // The timeouts' reset, the rows, the audit entry's end and COMMIT in one message,
+        // BEGIN included. The resets join the transaction (statements before a BEGIN in the
+        // same message do), so a failure rolls them back too: then they are sent again.
         let txn = PgTxn { db, open: true };
-        let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, true).await;
+        let prefix = format!("{}; BEGIN; ", limits.reset.join("; "));
+        let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, &prefix).await;
         let mut txn = txn;
         txn.open = false;
+        if r.is_err() {
+            reset().await;
+        }
         return (r.map_err(plain), logged);
     }
     let txn = match db.begin().await {
@@ -2216,6 +2259,62 @@ async fn outside_transaction(
         }
     };
     (r, Logged::NotYet)
+}
+
+/// The session timeouts a step outside a transaction runs under (a transaction's own are
+/// `SET LOCAL`), and the statements that put them back.
+struct SessionLimits {
+    set: Vec<String>,
+    reset: Vec<String>,
+    /// `set` has been sent already (with the step's marker).
+    preset: bool,
+}
+
+impl SessionLimits {
+    fn of(engine: &Engine) -> SessionLimits {
+        let opts = &engine.opts;
+        match engine.backend {
+            DbBackend::Postgres => {
+                let mut set = vec![format!(
+                    "SET lock_timeout = '{}ms'",
+                    opts.ddl_lock_timeout.as_millis().max(1)
+                )];
+                if let Some(st) = opts.statement_timeout {
+                    set.push(format!(
+                        "SET statement_timeout = '{}ms'",
+                        st.as_millis().max(1)
+                    ));
+                }
+                let reset = ["RESET lock_timeout", "RESET statement_timeout"];
+                SessionLimits {
+                    set,
+                    reset: reset.map(String::from).to_vec(),
+                    preset: false,
+                }
+            }
+            DbBackend::MySql => SessionLimits {
+                set: vec![format!(
+                    "SET SESSION lock_wait_timeout = {}",
+                    opts.ddl_lock_timeout.as_secs().max(1)
+                )],
+                reset: vec!["SET SESSION lock_wait_timeout = DEFAULT".to_owned()],
+                preset: false,
+            },
+            _ => SessionLimits {
+                set: Vec::new(),
+                reset: Vec::new(),
+                preset: false,
+            },
+        }
+    }
+
+    /// PostgreSQL takes several statements in one message: one round trip for all of them.
+    fn joined(&self, backend: DbBackend, v: &[String]) -> Vec<String> {
+        match backend {
+            DbBackend::Postgres if !v.is_empty() => vec![v.join("; ")],
+            _ => v.to_vec(),
+        }
+    }
 }
 
 /// The target left once a half-done step was finished. The re-run that finishes a step in

@@ -49,23 +49,28 @@ impl DbState {
     }
 }
 
+/// The tracking table's rows, in version order.
+pub(crate) async fn read_recorded<C: ConnectionTrait>(db: &C) -> Result<Vec<Recorded>, DbErr> {
+    Ok(seaql_migrations::Entity::find()
+        .order_by_asc(seaql_migrations::Column::Version)
+        .all(db)
+        .await
+        .map_err(record::tracking_shape_error)?
+        .into_iter()
+        .map(|m| Recorded {
+            applied_at: DateTime::from_timestamp(m.applied_at, 0).unwrap_or_default(),
+            version: m.version,
+        })
+        .collect())
+}
+
 /// Reads tables, tracking rows, Alembic's revision and dbtool's state: a handful of queries,
 /// no writes, nothing created.
 pub async fn read_state<C: ConnectionTrait>(db: &C) -> Result<DbState, DbErr> {
     let tables = catalog::table_names(db).await?;
     let tracking_table = tables.contains(TRACKING_TABLE);
     let recorded = if tracking_table {
-        seaql_migrations::Entity::find()
-            .order_by_asc(seaql_migrations::Column::Version)
-            .all(db)
-            .await
-            .map_err(record::tracking_shape_error)?
-            .into_iter()
-            .map(|m| Recorded {
-                applied_at: DateTime::from_timestamp(m.applied_at, 0).unwrap_or_default(),
-                version: m.version,
-            })
-            .collect()
+        read_recorded(db).await?
     } else {
         Vec::new()
     };

@@ -88,19 +88,26 @@ fn drop_stmt(ix: &FkIndex) -> IndexDropStatement {
         .to_owned()
 }
 
-/// PostgreSQL: does the current schema hold an INVALID index named `name` (what a failed or
-/// cancelled `CREATE INDEX CONCURRENTLY` leaves)? The column is called `has_index` like
-/// sea-schema's existence probes, which `upgrade --sql` answers offline.
-async fn pg_has_invalid_index(manager: &SchemaManager<'_>, name: &str) -> Result<bool, DbErr> {
+/// PostgreSQL: does the current schema hold an INVALID index named one of `names` (what a
+/// failed or cancelled `CREATE INDEX CONCURRENTLY` leaves)? The column is called `has_index`
+/// like sea-schema's existence probes, which `upgrade --sql` answers offline.
+async fn pg_has_invalid_index(manager: &SchemaManager<'_>, names: &[&str]) -> Result<bool, DbErr> {
+    let params = (1..=names.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let row = manager
         .get_connection()
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT COUNT(*) > 0 AS has_index FROM pg_catalog.pg_index i \
-             JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relname = $1 AND NOT i.indisvalid",
-            [name.into()],
+            format!(
+                "SELECT COUNT(*) > 0 AS has_index FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname IN ({params}) \
+                 AND NOT i.indisvalid"
+            ),
+            names.iter().map(|n| (*n).into()),
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("no row from the invalid-index probe".into()))?;
@@ -118,8 +125,11 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             DbBackend::Postgres => {
+                // One probe for all of them: a leftover is rare, and then each is looked at.
+                let names: Vec<&str> = INDEXES.iter().map(|ix| ix.name).collect();
+                let leftovers = pg_has_invalid_index(manager, &names).await?;
                 for ix in INDEXES {
-                    if pg_has_invalid_index(manager, ix.name).await? {
+                    if leftovers && pg_has_invalid_index(manager, &[ix.name]).await? {
                         manager
                             .drop_index(drop_stmt(ix).concurrently().to_owned())
                             .await?;
