@@ -548,6 +548,69 @@ async fn postgres_the_audit_table_never_holds_a_migration_up() {
     nc(&["status", "--check"]).ok();
 }
 
+/// The index step's audit entry and marker go in one message. When the marker fails there
+/// after the entry committed, the entry is the step's still: it ends with the step's outcome,
+/// and the audit log is not blamed. (Found by a hostile run: the entry stayed "running" and
+/// the run warned that the audit log could not be written.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_failed_marker_leaves_the_audit_entry_true() {
+    let db = TestDb::new(Backend::Postgres, "markfail");
+    let steps = names(App::Neurachar);
+    let nc = |args: &[&str]| {
+        let mut all = vec!["--app", "neurachar"];
+        all.extend_from_slice(args);
+        db.run(&all)
+    };
+    nc(&["-q", "upgrade", &steps[4]]).ok();
+    let index_step = steps[5].as_str();
+    // Once: the marker fails in the combined message, then succeeds on its own.
+    db.exec(
+        "CREATE SEQUENCE once_seq; \
+         CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN IF nextval('once_seq') = 1 THEN RAISE EXCEPTION 'state write failed once'; END IF; \
+         RETURN NEW; END$$; \
+         CREATE TRIGGER fail_once BEFORE INSERT ON dbtool_state FOR EACH ROW EXECUTE FUNCTION fail_once()",
+    )
+    .await;
+    let r = nc(&["upgrade"]);
+    r.ok();
+    assert!(!r.stderr.contains("audit log"), "{}", r.stderr);
+    assert_eq!(recorded(&db).await, steps);
+    let log = nc(&["--json", "log"]).ok().json();
+    let outcome = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["migration"] == index_step)
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(outcome.as_deref(), Some("ok"), "{log}");
+    // Always: the step fails before it starts, its entry says so, and the log is not blamed.
+    nc(&["-q", "downgrade", "-1", "--yes"]).ok();
+    db.exec(
+        "CREATE OR REPLACE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN RAISE EXCEPTION 'state write failed'; END$$",
+    )
+    .await;
+    let r = nc(&["upgrade"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("state write failed"), "{}", r.stderr);
+    assert!(!r.stderr.contains("audit log"), "{}", r.stderr);
+    let log = nc(&["--json", "log"]).ok().json();
+    let latest = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["migration"] == index_step)
+        .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    assert!(latest.contains(&"failed".to_owned()), "{log}");
+    assert!(!latest.contains(&"running".to_owned()), "{log}");
+    assert!(!latest.contains(&"interrupted".to_owned()), "{log}");
+    db.exec("DROP TRIGGER fail_once ON dbtool_state").await;
+    nc(&["-q", "upgrade"]).ok();
+    nc(&["check"]).ok();
+}
+
 /// How long the slowest of these uncut runs takes on this machine (ms), so that cuts at
 /// `random_ms(i) % (span + 1)` land inside runs whether the machine is quiet (runs of a few
 /// milliseconds) or loaded.

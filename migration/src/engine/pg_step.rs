@@ -9,7 +9,7 @@ use super::offline;
 use super::plan::Direction;
 use super::record;
 use super::report::Hooks;
-use super::run::{Engine, StepResult};
+use super::run::{db_code, Engine, StepResult};
 use crate::{Step, StepInfo};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::SchemaManager;
@@ -95,15 +95,21 @@ pub(super) async fn pg_begin<'a>(
 /// Before a step that runs outside a transaction (`CONCURRENTLY`), in one round trip: the
 /// audit entry's start (after [`pg_begin`]'s fashion), the in-progress marker, each in a
 /// transaction of its own committed without waiting for its WAL flush (the index builds
-/// flush it), and then `set`, the step's session timeouts. On failure nothing says which
-/// part failed; the caller writes the marker on its own then.
+/// flush it), and then `set`, the step's session timeouts.
+///
+/// On failure nothing says which part failed, and the entry may have committed before the
+/// marker failed: the entry is sent again on its own to tell. `Err(None)`: the entry is
+/// written (or there was none), so the caller keeps it and ends it with the step, and
+/// writes the marker on its own, whose own error then shows. `Err(Some(e))`: the audit
+/// log cannot be written.
 pub(super) async fn pg_mark(
     engine: &Engine,
     entry: Option<&str>,
     info: &StepInfo,
     direction: Direction,
     set: &[String],
-) -> Result<(), DbErr> {
+) -> Result<(), Option<DbErr>> {
+    let db = engine.connection();
     let mut parts = Vec::new();
     if let Some(entry) = entry {
         parts.push(record::unflushed_sql(entry, Some(record::AUDIT_WAIT)));
@@ -113,16 +119,24 @@ pub(super) async fn pg_mark(
         None,
     ));
     parts.extend(set.iter().cloned());
-    match engine
-        .connection()
-        .execute_unprepared(&parts.join("; "))
-        .await
-    {
-        Ok(_) => Ok(()),
+    if db.execute_unprepared(&parts.join("; ")).await.is_ok() {
+        return Ok(());
+    }
+    // A failed statement leaves its block open and aborted: close it.
+    let _ = db.execute_unprepared("ROLLBACK").await;
+    let Some(entry) = entry else {
+        return Err(None);
+    };
+    let again = record::unflushed_sql(entry, Some(record::AUDIT_WAIT));
+    match db.execute_unprepared(&again).await {
+        Ok(_) => Err(None),
         Err(e) => {
-            // A failed statement leaves its block open and aborted: close it.
-            let _ = engine.connection().execute_unprepared("ROLLBACK").await;
-            Err(e)
+            let _ = db.execute_unprepared("ROLLBACK").await;
+            // unique_violation: the first message wrote it.
+            match db_code(&e).as_deref() {
+                Some("23505") => Err(None),
+                _ => Err(Some(e)),
+            }
         }
     }
 }

@@ -1862,12 +1862,13 @@ impl Run<'_, '_> {
                     limits.preset = true;
                     handle
                 }
-                // As above: the log goes, and the marker is written on its own below.
-                Err(e) if handle.is_some() => {
+                // The marker is written on its own below, where its own failure shows; the
+                // entry stands and ends with the step.
+                Err(None) => handle,
+                Err(Some(e)) => {
                     self.audit.stop(e);
                     None
                 }
-                Err(e) => return Err(failed(e)),
             }
         } else {
             self.audit
