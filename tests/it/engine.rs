@@ -606,6 +606,18 @@ async fn postgres_a_failed_marker_leaves_the_audit_entry_true() {
     assert!(latest.contains(&"failed".to_owned()), "{log}");
     assert!(!latest.contains(&"running".to_owned()), "{log}");
     assert!(!latest.contains(&"interrupted".to_owned()), "{log}");
+    // The server's message, as the user reads errors: no driver wrapping, no source line.
+    let error = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["migration"] == index_step && e["outcome"] == "failed")
+        .map(|e| e["error"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("state write failed (SQLSTATE P0001)"),
+        "{error}"
+    );
     db.exec("DROP TRIGGER fail_once ON dbtool_state").await;
     nc(&["-q", "upgrade"]).ok();
     nc(&["check"]).ok();

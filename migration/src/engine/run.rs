@@ -1066,6 +1066,35 @@ pub fn db_code(e: &DbErr) -> Option<String> {
     }
 }
 
+/// An error as the audit log and warnings quote it: the server's own message and SQLSTATE
+/// for a database error, without the driver's wrapping ("Execution Error: error returned
+/// from database: ...") or its source position; other errors without SeaORM's prefix.
+pub fn db_text(e: &DbErr) -> String {
+    if let DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s)) = e
+    {
+        if let sea_orm::sqlx::Error::Database(d) = s.as_ref() {
+            return match d.code() {
+                Some(code) => format!("{} (SQLSTATE {code})", d.message()),
+                None => d.message().to_owned(),
+            };
+        }
+    }
+    let text = e.to_string();
+    let mut rest = text.as_str();
+    for prefix in [
+        "Execution Error: ",
+        "Query Error: ",
+        "Connection Error: ",
+        "Custom Error: ",
+        "error returned from database: ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    rest.trim().replace('\n', " ")
+}
+
 /// The error number of a MySQL/MariaDB error (sqlx's `code()` is its SQLSTATE).
 fn mysql_number(e: &DbErr) -> Option<u16> {
     match e {
@@ -1162,8 +1191,9 @@ impl Audit {
             Ok(_) => true,
             Err(e) => {
                 let w = format!(
-                    "the audit log {} cannot be written ({e}); migrating without it",
-                    record::AUDIT_TABLE
+                    "the audit log {} cannot be written ({}); migrating without it",
+                    record::AUDIT_TABLE,
+                    db_text(&e)
                 );
                 hooks.event(&Event::Warning { message: &w });
                 report.warnings.push(w);
@@ -1244,8 +1274,9 @@ impl Audit {
     fn stop(&mut self, e: DbErr) {
         self.on = false;
         self.lost = Some(format!(
-            "the audit log {} cannot be written ({e}); the rest of this run is not logged",
-            record::AUDIT_TABLE
+            "the audit log {} cannot be written ({}); the rest of this run is not logged",
+            record::AUDIT_TABLE,
+            db_text(&e)
         ));
     }
 
@@ -1707,7 +1738,7 @@ impl Run<'_, '_> {
         };
         let (outcome, err) = match &r {
             Ok(()) => ("ok", None),
-            Err(e) => ("failed", Some(e.to_string())),
+            Err(e) => ("failed", Some(db_text(e))),
         };
         for h in handles {
             self.audit
@@ -1881,7 +1912,7 @@ impl Run<'_, '_> {
             // finishes, instead of a record that lies.
             if let Err(error) = record::mark(&engine.db, info, direction).await {
                 self.audit
-                    .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                    .finish(&engine.db, handle, "failed", Some(&db_text(&error)))
                     .await;
                 return Err(failed(error));
             }
@@ -1935,7 +1966,7 @@ impl Run<'_, '_> {
                     }
                     if attempt > retries {
                         self.audit
-                            .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                            .finish(&engine.db, handle, "failed", Some(&db_text(&error)))
                             .await;
                         return Err(StepError::LockTimeout {
                             attempts: attempt,
@@ -1955,7 +1986,7 @@ impl Run<'_, '_> {
                 }
                 Err((error, _)) => {
                     self.audit
-                        .finish(&engine.db, handle, "failed", Some(&error.to_string()))
+                        .finish(&engine.db, handle, "failed", Some(&db_text(&error)))
                         .await;
                     // A migration that refuses before it changes anything says so with
                     // `DbErr::Migration` (the widening's `down` over long values): then the
@@ -2074,7 +2105,7 @@ impl Run<'_, '_> {
         let (label, err) = match (&outcome, stopped) {
             (Ok(()), false) => ("ok", None),
             (Ok(()), true) => ("interrupted", None),
-            (Err((_, e)), _) => ("failed", Some(e.to_string())),
+            (Err((_, e)), _) => ("failed", Some(db_text(e))),
         };
         for h in handles {
             self.audit
