@@ -354,6 +354,13 @@ impl Ctx {
                 let cause = described.message;
                 let state = if f.rolled_back {
                     format!("it was rolled back: {before}{}", position_for(self, &f.report))
+                } else if is_statement_timeout(&f.error) {
+                    // Repeating the same limit would cancel the same statement again.
+                    format!(
+                        "it runs outside a transaction, so it may be partly done; it is marked half-done and `{}` finishes it without the statement timeout that cancelled it: {before}{}",
+                        self.hint(&self.without_statement_timeout()),
+                        position_for(self, &f.report)
+                    )
                 } else {
                     format!(
                         "it runs outside a transaction, so it may be partly done; it is marked half-done and the next `{}` finishes it once the cause is fixed: {before}{}",
@@ -505,15 +512,48 @@ impl Ctx {
     fn invoked(&self) -> String {
         self.invocation.clone().unwrap_or_else(invoked)
     }
+
+    /// [`Ctx::invoked`] without `--statement-timeout`; when the limit came from the
+    /// environment or a file, the longest one overrides it instead.
+    fn without_statement_timeout(&self) -> String {
+        let mut out = vec![match &self.invocation {
+            Some(given) => given.clone(),
+            None => invoked_without(&["--statement-timeout"]),
+        }];
+        let from_elsewhere = self.config.statement_timeout.value.is_some()
+            && self.config.statement_timeout.source != crate::config::Source::Flag;
+        if from_elsewhere {
+            out.push(format!(
+                "--statement-timeout {}",
+                crate::config::MAX_SECONDS
+            ));
+        }
+        out.join(" ")
+    }
+}
+
+/// A statement cancelled by the statement timeout (`--statement-timeout`): PostgreSQL's
+/// query_canceled for that reason, MariaDB's max_statement_time error.
+fn is_statement_timeout(e: &sea_orm::DbErr) -> bool {
+    match engine::db_code(e).as_deref() {
+        Some("57014") => e.to_string().contains("statement timeout"),
+        Some("70100") => e.to_string().contains("max_statement_time"),
+        _ => false,
+    }
 }
 
 /// The subcommand and its arguments as typed (for hints that repeat it), global options
 /// and --yes removed.
 fn invoked() -> String {
+    invoked_without(&[])
+}
+
+/// [`invoked`] with `drop`, options that take a value, left out as well.
+fn invoked_without(drop: &[&str]) -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut out = Vec::new();
     let mut skip = false;
-    let globals_with_value = [
+    let mut globals_with_value = vec![
         "--database-url",
         "--app",
         "--schema",
@@ -521,6 +561,7 @@ fn invoked() -> String {
         "--lock-timeout",
         "--wait-timeout",
     ];
+    globals_with_value.extend_from_slice(drop);
     for a in &args {
         if skip {
             skip = false;
