@@ -734,7 +734,7 @@ impl Hooks for Renderer<'_> {
                 crate::output::count(migrations.len(), "migration", "migrations")
             )),
             Event::Resuming { step, direction } => out.info(&format!(
-                "finishing {} ({}), left half-done by an interrupted run",
+                "finishing {} ({}), left half-done by an earlier run that failed or was interrupted",
                 describe(step),
                 verb(*direction).0
             )),

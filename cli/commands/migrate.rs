@@ -242,7 +242,7 @@ fn show_preview(ctx: &Ctx, direction: Direction, p: &Preview) {
     ctx.out.emit(&view, |o| {
         if let Some((s, d)) = p.resume {
             o.line(&format!(
-                "would first finish {} ({}), left half-done by an interrupted run",
+                "would first finish {} ({}), left half-done by an earlier run that failed or was interrupted",
                 describe(s),
                 match d {
                     Direction::Up => "applying",
