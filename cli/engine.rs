@@ -606,6 +606,8 @@ pub fn shell_word(s: &str) -> String {
 /// event instead of the lines.
 pub struct Renderer<'a> {
     ctx: &'a Ctx,
+    /// The review's work, started from the plan ahead of time (see `planned_ahead`).
+    ahead: Option<std::thread::JoinHandle<Option<PreparedReview>>>,
     live: bool,
     bar: Option<indicatif::ProgressBar>,
     /// Held from the run's first step on (see `interrupt`).
@@ -623,6 +625,7 @@ impl<'a> Renderer<'a> {
             && std::env::var("TERM").map_or(true, |t| t != "dumb");
         Renderer {
             ctx,
+            ahead: None,
             live,
             bar: None,
             graceful: None,
@@ -683,6 +686,65 @@ fn verb(d: engine::Direction) -> (&'static str, &'static str) {
     match d {
         engine::Direction::Up => ("applying", "applied"),
         engine::Direction::Down => ("rolling back", "rolled back"),
+    }
+}
+
+/// What a review is of: the plan's steps, its direction and the backend.
+#[derive(Clone, PartialEq, Eq)]
+struct ReviewKey {
+    steps: Vec<&'static StepInfo>,
+    direction: engine::Direction,
+    backend: DbBackend,
+}
+
+impl ReviewKey {
+    fn of(plan: &engine::Plan, backend: DbBackend) -> ReviewKey {
+        ReviewKey {
+            steps: plan.steps.clone(),
+            direction: plan.direction,
+            backend,
+        }
+    }
+}
+
+/// The part of a review that needs no database: the steps' statements rendered offline,
+/// the existing tables whose sizes the rules need, and, when they need none, the findings.
+struct PreparedReview {
+    key: ReviewKey,
+    steps: Vec<crate::service::lint::Step>,
+    tables: std::collections::BTreeSet<String>,
+    findings: Option<Vec<crate::service::lint::Finding>>,
+}
+
+async fn prepare_review(app: migration::App, key: ReviewKey) -> PreparedReview {
+    use crate::service::lint;
+    let backend = key.backend;
+    let objects = app.objects();
+    let mut steps = Vec::new();
+    for info in &key.steps {
+        let Some(obj) = objects.iter().find(|o| o.info().name == info.name) else {
+            continue;
+        };
+        let Ok(statements) =
+            migration::engine::offline::capture_step(obj.as_ref(), backend, key.direction).await
+        else {
+            continue;
+        };
+        steps.push(lint::Step {
+            name: info.name.to_owned(),
+            transactional: migration::engine::in_transaction_on(obj.as_ref(), backend),
+            statements,
+        });
+    }
+    let tables = lint::tables_to_size(&lint::step_inputs(&steps), backend);
+    let findings = tables
+        .is_empty()
+        .then(|| lint::lint_steps(&steps, backend, &lint::Sizes::offline()));
+    PreparedReview {
+        key,
+        steps,
+        tables,
+        findings,
     }
 }
 
@@ -839,6 +901,25 @@ impl Hooks for Renderer<'_> {
         self.ctx.interrupt.requested().is_some()
     }
 
+    /// Renders and parses the plan's statements on a thread of its own while the engine
+    /// makes the record's tables (a commit to wait for); `review` takes the result when
+    /// the final plan is the same, and does the work itself otherwise.
+    fn planned_ahead(
+        &mut self,
+        app: migration::App,
+        plan: &migration::engine::Plan,
+        backend: DbBackend,
+    ) {
+        let key = ReviewKey::of(plan, backend);
+        self.ahead = std::thread::Builder::new()
+            .name("dbtool-review".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().build().ok()?;
+                Some(rt.block_on(prepare_review(app, key)))
+            })
+            .ok();
+    }
+
     /// Lints what the run is about to do with the live table sizes (what `dbtool lint`
     /// reports): warns about every finding; with `--strict` refuses on errors.
     async fn review(
@@ -853,35 +934,23 @@ impl Hooks for Renderer<'_> {
             .interrupt
             .planned(app, plan.direction, from, &plan.steps);
         let backend = db.get_database_backend();
-        let objects = app.objects();
-        let mut steps = Vec::new();
-        for info in &plan.steps {
-            let Some(obj) = objects.iter().find(|o| o.info().name == info.name) else {
-                continue;
-            };
-            let Ok(statements) =
-                migration::engine::offline::capture_step(obj.as_ref(), backend, plan.direction)
-                    .await
-            else {
-                continue;
-            };
-            steps.push(lint::Step {
-                name: info.name.to_owned(),
-                transactional: migration::engine::in_transaction_on(obj.as_ref(), backend),
-                statements,
-            });
-        }
-        let inputs = lint::step_inputs(&steps);
-        let tables = lint::tables_to_size(&inputs, backend);
-        let sizes = if tables.is_empty() {
-            lint::Sizes::offline()
-        } else {
-            let large = lint::DEFAULT_LARGE_TABLE;
-            lint::sizes::table_sizes(db, &tables, large, large.saturating_mul(10))
-                .await
-                .unwrap_or_else(|_| lint::Sizes::offline())
+        let key = ReviewKey::of(plan, backend);
+        let ahead = self.ahead.take().and_then(|h| h.join().ok().flatten());
+        let prepared = match ahead {
+            Some(p) if p.key == key => p,
+            _ => prepare_review(app, key).await,
         };
-        let mut findings = lint::lint_steps(&steps, backend, &sizes);
+        let mut findings = match prepared.findings {
+            Some(f) => f,
+            None => {
+                let large = lint::DEFAULT_LARGE_TABLE;
+                let sizes =
+                    lint::sizes::table_sizes(db, &prepared.tables, large, large.saturating_mul(10))
+                        .await
+                        .unwrap_or_else(|_| lint::Sizes::offline());
+                lint::lint_steps(&prepared.steps, backend, &sizes)
+            }
+        };
         // A downgrade drops what its upgrade created by design; dropping tables that hold
         // rows is what the data-loss confirmation is for.
         if plan.direction == migration::engine::Direction::Down {

@@ -208,6 +208,18 @@ pub trait Hooks: Send + Sync {
     /// runs deterministically; callers normally leave it alone.
     async fn before_step(&mut self, _step: &'static StepInfo, _direction: Direction) {}
 
+    /// Called with the plan as it will most likely stand, under the lock but before the
+    /// record's tables are made and the plan is final: work that depends on the plan alone
+    /// (dbtool renders and parses its statements for [`Hooks::review`]) can start on a
+    /// thread of its own while the run waits on the database. Must not block.
+    fn planned_ahead(
+        &mut self,
+        _app: App,
+        _plan: &super::plan::Plan,
+        _backend: sea_orm::DbBackend,
+    ) {
+    }
+
     /// Called once the plan is final (under the lock, before any step): a chance to review
     /// it against the live database (dbtool lints it). `Err(reason)` refuses the run with
     /// `Error::ReviewRefused`; nothing has changed then.

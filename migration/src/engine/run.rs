@@ -557,6 +557,17 @@ impl Engine {
         self.writable(&ov, &state, cmd).await?;
         let mut report = Report::new(app, cmd.direction());
         report.from = ov.current().map(|s| s.name);
+        // A half-done step or an Alembic adoption may still change the plan; `review`
+        // gets the final one.
+        if let (Command::Upgrade(t) | Command::Downgrade(t), Some(direction), None) =
+            (cmd, cmd.direction(), ov.half_done)
+        {
+            if let Ok(plan) = ov.plan(direction, t) {
+                if !plan.steps.is_empty() {
+                    hooks.planned_ahead(app, &plan, self.backend);
+                }
+            }
+        }
         if self.backend == DbBackend::Sqlite {
             // Bookkeeping writes wait for another writer as long as a step would.
             let ms = self.opts.ddl_lock_timeout.as_millis().max(1);
