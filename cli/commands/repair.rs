@@ -54,7 +54,12 @@ pub async fn run(ctx: &Ctx, args: RepairArgs) -> Result<Exit> {
         let db = ctx.connect_existing("repair").await?;
         let engine = ctx.engine(&db, ctx.engine_options()).await?;
         let preview = engine.preview(&cmd).await.map_err(|e| ctx.fail(e))?;
-        (preview.app, preview.repair.unwrap_or_default())
+        let plan = preview.repair.unwrap_or_default();
+        // What the real run would refuse, the dry run refuses alike (same words and code).
+        if let Some(m) = plan.marker.as_ref().filter(|m| m.settle.is_none()) {
+            return Err(ctx.fail(migration::engine::Error::RepairRefused(Box::new(m.clone()))));
+        }
+        (preview.app, plan)
     } else {
         let db = ctx.connect_migrate_existing("repair", true).await?;
         let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd, false).await?;

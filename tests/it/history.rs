@@ -542,8 +542,12 @@ async fn repair_refuses_a_partial_step_unless_forced(db: TestDb) {
     db.run(&["upgrade", A2]).ok();
     db.exec(drop_settings_index(db.backend)).await;
     mark(&db, A2, "down").await;
+    // The dry run says what the real run will do: refuse, in the same words.
+    let dry = db.run(&["repair", "--dry-run"]);
+    let dry_line = dry.expect_code(9).error_line().to_owned();
     let r = db.run(&["repair", "--yes"]);
     let line = r.expect_code(9).error_line().to_owned();
+    assert_eq!(dry_line, line);
     assert!(
         line.contains("index settings.ix_settings_key"),
         "lists what is missing: {line}"

@@ -1516,6 +1516,11 @@ impl Run<'_, '_> {
             return Err(Error::Unverified { steps, missing });
         }
         self.report.forced |= !missing.is_empty();
+        // As `stamp` does: prompt rows that are gone only warn (`settings unset` may have
+        // removed them on purpose).
+        if self.app == App::Avatar && steps.iter().any(|s| s.name == SETTINGS_STEP) {
+            self.prompt_warnings().await;
+        }
         self.record_stamp(&steps, &[], Origin::Stamped, "adopt")
             .await?;
         let adoption = Adoption {
@@ -1573,12 +1578,7 @@ impl Run<'_, '_> {
             }
         }
         self.backfill(ov, state).await?;
-        if self.app == App::Avatar
-            && plan
-                .insert
-                .iter()
-                .any(|s| s.name == crate::avatar::m20260130_113328_create_settings_table::INFO.name)
-        {
+        if self.app == App::Avatar && plan.insert.iter().any(|s| s.name == SETTINGS_STEP) {
             self.prompt_warnings().await;
         }
         self.record_stamp(&plan.insert, &plan.delete, Origin::Stamped, "stamp")
@@ -2303,6 +2303,9 @@ async fn outside_transaction(
     };
     (r, Logged::NotYet)
 }
+
+/// Avatar's step that creates `settings` and its default prompts.
+const SETTINGS_STEP: &str = crate::avatar::m20260130_113328_create_settings_table::INFO.name;
 
 /// The session timeouts a step outside a transaction runs under (a transaction's own are
 /// `SET LOCAL`), and the statements that put them back.
