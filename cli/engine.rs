@@ -914,7 +914,11 @@ impl Hooks for Renderer<'_> {
         self.ahead = std::thread::Builder::new()
             .name("dbtool-review".into())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().build().ok()?;
+                // As the main runtime: a migration may use tokio's timers even offline.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 Some(rt.block_on(prepare_review(app, key)))
             })
             .ok();
