@@ -576,14 +576,20 @@ async fn postgres_a_failed_marker_leaves_the_audit_entry_true() {
     r.ok();
     assert!(!r.stderr.contains("audit log"), "{}", r.stderr);
     assert_eq!(recorded(&db).await, steps);
-    let log = nc(&["--json", "log"]).ok().json();
-    let outcome = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["migration"] == index_step)
-        .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned());
-    assert_eq!(outcome.as_deref(), Some("ok"), "{log}");
+    // The index step's entries, newest first, as (outcome, error).
+    let entries = || {
+        let log = nc(&["--json", "log"]).ok().json();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["migration"] == index_step)
+            .map(|e| (text(&e["outcome"]), text(&e["error"])))
+            .collect::<Vec<_>>()
+    };
+    let log = entries();
+    assert_eq!(log.first().map(|e| e.0.as_str()), Some("ok"), "{log:?}");
     // Always: the step fails before it starts, its entry says so, and the log is not blamed.
     nc(&["-q", "downgrade", "-1", "--yes"]).ok();
     db.exec(
@@ -595,28 +601,16 @@ async fn postgres_a_failed_marker_leaves_the_audit_entry_true() {
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("state write failed"), "{}", r.stderr);
     assert!(!r.stderr.contains("audit log"), "{}", r.stderr);
-    let log = nc(&["--json", "log"]).ok().json();
-    let latest = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["migration"] == index_step)
-        .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned())
-        .collect::<Vec<_>>();
-    assert!(latest.contains(&"failed".to_owned()), "{log}");
-    assert!(!latest.contains(&"running".to_owned()), "{log}");
-    assert!(!latest.contains(&"interrupted".to_owned()), "{log}");
+    let log = entries();
+    let outcomes: Vec<&str> = log.iter().map(|e| e.0.as_str()).collect();
+    assert!(outcomes.contains(&"failed"), "{log:?}");
+    assert!(!outcomes.contains(&"running"), "{log:?}");
+    assert!(!outcomes.contains(&"interrupted"), "{log:?}");
     // The server's message, as the user reads errors: no driver wrapping, no source line.
-    let error = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["migration"] == index_step && e["outcome"] == "failed")
-        .map(|e| e["error"].as_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
+    let error = log.iter().find(|e| e.0 == "failed").map(|e| e.1.as_str());
     assert!(
-        error.starts_with("state write failed (SQLSTATE P0001)"),
-        "{error}"
+        error.is_some_and(|e| e.starts_with("state write failed (SQLSTATE P0001)")),
+        "{log:?}"
     );
     db.exec("DROP TRIGGER fail_once ON dbtool_state").await;
     nc(&["-q", "upgrade"]).ok();
