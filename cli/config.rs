@@ -153,6 +153,9 @@ pub struct Config {
     pub wait_timeout: Setting<u64>,
     /// The configuration file that was read, if any.
     pub file: Option<PathBuf>,
+    /// The file was named with `--config` (hints repeat it; from the environment or `.env`
+    /// the same command finds it again).
+    pub file_from_flag: bool,
     /// The `.env` file that was read, if any.
     pub dotenv: Option<PathBuf>,
     /// Things worth a warning (a shadowed `DATABASE_URL_FILE`), printed once by the caller.
@@ -291,6 +294,7 @@ impl Config {
             wait: Setting::new(false, Source::Default),
             wait_timeout: Setting::new(DEFAULT_WAIT_TIMEOUT, Source::Default),
             file: None,
+            file_from_flag: false,
             dotenv: None,
             warnings: Vec::new(),
             verbose: g.verbose,
@@ -499,6 +503,7 @@ impl Config {
             wait,
             wait_timeout,
             file,
+            file_from_flag: g.config.is_some(),
             dotenv: dotenv.path,
             warnings,
             verbose: g.verbose,

@@ -50,6 +50,12 @@ impl Ctx {
         let c = &self.config;
         let flag = crate::config::Source::Flag;
         let mut s = String::from("dbtool");
+        if let (true, Some(file)) = (c.file_from_flag, &c.file) {
+            s.push_str(&format!(
+                " --config {}",
+                shell_word(&file.to_string_lossy())
+            ));
+        }
         if c.database_url.source == flag {
             s.push_str(" --database-url <url>");
         }
@@ -354,7 +360,10 @@ impl Ctx {
                 let cause = described.message;
                 let state = if f.rolled_back {
                     format!("it was rolled back: {before}{}", position_for(self, &f.report))
-                } else if is_statement_timeout(&f.error) {
+                } else if is_statement_timeout(
+                    &f.error,
+                    self.config.statement_timeout.value.is_some(),
+                ) {
                     // Repeating the same limit would cancel the same statement again.
                     format!(
                         "it runs outside a transaction, so it may be partly done; it is marked half-done and `{}` finishes it without the statement timeout that cancelled it: {before}{}",
@@ -534,10 +543,12 @@ impl Ctx {
 
 /// A statement cancelled by the statement timeout (`--statement-timeout`): PostgreSQL's
 /// query_canceled for that reason, MariaDB's max_statement_time error.
-fn is_statement_timeout(e: &sea_orm::DbErr) -> bool {
+fn is_statement_timeout(e: &sea_orm::DbErr, limited: bool) -> bool {
     match engine::db_code(e).as_deref() {
         Some("57014") => e.to_string().contains("statement timeout"),
-        Some("70100") => e.to_string().contains("max_statement_time"),
+        // MariaDB reports the limit as error 1969 the first time and often as 1317 "Query
+        // execution was interrupted" afterwards: under a limit, both are the limit.
+        Some("70100") => limited || e.to_string().contains("max_statement_time"),
         _ => false,
     }
 }
@@ -608,6 +619,8 @@ pub struct Renderer<'a> {
     ctx: &'a Ctx,
     /// The review's work, started from the plan ahead of time (see `planned_ahead`).
     ahead: Option<std::thread::JoinHandle<Option<PreparedReview>>>,
+    /// The Alembic revision this run adopted, if it did.
+    adopted: Option<String>,
     live: bool,
     bar: Option<indicatif::ProgressBar>,
     /// Held from the run's first step on (see `interrupt`).
@@ -626,6 +639,7 @@ impl<'a> Renderer<'a> {
         Renderer {
             ctx,
             ahead: None,
+            adopted: None,
             live,
             bar: None,
             graceful: None,
@@ -751,6 +765,9 @@ async fn prepare_review(app: migration::App, key: ReviewKey) -> PreparedReview {
 #[sea_orm_migration::async_trait::async_trait]
 impl Hooks for Renderer<'_> {
     fn event(&mut self, e: &Event<'_>) {
+        if let Event::Adopted { adoption } = e {
+            self.adopted = Some(adoption.revision.clone());
+        }
         match e {
             Event::StepStarted {
                 step,
@@ -982,8 +999,15 @@ impl Hooks for Renderer<'_> {
             ));
         }
         if self.strict && errors > 0 {
+            // An Alembic database is adopted (its record written) before the plan is final.
+            let changed = match &self.adopted {
+                Some(revision) => format!(
+                    "no migration was run (the adoption of Alembic revision {revision} was recorded)"
+                ),
+                None => "nothing was changed".to_owned(),
+            };
             return Err(format!(
-                "{} at error level (see `{}`); nothing was changed; run without --strict to apply it anyway",
+                "{} at error level (see `{}`); {changed}; run without --strict to apply it anyway",
                 crate::output::count(errors, "lint finding", "lint findings"),
                 self.ctx.hint("lint")
             ));

@@ -75,6 +75,7 @@ pub async fn run(ctx: &Ctx, args: RepairArgs) -> Result<Exit> {
         .as_ref()
         .is_some_and(|m| m.settle == Some(Settle::KeepRecord))
         && !ctx.out.json
+        && !args.dry_run
     {
         ctx.out.warn(&format!(
             "the half-done marker was cleared without the schema agreeing (--force); `{}` shows what differs",

@@ -432,6 +432,43 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
     let r = db.run(&["--json", "stamp", "head"]);
     assert!(r.ok().json().get("finished").is_none(), "{}", r.stdout);
     db.run(&["status", "--check"]).ok();
+
+    // The database named only in a file given with --config: the hint names the file, and
+    // works as printed from elsewhere (it went to ./dbtool.db instead; found by a hostile run).
+    mark(&db, A3, "down").await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = elsewhere.path().join("other.toml");
+    std::fs::write(&file, format!("database_url = \"{}\"\n", db.url)).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let away = tempfile::tempdir().unwrap();
+    let bare = |args: &[&str]| {
+        Run::from(
+            crate::common::dbtool_bare(away.path())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = bare(&["--config", &file, "status"]);
+    let hint = r
+        .ok()
+        .stderr
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no hint: {}", r.stderr));
+    assert_eq!(
+        hint,
+        format!("dbtool --config {file} downgrade"),
+        "{}",
+        r.stderr
+    );
+    let args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    bare(&args).ok();
+    // The rollback was finished, on the database the file names.
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2]);
+    assert!(!away.path().join("dbtool.db").exists());
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.
@@ -555,6 +592,12 @@ async fn repair_refuses_a_partial_step_unless_forced(db: TestDb) {
     assert!(line.contains("table settings"), "and what is there: {line}");
     assert!(line.contains("`dbtool downgrade`"), "{line}");
     assert!(line.contains("`dbtool repair --force`"), "{line}");
+    assert_eq!(marker_of(&db, A2).await, vec!["down"], "nothing changed");
+    // Forced, dried: says what it would do, and does not claim it was done.
+    let r = db.run(&["repair", "--force", "--dry-run"]);
+    r.ok();
+    assert!(!r.stderr.contains("was cleared"), "{}", r.stderr);
+    assert!(r.stdout.contains("would clear"), "{}", r.stdout);
     assert_eq!(marker_of(&db, A2).await, vec!["down"], "nothing changed");
     let r = db.run(&["repair", "--force", "--yes"]);
     r.ok();

@@ -1086,7 +1086,12 @@ pub fn db_text(e: &DbErr) -> String {
     | DbErr::Conn(RuntimeErr::SqlxError(s)) = e
     {
         if let sea_orm::sqlx::Error::Database(d) = s.as_ref() {
+            // SQLite's codes are its result codes, not SQLSTATEs.
+            let sqlite = d
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some();
             return match d.code() {
+                Some(code) if sqlite => format!("{} (SQLite error {code})", d.message()),
                 Some(code) => format!("{} (SQLSTATE {code})", d.message()),
                 None => d.message().to_owned(),
             };

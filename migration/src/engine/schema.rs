@@ -201,9 +201,13 @@ pub async fn introspect(db: &DatabaseConnection) -> Result<Schema, DbErr> {
             })
         }
     };
+    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
     let mut tables: BTreeMap<String, Table> = tables
         .into_iter()
         .filter(|t| !IGNORED_TABLES.contains(&t.name.as_str()))
+        // SQLite's own tables (`sqlite_stat1` after ANALYZE, `sqlite_sequence`): no
+        // application object, and names users cannot create.
+        .filter(|t| !(sqlite && t.name.starts_with("sqlite_")))
         .map(|t| (t.name.clone(), t))
         .collect();
     for t in tables.values_mut() {
