@@ -621,6 +621,8 @@ pub struct Renderer<'a> {
     ahead: Option<std::thread::JoinHandle<Option<PreparedReview>>>,
     /// The Alembic revision this run adopted, if it did.
     adopted: Option<String>,
+    /// The review's warnings, for the run's report (`--json` carries them).
+    lint_warnings: Vec<String>,
     live: bool,
     bar: Option<indicatif::ProgressBar>,
     /// Held from the run's first step on (see `interrupt`).
@@ -640,6 +642,7 @@ impl<'a> Renderer<'a> {
             ctx,
             ahead: None,
             adopted: None,
+            lint_warnings: Vec::new(),
             live,
             bar: None,
             graceful: None,
@@ -990,13 +993,15 @@ impl Hooks for Renderer<'_> {
                 .as_deref()
                 .map(|t| format!(" on {t}"))
                 .unwrap_or_default();
-            self.say(&format!(
-                "warning: lint {} ({}){on}: {}; instead: {}",
+            let w = format!(
+                "lint {} ({}){on}: {}; instead: {}",
                 f.rule,
                 f.severity.as_str(),
                 f.why,
                 f.instead
-            ));
+            );
+            self.say(&format!("warning: {w}"));
+            self.lint_warnings.push(w);
         }
         if self.strict && errors > 0 {
             // An Alembic database is adopted (its record written) before the plan is final.
@@ -1048,8 +1053,11 @@ pub async fn run(
     let engine = ctx.engine(db, opts).await?;
     let mut renderer = Renderer::new(ctx);
     renderer.strict = strict;
-    engine
+    let mut report = engine
         .run(cmd, &mut renderer)
         .await
-        .map_err(|e| ctx.fail(e))
+        .map_err(|e| ctx.fail(e))?;
+    // Shown as they came (stderr); the report keeps them for `--json` as well.
+    report.warnings.append(&mut renderer.lint_warnings);
+    Ok(report)
 }

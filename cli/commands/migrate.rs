@@ -257,8 +257,23 @@ fn show_preview(ctx: &Ctx, direction: Direction, p: &Preview) {
                 a.migrations.join(", ")
             ));
         }
+        let drops = |o: &crate::output::Output| {
+            for r in &p.risk {
+                o.line(&format!(
+                    "  drops table {} with {}",
+                    r.table,
+                    count(r.rows, "row", "rows")
+                ));
+            }
+        };
         if plan.steps.is_empty() {
-            o.line("nothing to do (dry run)");
+            // A step finished or an adoption recorded is still something done.
+            drops(o);
+            o.line(if p.resume.is_some() || p.adopt.is_some() {
+                "(dry run: nothing was changed)"
+            } else {
+                "nothing to do (dry run)"
+            });
             return;
         }
         let verb = match direction {
@@ -272,13 +287,7 @@ fn show_preview(ctx: &Ctx, direction: Direction, p: &Preview) {
         for (i, s) in plan.steps.iter().enumerate() {
             o.line(&format!("  {}. {}  {}", i + 1, describe(s), s.description));
         }
-        for r in &p.risk {
-            o.line(&format!(
-                "  drops table {} with {}",
-                r.table,
-                count(r.rows, "row", "rows")
-            ));
-        }
+        drops(o);
         o.line("(dry run: nothing was changed)");
     });
 }

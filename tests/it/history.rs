@@ -469,6 +469,23 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
     // The rollback was finished, on the database the file names.
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2]);
     assert!(!away.path().join("dbtool.db").exists());
+
+    // A half-done rollback that drops a table holding rows: the dry run lists the rows the
+    // real run asks about (it said only "nothing to do"; found by a hostile run).
+    mark(&db, A2, "down").await;
+    let dry = db.run(&["downgrade", "--dry-run"]);
+    assert!(
+        dry.ok().stdout.contains("drops table settings with 4 rows"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!dry.stdout.contains("nothing to do"), "{}", dry.stdout);
+    let r = db.run(&["downgrade"]);
+    assert!(
+        r.expect_code(7).error_line().contains("settings (4 rows)"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

@@ -146,6 +146,25 @@ async fn strict_refuses_what_lint_calls_an_error() {
     assert!(warning.contains("(error) on alpha"), "{warning}");
     assert!(db.tables().await.contains(&"gamma".to_string()));
 
+    // --json carries the same warnings in its one document.
+    let r = Run::from(
+        db.cmd()
+            .args(["--app", "fixture", "downgrade", "-1", "--yes"])
+            .env("DBTOOL_FIXTURE_INDEX", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    let doc = upgrade(&["--json"]).ok().json();
+    let warned = doc["warnings"].as_array().is_some_and(|w| {
+        w.iter().any(|w| {
+            w.as_str()
+                .is_some_and(|w| w.starts_with("lint require-concurrent-index-creation"))
+        })
+    });
+    assert!(warned, "{doc}");
+
     // A clean plan passes --strict silently.
     let db2 = TestDb::new(Backend::Postgres, "progress_strict_clean");
     let r = db2.run(&["--app", "neurachar", "upgrade", "--strict"]);

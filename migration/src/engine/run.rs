@@ -474,6 +474,19 @@ impl Engine {
             repair: None,
             risk: Vec::new(),
         };
+        // Finishing a rollback first may drop tables that hold rows: the run asks about
+        // them, whichever command finishes it, so the preview lists them.
+        if let Some((step, Direction::Down)) = resume {
+            if let Some(i) = ov.index_of(step.name) {
+                let plan = Plan {
+                    direction: Direction::Down,
+                    steps: vec![step],
+                    from: i + 1,
+                    to: i,
+                };
+                preview.risk = data_at_risk(&self.db, &state, &plan).await?;
+            }
+        }
         match cmd {
             Command::Repair { .. } => {}
             Command::Stamp { target, .. } => preview.stamp = Some(ov.plan_stamp(target)?),
@@ -482,7 +495,9 @@ impl Engine {
                 let t = after_resume(t, resumed, direction);
                 let plan = ov.plan(direction, &t)?;
                 self.guard(&ov, &state, &plan).await?;
-                preview.risk = data_at_risk(&self.db, &state, &plan).await?;
+                preview
+                    .risk
+                    .extend(data_at_risk(&self.db, &state, &plan).await?);
                 preview.plan = Some(plan);
             }
         }
