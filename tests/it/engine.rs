@@ -421,12 +421,16 @@ async fn postgres_status_tells_a_step_running_now_from_an_interrupted_one() {
         ["up"],
         "the step is marked while it runs"
     );
-    let r = db.run(&["--app", "neurachar", "--json", "status", "--check"]);
-    r.expect_code(13);
-    let message = r.json()["problems"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    // `status --check` exits 13 on the half-done step; its first problem's message.
+    let problem = || {
+        let r = db.run(&["--app", "neurachar", "--json", "status", "--check"]);
+        r.expect_code(13);
+        r.json()["problems"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let message = problem();
     assert!(
         message.contains("right now") && !message.contains("interrupted"),
         "{message}"
@@ -440,12 +444,7 @@ async fn postgres_status_tells_a_step_running_now_from_an_interrupted_one() {
         steps[5]
     ))
     .await;
-    let r = db.run(&["--app", "neurachar", "--json", "status", "--check"]);
-    r.expect_code(13);
-    let message = r.json()["problems"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let message = problem();
     assert!(message.contains("interrupted halfway"), "{message}");
 }
 

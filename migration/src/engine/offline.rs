@@ -147,8 +147,12 @@ fn mock_sized(
 
 /// The statements a mock connection saw, rendered with their values inlined, reads left out.
 fn captured(conn: DatabaseConnection) -> Vec<String> {
-    transaction_log(conn)
-        .iter()
+    writes(&transaction_log(conn))
+}
+
+/// The writes of a mock's log, rendered with their values inlined.
+fn writes(log: &[Statement]) -> Vec<String> {
+    log.iter()
         .filter(|s| !is_read(&s.sql))
         .map(render)
         .collect()
@@ -231,11 +235,7 @@ async fn capture_uncached(
         let log = transaction_log(small);
         let reads = log.iter().filter(|s| is_read(&s.sql)).count();
         if reads < SMALL_PROBES && log.len() - reads < SMALL {
-            return Ok(log
-                .iter()
-                .filter(|s| !is_read(&s.sql))
-                .map(render)
-                .collect());
+            return Ok(writes(&log));
         }
     }
     let conn = mock(backend, exists);
