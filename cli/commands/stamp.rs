@@ -29,6 +29,10 @@ pub struct StampArgs {
     /// Record even if objects of the recorded migrations are missing
     #[arg(long)]
     pub force: bool,
+    /// When a half-done rollback is finished first: drop the tables it drops, even if they
+    /// hold rows, without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Serialize)]
@@ -130,7 +134,11 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         // A SQLite file that does not exist is created (only with --force gets here with
         // something to record, see above).
         let db = ctx.connect_migrate().await?;
-        let report = crate::engine::run(ctx, &db, ctx.engine_options(), &cmd, false).await?;
+        let opts = migration::engine::Options {
+            allow_data_loss: args.yes,
+            ..ctx.engine_options()
+        };
+        let report = crate::engine::run(ctx, &db, opts, &cmd, false).await?;
         StampView {
             app: report.app,
             dry_run: false,

@@ -39,6 +39,10 @@ pub struct UpgradeArgs {
     /// table sizes); without it lint findings are warnings
     #[arg(long)]
     pub strict: bool,
+    /// When a half-done rollback is finished first: drop the tables it drops, even if they
+    /// hold rows, without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     #[command(flatten)]
     pub offline: crate::commands::sql::SqlArgs,
 }
@@ -49,7 +53,7 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> Result<Exit> {
     }
     let target = args.target.unwrap_or(Target::Head);
     let flags = RunFlags {
-        yes: false,
+        yes: args.yes,
         atomic: args.atomic,
         out_of_order: args.out_of_order,
         strict: args.strict,

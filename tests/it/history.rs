@@ -486,6 +486,20 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
         "{}",
         r.stderr
     );
+    // `upgrade` finishes that rollback first too: its dry run plans past it (it said the
+    // table existed unrecorded), and the confirmation its refusal asks for is a flag it has.
+    let dry = db.run(&["upgrade", "--dry-run"]);
+    let out = dry.ok().stdout.clone();
+    assert!(out.contains("drops table settings with 4 rows"), "{out}");
+    assert!(out.contains(A2) && out.contains(A3), "{out}");
+    let r = db.run(&["upgrade"]);
+    assert!(
+        r.expect_code(7).error_line().contains("re-run with --yes"),
+        "{}",
+        r.stderr
+    );
+    db.run(&["upgrade", "--yes"]).ok();
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

@@ -494,7 +494,15 @@ impl Engine {
                 let direction = cmd.direction().unwrap_or(Direction::Up);
                 let t = after_resume(t, resumed, direction);
                 let plan = ov.plan(direction, &t)?;
-                self.guard(&ov, &state, &plan).await?;
+                // The rollback finished first drops the tables its step created: the plan
+                // meets the database without them (the run reads it again by then).
+                let mut after = state.clone();
+                if let Some((step, Direction::Down)) = resume {
+                    for t in step.creates_tables {
+                        after.tables.remove(*t);
+                    }
+                }
+                self.guard(&ov, &after, &plan).await?;
                 preview
                     .risk
                     .extend(data_at_risk(&self.db, &state, &plan).await?);
