@@ -29,6 +29,7 @@ const EXPECTED: &[(&str, &str, &[&str])] = &[
 on_all_backends!(
     indexes_present_after_upgrade_and_gone_after_downgrade,
     half_done_run_is_completed_by_the_next_upgrade,
+    a_name_taken_by_something_else_refuses_the_step,
 );
 
 fn nc<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -147,6 +148,60 @@ async fn half_done_run_is_completed_by_the_next_upgrade(db: TestDb) {
         db.backend
     );
     assert_eq!(recorded(&db).await.len(), 6);
+}
+
+/// A name of one of the indexes taken by something else: `IF NOT EXISTS` (or MySQL's look
+/// first) would skip the index and record the step without it. The step refuses before it
+/// changes anything, says what holds the name, and runs once the name is free.
+async fn a_name_taken_by_something_else_refuses_the_step(db: TestDb) {
+    db.run(&nc(&["upgrade", "m20251212_000005"])).ok();
+    // On the same table as ours (MySQL's index names are per table), on a column that is no
+    // foreign key (MySQL would drop its own index of the key for it).
+    db.exec("CREATE INDEX ix_chats_user_id ON chats (created_at)")
+        .await;
+    let before = introspect::dump(&db).await;
+    let r = db.run(&nc(&["upgrade"]));
+    r.expect_code(5);
+    let line = r.error_line();
+    assert!(
+        line.contains(
+            "ix_chats_user_id already exists and is not this migration's index: it is an index on chats(created_at); nothing was changed"
+        ),
+        "{:?}: {line}",
+        db.backend
+    );
+    assert_eq!(introspect::dump(&db).await, before, "{:?}", db.backend);
+    assert!(!recorded(&db).await.contains(&STEP.to_owned()));
+    let doc = db.run(&nc(&["--json", "status"])).ok().json();
+    assert_eq!(doc["pending"], 1, "{doc}");
+    let problems = doc["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().all(|p| p["kind"] != "half_done"),
+        "no marker is left: {doc}"
+    );
+    db.exec(match db.backend {
+        Backend::MySql => "DROP INDEX ix_chats_user_id ON chats",
+        _ => "DROP INDEX ix_chats_user_id",
+    })
+    .await;
+    // One namespace for tables and indexes (not MySQL's): a table by an index's name.
+    if db.backend != Backend::MySql {
+        db.exec("CREATE TABLE ix_characters_creator_id (a integer)")
+            .await;
+        let r = db.run(&nc(&["upgrade"]));
+        r.expect_code(5);
+        assert!(
+            r.error_line()
+                .contains("ix_characters_creator_id already exists and is not this migration's index: it is a table"),
+            "{:?}: {}",
+            db.backend,
+            r.stderr
+        );
+        db.exec("DROP TABLE ix_characters_creator_id").await;
+    }
+    db.run(&nc(&["upgrade"])).ok();
+    assert_all_present(&db).await;
+    db.run(&nc(&["check"])).ok();
 }
 
 /// One user, character and chat, and two messages of that chat with the same `created_at`.

@@ -6,7 +6,9 @@
 //! in a transaction, hence `use_transaction() == Some(false)`. The migration lock stays held
 //! (it is a session lock on the same connection). A failed concurrent build leaves an INVALID
 //! index behind, so `up` first drops invalid indexes of these names and then creates whatever
-//! is missing: re-running `upgrade` after any failure repairs the state.
+//! is missing: re-running `upgrade` after any failure repairs the state. A name taken by
+//! anything else (another index, a table) refuses the step before it changes anything:
+//! `IF NOT EXISTS` would skip the index and the step would be recorded without it.
 //!
 //! MySQL/MariaDB already index every foreign key column implicitly (an index named after the
 //! constraint) and drop that index once another one can serve the key; it then refuses to
@@ -88,30 +90,224 @@ fn drop_stmt(ix: &FkIndex) -> IndexDropStatement {
         .to_owned()
 }
 
-/// PostgreSQL: does the current schema hold an INVALID index named one of `names` (what a
-/// failed or cancelled `CREATE INDEX CONCURRENTLY` leaves)? The column is called `has_index`
-/// like sea-schema's existence probes, which `upgrade --sql` answers offline.
-async fn pg_has_invalid_index(manager: &SchemaManager<'_>, names: &[&str]) -> Result<bool, DbErr> {
-    let params = (1..=names.len())
-        .map(|i| format!("${i}"))
+/// PostgreSQL: does anything in the current schema carry one of `names`? One look-up by name
+/// for all of them, without reading a catalog table: on a first run none exists and nothing
+/// more is asked. The column is called `has_index` like sea-schema's existence probes, which
+/// `upgrade --sql` answers offline.
+async fn pg_any_named(manager: &SchemaManager<'_>, names: &[&str]) -> Result<bool, DbErr> {
+    let any = (1..=names.len())
+        .map(|i| {
+            format!("to_regclass(quote_ident(current_schema()) || '.' || quote_ident(${i})) IS NOT NULL")
+        })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(" OR ");
     let row = manager
         .get_connection()
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            format!(
-                "SELECT COUNT(*) > 0 AS has_index FROM pg_catalog.pg_index i \
-                 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = current_schema() AND c.relname IN ({params}) \
-                 AND NOT i.indisvalid"
-            ),
+            format!("SELECT ({any}) AS has_index"),
             names.iter().map(|n| (*n).into()),
         ))
         .await?
-        .ok_or_else(|| DbErr::Custom("no row from the invalid-index probe".into()))?;
+        .ok_or_else(|| DbErr::Custom("no row from the index-name probe".into()))?;
     row.try_get("", "has_index")
+}
+
+/// What carries the name of one of [`INDEXES`] already.
+struct Found {
+    name: String,
+    /// "index", or what else the name is taken by ("table", "view", ...).
+    kind: String,
+    table: String,
+    /// Key columns in order, comma-separated.
+    columns: String,
+    /// Not unique, not partial, not on expressions, a B-tree: what `create` builds.
+    plain: bool,
+    /// False for a PostgreSQL index left INVALID by a failed concurrent build.
+    valid: bool,
+}
+
+impl Found {
+    fn is(&self, ix: &FkIndex) -> bool {
+        self.kind == "index"
+            && self.plain
+            && self.table == ix.table
+            && self.columns == ix.columns.join(",")
+    }
+
+    /// The refusal when the name is taken by something else: `IF NOT EXISTS` would skip
+    /// the index and record the step as done without it.
+    fn refusal(&self) -> DbErr {
+        let what = match self.kind.as_str() {
+            "index" => format!(
+                "an index on {}({}){}",
+                self.table,
+                self.columns.replace(',', ", "),
+                if self.plain {
+                    ""
+                } else {
+                    " that is unique, partial, on expressions or not a B-tree"
+                }
+            ),
+            other => format!("a {other}"),
+        };
+        DbErr::Migration(format!(
+            "{} already exists and is not this migration's index: it is {what}; nothing was \
+             changed; rename or drop it, then run the upgrade again",
+            self.name
+        ))
+    }
+}
+
+/// Everything that carries one of `INDEXES`' names, with what it is.
+async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
+    let backend = manager.get_database_backend();
+    let conn = manager.get_connection();
+    let mut found = Vec::new();
+    match backend {
+        DbBackend::Postgres => {
+            let params = (1..=INDEXES.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT c.relname::text AS name, c.relkind::text AS kind, \
+                 COALESCE(t.relname::text, '') AS tab, \
+                 COALESCE((SELECT string_agg(a.attname::text, ',' ORDER BY k.n) \
+                   FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum), '') AS cols, \
+                 COALESCE(NOT i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+                   AND am.amname = 'btree', false) AS plain, \
+                 COALESCE(i.indisvalid, true) AS valid \
+                 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid \
+                 LEFT JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
+                 LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
+                 WHERE n.nspname = current_schema() AND c.relname IN ({params})"
+            );
+            let rows = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    INDEXES.iter().map(|ix| ix.name.into()),
+                ))
+                .await?;
+            for r in rows {
+                let kind: String = r.try_get("", "kind")?;
+                found.push(Found {
+                    name: r.try_get("", "name")?,
+                    kind: match kind.as_str() {
+                        "i" => "index",
+                        "r" | "p" => "table",
+                        "v" => "view",
+                        "m" => "materialized view",
+                        "S" => "sequence",
+                        "f" => "foreign table",
+                        "I" => "partitioned index",
+                        _ => "relation",
+                    }
+                    .to_owned(),
+                    table: r.try_get("", "tab")?,
+                    columns: r.try_get("", "cols")?,
+                    plain: r.try_get("", "plain")?,
+                    valid: r.try_get("", "valid")?,
+                });
+            }
+        }
+        DbBackend::MySql => {
+            for ix in INDEXES {
+                // Index names are per table here: only `ix.table` can hold a clash.
+                if !manager.has_index(ix.table, ix.name).await? {
+                    continue;
+                }
+                let row = conn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        backend,
+                        "SELECT CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index SEPARATOR ',') AS CHAR) AS cols, \
+                         CAST(MIN(non_unique) = 1 AND MAX(index_type) = 'BTREE' AND MAX(sub_part) IS NULL AS SIGNED) AS plain \
+                         FROM information_schema.statistics \
+                         WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+                        [ix.table.into(), ix.name.into()],
+                    ))
+                    .await?;
+                let (columns, plain) = match row {
+                    Some(r) => (
+                        r.try_get::<Option<String>>("", "cols")?.unwrap_or_default(),
+                        r.try_get::<Option<i64>>("", "plain")?.unwrap_or(0) == 1,
+                    ),
+                    None => (String::new(), false),
+                };
+                found.push(Found {
+                    name: ix.name.to_owned(),
+                    kind: "index".to_owned(),
+                    table: ix.table.to_owned(),
+                    columns,
+                    plain,
+                    valid: true,
+                });
+            }
+        }
+        _ => {
+            for ix in INDEXES {
+                // One namespace for every table, index and view of the file.
+                let taken = conn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        backend,
+                        "SELECT COUNT(*) > 0 AS has_index FROM sqlite_master WHERE name = ?",
+                        [ix.name.into()],
+                    ))
+                    .await?
+                    .map(|r| r.try_get::<bool>("", "has_index"))
+                    .transpose()?
+                    .unwrap_or(false);
+                if !taken {
+                    continue;
+                }
+                let row = conn
+                    .query_one_raw(Statement::from_sql_and_values(
+                        backend,
+                        "SELECT m.type AS kind, m.tbl_name AS tab, \
+                         COALESCE((SELECT group_concat(name, ',') FROM \
+                           (SELECT name FROM pragma_index_info(m.name) ORDER BY seqno)), '') AS cols, \
+                         COALESCE((SELECT NOT \"unique\" AND NOT partial \
+                           FROM pragma_index_list(m.tbl_name) WHERE name = m.name), 0) AS plain \
+                         FROM sqlite_master m WHERE m.name = ?",
+                        [ix.name.into()],
+                    ))
+                    .await?
+                    .ok_or_else(|| DbErr::Custom(format!("{} vanished while looked at", ix.name)))?;
+                found.push(Found {
+                    name: ix.name.to_owned(),
+                    kind: row.try_get("", "kind")?,
+                    table: row.try_get("", "tab")?,
+                    columns: row.try_get("", "cols")?,
+                    plain: row.try_get("", "plain")?,
+                    valid: true,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Refuses, before anything changes, when one of the names is taken by something that is
+/// not this migration's index (valid). Returns the names of INVALID leftovers to build again.
+async fn check_names(manager: &SchemaManager<'_>) -> Result<Vec<&'static str>, DbErr> {
+    let found = existing(manager).await?;
+    let mut invalid = Vec::new();
+    for ix in INDEXES {
+        if let Some(f) = found.iter().find(|f| f.name == ix.name) {
+            // An INVALID index serves no query: whatever its definition, it is what a
+            // failed build of this name leaves, and is built again.
+            if f.kind == "index" && !f.valid {
+                invalid.push(ix.name);
+            } else if !f.is(ix) {
+                return Err(f.refusal());
+            }
+        }
+    }
+    Ok(invalid)
 }
 
 #[async_trait::async_trait]
@@ -125,11 +321,15 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             DbBackend::Postgres => {
-                // One probe for all of them: a leftover is rare, and then each is looked at.
+                // A name taken already is rare (a half-done run, or someone else's object):
+                // only then is each one looked at.
                 let names: Vec<&str> = INDEXES.iter().map(|ix| ix.name).collect();
-                let leftovers = pg_has_invalid_index(manager, &names).await?;
+                let invalid = match pg_any_named(manager, &names).await? {
+                    true => check_names(manager).await?,
+                    false => Vec::new(),
+                };
                 for ix in INDEXES {
-                    if leftovers && pg_has_invalid_index(manager, &[ix.name]).await? {
+                    if invalid.contains(&ix.name) {
                         manager
                             .drop_index(drop_stmt(ix).concurrently().to_owned())
                             .await?;
@@ -144,6 +344,7 @@ impl MigrationTrait for Migration {
             // but not one that `down` created explicitly: that goes here, once ours exists
             // (otherwise upgrade -> downgrade -> upgrade leaves both).
             DbBackend::MySql => {
+                check_names(manager).await?;
                 for ix in INDEXES {
                     if !manager.has_index(ix.table, ix.name).await? {
                         manager.create_index(create(ix)).await?;
@@ -161,6 +362,7 @@ impl MigrationTrait for Migration {
                 }
             }
             _ => {
+                check_names(manager).await?;
                 for ix in INDEXES {
                     manager
                         .create_index(create(ix).if_not_exists().to_owned())
