@@ -7,6 +7,7 @@ use crate::dberror::{self, sqlx_error, Described};
 use crate::exit::{coded, Exit};
 use crate::output::{add_secret, Output};
 use anyhow::{Context as _, Result};
+use migration::engine::SessionFacts;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -902,25 +903,30 @@ pub async fn connect(
     settings: &ConnectSettings,
     out: &Output,
 ) -> Result<Option<DatabaseConnection>> {
-    open(loc, access, settings, out, false).await
+    let observed = Arc::new(crate::postgres::Observed::default());
+    open(loc, access, settings, out, false, &observed).await
 }
 
 /// The connection that runs migrations and holds the migration lock, a session lock: it needs
 /// a server session of its own, so a transaction pooler is refused (exit 18), whether the URL
 /// says so (`pgbouncer=true`) or the pooler shows it (`postgres::check`).
+///
+/// On PostgreSQL it also returns what the session said about itself right after connecting,
+/// for the engine (`migration::engine::Options::session`), which would ask again otherwise.
 pub async fn connect_migrate(
     loc: &DbLocation,
     settings: &ConnectSettings,
     out: &Output,
-) -> Result<DatabaseConnection> {
+) -> Result<(DatabaseConnection, Option<SessionFacts>)> {
     if loc.pooled {
         return Err(crate::postgres::pooler_refusal(
             loc,
             "it is marked as one (pgbouncer=true)",
         ));
     }
-    let db = open(loc, Access::Write, settings, out, true).await?;
-    db.context("no connection was opened")
+    let observed = Arc::new(crate::postgres::Observed::default());
+    let db = open(loc, Access::Write, settings, out, true, &observed).await?;
+    Ok((db.context("no connection was opened")?, observed.session()))
 }
 
 /// A writer killed mid-transaction leaves a hot rollback journal beside the database, which a
@@ -955,6 +961,7 @@ async fn open(
     settings: &ConnectSettings,
     out: &Output,
     session: bool,
+    observed: &Arc<crate::postgres::Observed>,
 ) -> Result<Option<DatabaseConnection>> {
     dberror::set_location(loc);
     if loc.backend == DbBackend::Sqlite && !sqlite_preflight(loc, access, out)? {
@@ -968,7 +975,6 @@ async fn open(
         }
     }
     check_tls_files(loc)?;
-    let observed = Arc::new(crate::postgres::Observed::default());
     let mut opt = ConnectOptions::new(loc.secret_url().to_owned());
     opt.max_connections(1)
         .min_connections(1)
@@ -984,7 +990,7 @@ async fn open(
     match loc.backend {
         DbBackend::Postgres => {
             opt.set_application_name("dbtool");
-            crate::postgres::options(&mut opt, access, settings, session, &observed);
+            crate::postgres::options(&mut opt, access, settings, session, observed);
         }
         DbBackend::Sqlite => {
             let write = access == Access::Write;
@@ -1087,7 +1093,7 @@ async fn open(
                     );
                     let db = match loc.backend {
                         DbBackend::Postgres => {
-                            crate::postgres::check(db, loc, access, settings, session, &observed)
+                            crate::postgres::check(db, loc, access, settings, session, observed)
                                 .await?
                         }
                         _ => db,

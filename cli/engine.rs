@@ -38,8 +38,16 @@ impl Ctx {
         }
     }
 
-    /// An engine on `db` with the configured options.
-    pub async fn engine(&self, db: &DatabaseConnection, opts: Options) -> anyhow::Result<Engine> {
+    /// An engine on `db` with the configured options. The first engine after
+    /// [`Ctx::connect_migrate`] is on that connection, and is told what its session said.
+    pub async fn engine(
+        &self,
+        db: &DatabaseConnection,
+        mut opts: Options,
+    ) -> anyhow::Result<Engine> {
+        if opts.session.is_none() {
+            opts.session = self.session.lock().ok().and_then(|mut s| s.take());
+        }
         Engine::new(db, opts).await.map_err(|e| self.fail(e))
     }
 
@@ -312,6 +320,15 @@ impl Ctx {
                     ),
                 )
             }
+            Error::AfterResume { done, error } => {
+                let (exit, message) = self.wording(*error);
+                let first = format!(
+                    "nothing else was changed ({} was finished first: {})",
+                    describe(done.step),
+                    verb(done.direction).1
+                );
+                (exit, message.replace("nothing was changed", &first))
+            }
             Error::RepairNotConfirmed(plan) => (
                 Exit::NotConfirmed,
                 format!(
@@ -421,12 +438,28 @@ impl Ctx {
                     Some(_) => "interrupted by SIGINT",
                     None => "interrupted",
                 };
+                // A run that only finished a half-done step planned nothing else: "0 of 0"
+                // would hide what it did.
+                let mut after = Vec::new();
+                if let Some(d) = &r.resumed {
+                    after.push(format!(
+                        "finishing the half-done {} ({})",
+                        describe(d.step),
+                        verb(d.direction).1
+                    ));
+                }
+                if r.resumed.is_none() || !r.planned.is_empty() {
+                    after.push(format!(
+                        "{} of {}",
+                        r.done.len(),
+                        crate::output::count(r.planned.len(), "migration", "migrations")
+                    ));
+                }
                 (
                     exit,
                     format!(
-                        "{by} after {} of {}; {}",
-                        r.done.len(),
-                        crate::output::count(r.planned.len(), "migration", "migrations"),
+                        "{by} after {}; {}",
+                        after.join(" and "),
                         position_for(self, &r)
                     ),
                 )
@@ -1053,11 +1086,18 @@ pub async fn run(
     let engine = ctx.engine(db, opts).await?;
     let mut renderer = Renderer::new(ctx);
     renderer.strict = strict;
-    let mut report = engine
-        .run(cmd, &mut renderer)
-        .await
-        .map_err(|e| ctx.fail(e))?;
-    // Shown as they came (stderr); the report keeps them for `--json` as well.
-    report.warnings.append(&mut renderer.lint_warnings);
-    Ok(report)
+    // Shown as they came (stderr); the report keeps them for `--json` as well, a failed
+    // run's too.
+    match engine.run(cmd, &mut renderer).await {
+        Ok(mut report) => {
+            report.warnings.append(&mut renderer.lint_warnings);
+            Ok(report)
+        }
+        Err(mut e) => {
+            if let Some(report) = e.report_mut() {
+                report.warnings.append(&mut renderer.lint_warnings);
+            }
+            Err(ctx.fail(e))
+        }
+    }
 }

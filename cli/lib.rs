@@ -43,6 +43,9 @@ pub struct Ctx {
     pub progress: args::ProgressMode,
     /// The command hints repeat, when it is not the one typed (a fleet target's).
     pub invocation: Option<String>,
+    /// What the migration connection's session said about itself, until the engine on it
+    /// takes it (see [`Ctx::connect_migrate`]).
+    pub(crate) session: std::sync::Mutex<Option<migration::engine::SessionFacts>>,
 }
 
 impl Ctx {
@@ -91,6 +94,7 @@ impl Ctx {
             config: c,
             progress: args::ProgressMode::Auto,
             invocation: None,
+            session: Default::default(),
         })
     }
 
@@ -134,7 +138,12 @@ impl Ctx {
     /// The connection of migration commands (anything that takes the migration lock): the
     /// direct URL when one is configured; a transaction pooler is refused (exit 18).
     pub async fn connect_migrate(&self) -> Result<DatabaseConnection> {
-        context::connect_migrate(self.migration_loc(), &self.settings, &self.out).await
+        let (db, session) =
+            context::connect_migrate(self.migration_loc(), &self.settings, &self.out).await?;
+        if let Ok(mut slot) = self.session.lock() {
+            *slot = session;
+        }
+        Ok(db)
     }
 
     /// [`Ctx::connect_migrate`] for a database that must exist already: a missing SQLite

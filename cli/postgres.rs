@@ -7,6 +7,7 @@
 use crate::context::{Access, ConnectSettings, DbLocation};
 use crate::exit::{coded, Exit};
 use anyhow::{Context as _, Result};
+use migration::engine::{SessionFacts, SESSION_SQL};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ struct ServerFacts {
 #[derive(Default)]
 pub struct Observed {
     facts: std::sync::Mutex<Option<ServerFacts>>,
+    /// The whole answer, which the migration engine would otherwise ask for again.
+    session: std::sync::Mutex<Option<SessionFacts>>,
     /// The pooler in between was shown to pool sessions: session settings are safe there.
     session_pooling: AtomicBool,
 }
@@ -100,15 +103,30 @@ pub fn options(
                     use sea_orm::sqlx::Executor as _;
                     let mut behind_pooler = false;
                     if ask {
-                        let (pid, in_recovery): (i32, bool) =
-                            sea_orm::sqlx::query_as("SELECT pg_backend_pid(), pg_is_in_recovery()")
-                                .fetch_one(&mut *conn)
-                                .await?;
+                        // The engine's own question, asked once for both (see `Observed`).
+                        let (in_recovery, read_only, pid, schema, user): (
+                            bool,
+                            bool,
+                            i64,
+                            Option<String>,
+                            Option<String>,
+                        ) = sea_orm::sqlx::query_as(SESSION_SQL)
+                            .fetch_one(&mut *conn)
+                            .await?;
                         behind_pooler = pid as u32 != conn.backend_key_process_id();
                         if let Ok(mut f) = observed.facts.lock() {
                             *f = Some(ServerFacts {
                                 behind_pooler,
                                 in_recovery,
+                            });
+                        }
+                        if let Ok(mut s) = observed.session.lock() {
+                            *s = Some(SessionFacts {
+                                in_recovery,
+                                read_only,
+                                pid,
+                                schema,
+                                user,
                             });
                         }
                     }
@@ -120,6 +138,14 @@ pub fn options(
                 })
             })
     });
+}
+
+impl Observed {
+    /// What the session said about itself, for the migration engine (see
+    /// `migration::engine::Options::session`).
+    pub fn session(&self) -> Option<SessionFacts> {
+        self.session.lock().ok().and_then(|s| s.clone())
+    }
 }
 
 /// After connecting: refuse writes on a standby (exit 17), and make sure a migration session

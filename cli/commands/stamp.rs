@@ -128,7 +128,10 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
                 .map(|i| preview.overview.steps[i].name),
             recorded: plan.insert.iter().map(|s| s.name).collect(),
             removed: plan.delete.iter().map(|s| s.name).collect(),
-            finished: None,
+            finished: preview.resume.map(|(step, direction)| Finished {
+                migration: step.name,
+                direction,
+            }),
         }
     } else {
         // A SQLite file that does not exist is created (only with --force gets here with
@@ -172,7 +175,12 @@ pub async fn run(ctx: &Ctx, args: StampArgs) -> Result<Exit> {
         let say = |s: &str| if view.dry_run { o.line(s) } else { o.done(s) };
         if let Some(f) = &view.finished {
             say(&format!(
-                "finished the interrupted {} of {} first",
+                "{} the interrupted {} of {} first",
+                if view.dry_run {
+                    "would finish"
+                } else {
+                    "finished"
+                },
                 match f.direction {
                     migration::engine::Direction::Up => "upgrade",
                     migration::engine::Direction::Down => "rollback",

@@ -547,6 +547,51 @@ async fn postgres_the_audit_table_never_holds_a_migration_up() {
     nc(&["status", "--check"]).ok();
 }
 
+/// MySQL/MariaDB: a lock on the audit table held by someone else (the table itself, or its
+/// rows) makes the run give up on its log after a second, warn, and migrate. The servers'
+/// own waits are 50 s for a row and a day for a table lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_the_audit_table_never_holds_a_migration_up() {
+    use sea_orm::sqlx::{Connection as _, Executor as _};
+    let db = TestDb::new(Backend::MySql, "auditblock");
+    let nc = |args: &[&str]| {
+        let mut all = vec!["--app", "neurachar"];
+        all.extend_from_slice(args);
+        db.run(&all)
+    };
+    nc(&["-q", "upgrade"]).ok();
+    nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    for lock in [
+        "LOCK TABLES dbtool_audit WRITE",
+        "START TRANSACTION; SELECT * FROM dbtool_audit FOR UPDATE",
+    ] {
+        // A session of its own: both kinds of lock belong to it.
+        let mut other = sea_orm::sqlx::MySqlConnection::connect(&db.url)
+            .await
+            .expect("connect");
+        for sql in lock.split("; ") {
+            other.execute(sql).await.expect(sql);
+        }
+        let t = std::time::Instant::now();
+        let r = nc(&["upgrade"]);
+        r.ok();
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{lock}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            r.stderr.contains("cannot be written"),
+            "{lock}: {}",
+            r.stderr
+        );
+        assert_eq!(recorded(&db).await, names(App::Neurachar), "{lock}");
+        other.close().await.expect("close");
+        nc(&["check"]).ok();
+        nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    }
+}
+
 /// The index step's audit entry and marker go in one message. When the marker fails there
 /// after the entry committed, the entry is the step's still: it ends with the step's outcome,
 /// and the audit log is not blamed. (Found by a hostile run: the entry stayed "running" and

@@ -500,6 +500,22 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
     );
     db.run(&["upgrade", "--yes"]).ok();
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
+
+    // A stamp refused after finishing a rollback (what it would record is gone now) does
+    // not say that nothing was changed (found by a hostile run).
+    db.run(&["downgrade", "-1"]).ok();
+    mark(&db, A2, "down").await;
+    let r = db.run(&["stamp", "head", "--yes"]);
+    let line = r.expect_code(9).error_line();
+    assert!(
+        line.contains("nothing else was changed (")
+            && line.contains("was finished first: rolled back)")
+            && !line.contains("nothing was changed"),
+        "{line}"
+    );
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1]);
+    db.run(&["upgrade"]).ok();
+    assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

@@ -264,6 +264,28 @@ async fn sigint_stops_between_migrations(db: TestDb) {
         "the current one finished, the next did not start"
     );
     assert_consistent(&db).await;
+    // The log agrees: the next step never started, even where its transaction and entry
+    // are begun with the current one's commit (PostgreSQL).
+    let log = db.run(&["--app", "fixture", "--json", "log"]).ok().json();
+    let mut entries: Vec<(String, String)> = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("migration"), s("outcome"))
+        })
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            (F1.to_owned(), "ok".to_owned()),
+            (F2.to_owned(), "ok".to_owned())
+        ],
+        "{:?}: {log}",
+        db.backend
+    );
     db.run(&["--app", "fixture", "upgrade"]).ok();
     assert_eq!(recorded(&db).await.len(), 3);
 }

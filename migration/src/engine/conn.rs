@@ -28,15 +28,15 @@ fn one<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
 
 /// A connection for the engine: `db` itself when its pool has one connection, else a new
 /// pool of one to the same database. In-memory SQLite is always used as it is (another
-/// pool would open another, empty database).
-pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+/// pool would open another, empty database). True with it: `db` itself.
+pub async fn dedicated(db: &DatabaseConnection) -> Result<(DatabaseConnection, bool), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
             if pool.options().get_max_connections() == 1
                 && !pool.options().get_replace_lost_connections()
             {
-                return Ok(db.clone());
+                return Ok((db.clone(), true));
             }
             let path = db
                 .query_one_raw(Statement::from_string(
@@ -52,28 +52,31 @@ pub async fn dedicated(db: &DatabaseConnection) -> Result<DatabaseConnection, Db
                 conn.execute_unprepared(&format!("SET search_path TO {path}"))
                     .await?;
             }
-            Ok(conn)
+            Ok((conn, false))
         }
         DbBackend::MySql => {
             let pool = db.get_mysql_connection_pool();
             if pool.options().get_max_connections() == 1
                 && !pool.options().get_replace_lost_connections()
             {
-                return Ok(db.clone());
+                return Ok((db.clone(), true));
             }
-            fresh(db).await
+            Ok((fresh(db).await?, false))
         }
         DbBackend::Sqlite => {
             let pool = db.get_sqlite_connection_pool();
             if pool.options().get_max_connections() == 1 || sqlite_file(db).await?.is_none() {
-                return Ok(db.clone());
+                return Ok((db.clone(), true));
             }
             let opts = (*pool.connect_options()).clone();
             let new = one::<sqlx::Sqlite>()
                 .connect_with(opts)
                 .await
                 .map_err(conn_err)?;
-            Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(new))
+            Ok((
+                sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(new),
+                false,
+            ))
         }
         other => Err(DbErr::BackendNotSupported {
             db: other.as_str(),

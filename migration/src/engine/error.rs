@@ -5,7 +5,7 @@ use super::app::App;
 use super::lock::Holder;
 use super::plan::Direction;
 use super::repair::{MarkerRepair, RepairPlan};
-use super::report::{Report, TableRows};
+use super::report::{Report, StepDone, TableRows};
 use super::verify::Missing;
 use crate::StepInfo;
 use sea_orm::DbErr;
@@ -165,6 +165,10 @@ pub enum Error {
         steps: Vec<&'static StepInfo>,
         missing: Vec<Missing>,
     },
+    /// `error` came after the run finished a step left half-done (`done`): the refusal's
+    /// "nothing was changed" is no longer the whole truth.
+    #[error("{error} (after finishing the half-done {})", done.step.name)]
+    AfterResume { done: StepDone, error: Box<Error> },
     #[error("{}", match step { Some(s) => format!("--atomic is not possible: {} cannot run inside a transaction", s.name), None => "--atomic is not possible: MySQL/MariaDB commit every DDL statement at once".to_owned() })]
     AtomicRefused { step: Option<&'static StepInfo> },
     #[error("cannot create schema {schema}: {error}")]
@@ -202,6 +206,16 @@ impl Error {
         match self {
             Error::StepFailed(f) => Some(&f.report),
             Error::DdlLockTimeout(f) => Some(&f.report),
+            Error::Interrupted(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// [`Error::report`], to add to.
+    pub fn report_mut(&mut self) -> Option<&mut Report> {
+        match self {
+            Error::StepFailed(f) => Some(&mut f.report),
+            Error::DdlLockTimeout(f) => Some(&mut f.report),
             Error::Interrupted(r) => Some(r),
             _ => None,
         }

@@ -44,6 +44,6 @@ pub use repair::{ChecksumRepair, MarkerRepair, RepairPlan};
 pub use report::{Adoption, Event, Hooks, NoHooks, Report, StepDone, TableEstimate, TableRows};
 pub use run::{
     data_at_risk, db_code, in_transaction_on, quote_pg, AuditLog, Checksum, Command, Engine,
-    Options, Preview, Problem, Status,
+    Options, Preview, Problem, SessionFacts, Status, SESSION_SQL,
 };
 pub use state::{describe, short_name, Alembic, DbState, Overview, StepState};

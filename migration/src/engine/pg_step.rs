@@ -56,6 +56,22 @@ impl PgTxn<'_> {
     }
 }
 
+/// `BEGIN` and the step's `SET LOCAL` timeouts, as one text.
+fn begin_sql(engine: &Engine) -> String {
+    let opts = engine.options();
+    let mut sql = format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+        opts.ddl_lock_timeout.as_millis().max(1)
+    );
+    if let Some(st) = opts.statement_timeout {
+        sql.push_str(&format!(
+            "; SET LOCAL statement_timeout = '{}ms'",
+            st.as_millis().max(1)
+        ));
+    }
+    sql
+}
+
 /// Opens a step's transaction with its timeouts in one round trip, after `entry` (the audit
 /// entry's start, committed on its own first, without waiting for its WAL flush: the step's
 /// commit flushes it).
@@ -63,22 +79,12 @@ pub(super) async fn pg_begin<'a>(
     engine: &'a Engine,
     entry: Option<&str>,
 ) -> Result<PgTxn<'a>, DbErr> {
-    let opts = engine.options();
     let mut sql = String::new();
     if let Some(entry) = entry {
         sql.push_str(&record::unflushed_sql(entry, Some(record::AUDIT_WAIT)));
         sql.push_str("; ");
     }
-    sql.push_str(&format!(
-        "BEGIN; SET LOCAL lock_timeout = '{}ms'",
-        opts.ddl_lock_timeout.as_millis().max(1)
-    ));
-    if let Some(st) = opts.statement_timeout {
-        sql.push_str(&format!(
-            "; SET LOCAL statement_timeout = '{}ms'",
-            st.as_millis().max(1)
-        ));
-    }
+    sql.push_str(&begin_sql(engine));
     let txn = PgTxn {
         db: engine.connection(),
         open: true,
@@ -89,6 +95,19 @@ pub(super) async fn pg_begin<'a>(
             txn.rollback().await;
             Err(e)
         }
+    }
+}
+
+/// A next step's transaction that was begun with this step's commit (see [`pg_commit`]) but
+/// will not run (the run stops or fails between steps): rolled back, and its audit entry,
+/// written for a step that never started, removed.
+pub(super) async fn abandon(txn: PgTxn<'_>, entry: Option<(&str, i64)>) {
+    let db = txn.db;
+    txn.rollback().await;
+    if let Some((run, seq)) = entry {
+        let _ = db
+            .execute_unprepared(&record::audit_delete_sql_pg(run, seq))
+            .await;
     }
 }
 
@@ -157,25 +176,48 @@ pub(super) enum Logged {
     NotYet,
 }
 
+/// What [`pg_commit`] begins after the step it commits: the next step, when it runs in a
+/// transaction too. Its audit entry's start is written in this step's transaction (so it is
+/// committed before the next step starts, as [`pg_begin`] would have it), and its `BEGIN`
+/// follows this step's `COMMIT` in the same message: one round trip between two steps.
+pub(super) struct Next {
+    /// The next step's audit entry (None: the log is off).
+    pub(super) entry: Option<String>,
+    /// [`begin_sql`] of the engine.
+    begin: String,
+}
+
+impl Next {
+    pub(super) fn new(engine: &Engine, entry: Option<String>) -> Next {
+        Next {
+            entry,
+            begin: begin_sql(engine),
+        }
+    }
+}
+
 /// [`in_transaction`] on PostgreSQL in as few round trips as psql running the `--sql`
-/// script: the transaction was opened together with the audit entry ([`pg_begin`]); the
-/// step's statements; then one message with the tracking and state rows, the audit entry's
-/// end under a savepoint (a failure there never costs the step) and `COMMIT`.
-pub(super) async fn in_transaction_pg(
-    engine: &Engine,
+/// script: the transaction was opened together with the audit entry ([`pg_begin`]) or by
+/// the previous step's commit; the step's statements; then one message with the tracking and
+/// state rows, the audit entry's end under a savepoint (a failure there never costs the
+/// step), `COMMIT`, and the `next` step's `BEGIN`, whose open transaction is returned.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn in_transaction_pg<'a>(
+    engine: &'a Engine,
     obj: &dyn Step,
     direction: Direction,
     checksum: &str,
     hooks: &mut dyn Hooks,
-    begun: Option<PgTxn<'_>>,
+    begun: Option<PgTxn<'a>>,
     audit: Option<AuditEnd<'_>>,
-) -> (StepResult, Logged) {
+    next: Option<&Next>,
+) -> (StepResult, Logged, Option<PgTxn<'a>>) {
     let info = obj.info();
     let txn = match begun {
         Some(t) => t,
         None => match pg_begin(engine, None).await {
             Ok(t) => t,
-            Err(e) => return (Err((e, Vec::new())), Logged::NotYet),
+            Err(e) => return (Err((e, Vec::new())), Logged::NotYet, None),
         },
     };
     let work = async {
@@ -188,19 +230,26 @@ pub(super) async fn in_transaction_pg(
     let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
     if let Err(e) = r {
         txn.rollback().await;
-        return (Err((e, blockers)), Logged::NotYet);
+        return (Err((e, blockers)), Logged::NotYet, None);
     }
-    let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, "").await;
+    let (r, logged, next_begun) = pg_commit(&txn, info, direction, checksum, audit, "", next).await;
     let mut txn = txn;
     txn.open = false;
-    (r.map_err(|e| (e, blockers)), logged)
+    // Built only when begun: an open `PgTxn` closes the pool when dropped.
+    let next = next_begun.then(|| PgTxn {
+        db: engine.connection(),
+        open: true,
+    });
+    (r.map_err(|e| (e, blockers)), logged, next)
 }
 
 /// The end of a step's transaction in one message (see [`in_transaction_pg`]). On failure,
 /// what failed is told apart by the savepoint: if it can be rolled back to, only the audit
-/// entry failed and the step commits after all; otherwise the step's rows or `COMMIT`
-/// failed and everything is rolled back. `prefix` goes first: a step that ran outside a
-/// transaction opens one here, after resetting its session timeouts.
+/// log failed (this step's end or the next step's start) and the step commits after all,
+/// without beginning the next; otherwise the step's rows or `COMMIT` failed and everything
+/// is rolled back (a failed statement skips the rest of its message, so the next `BEGIN`
+/// never runs then; `BEGIN` and `SET LOCAL` of valid values after a `COMMIT` do not fail). `prefix` goes first: a step that ran outside a transaction opens one
+/// here, after resetting its session timeouts. True with the result: `next` was begun.
 pub(super) async fn pg_commit(
     txn: &PgTxn<'_>,
     info: &StepInfo,
@@ -208,45 +257,66 @@ pub(super) async fn pg_commit(
     checksum: &str,
     audit: Option<AuditEnd<'_>>,
     prefix: &str,
-) -> (Result<(), DbErr>, Logged) {
+    next: Option<&Next>,
+) -> (Result<(), DbErr>, Logged, bool) {
     let db = txn.db;
     let capture = offline::capture_conn(DbBackend::Postgres);
     if let Err(e) =
         record::finish_step(&capture, record::now_secs(), info, direction, checksum).await
     {
         let _ = db.execute_unprepared("ROLLBACK").await;
-        return (Err(e), Logged::NotYet);
+        return (Err(e), Logged::NotYet, false);
     }
     let mut sql = prefix.to_owned();
     sql.push_str(&offline::captured_sql(capture).join("; "));
+    let mut logs = Vec::new();
     if let Some(a) = &audit {
+        logs.push(record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok"));
+    }
+    if let Some(entry) = next.and_then(|n| n.entry.as_ref()) {
+        logs.push(entry.clone());
+    }
+    let logged = !logs.is_empty();
+    if logged {
         // The step's deferred constraints are checked here, before the savepoint, so that a
-        // failure of theirs is the step's; the audit entry's own (a deferred trigger on its
-        // table) then fire at once, inside the savepoint, and cannot fail the COMMIT.
+        // failure of theirs is the step's; the audit table's own (a deferred trigger on it)
+        // then fire at once, inside the savepoint, and cannot fail the COMMIT.
         sql.push_str(&format!(
             "; SET CONSTRAINTS ALL IMMEDIATE; SAVEPOINT dbtool_audit; SET LOCAL lock_timeout = '{}'; ",
             record::AUDIT_WAIT
         ));
-        sql.push_str(&record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok"));
+        sql.push_str(&logs.join("; "));
         sql.push_str("; RELEASE SAVEPOINT dbtool_audit");
     }
     sql.push_str("; COMMIT");
+    if let Some(n) = next {
+        sql.push_str("; ");
+        sql.push_str(&n.begin);
+    }
     let e = match db.execute_unprepared(&sql).await {
-        Ok(_) if audit.is_some() => return (Ok(()), Logged::WithTheStep),
-        Ok(_) => return (Ok(()), Logged::NotYet),
+        Ok(_) if audit.is_some() => return (Ok(()), Logged::WithTheStep, next.is_some()),
+        Ok(_) => return (Ok(()), Logged::NotYet, next.is_some()),
         Err(e) => e,
     };
-    if audit.is_some()
+    if logged
         && db
             .execute_unprepared("ROLLBACK TO SAVEPOINT dbtool_audit")
             .await
             .is_ok()
     {
-        return match db.execute_unprepared("COMMIT").await {
-            Ok(_) => (Ok(()), Logged::Failed(e)),
-            Err(commit) => (Err(commit), Logged::NotYet),
-        };
+        if let Err(commit) = db.execute_unprepared("COMMIT").await {
+            return (Err(commit), Logged::NotYet, false);
+        }
+        // Perhaps only the next step's entry failed: this step's entry still ends true.
+        if let (Some(a), Some(_)) = (&audit, next.and_then(|n| n.entry.as_ref())) {
+            let end = record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok");
+            let end = record::unflushed_sql(&end, Some(record::AUDIT_WAIT));
+            if db.execute_unprepared(&end).await.is_err() {
+                let _ = db.execute_unprepared("ROLLBACK").await;
+            }
+        }
+        return (Ok(()), Logged::Failed(e), false);
     }
     let _ = db.execute_unprepared("ROLLBACK").await;
-    (Err(e), Logged::NotYet)
+    (Err(e), Logged::NotYet, false)
 }

@@ -632,9 +632,15 @@ where
     C: ConnectionTrait,
     S: sea_orm::sea_query::QueryStatementWriter + sea_orm::StatementBuilder,
 {
-    if db.get_database_backend() != DbBackend::Postgres {
-        db.execute(stmt).await?;
-        return Ok(());
+    match db.get_database_backend() {
+        DbBackend::Postgres => {}
+        DbBackend::MySql if wait.is_some() => {
+            return mysql_bounded(db, async { db.execute(stmt).await.map(|_| ()) }).await
+        }
+        _ => {
+            db.execute(stmt).await?;
+            return Ok(());
+        }
     }
     let sql = stmt.to_string(sea_orm::sea_query::PostgresQueryBuilder);
     match db.execute_unprepared(&unflushed_sql(&sql, wait)).await {
@@ -644,6 +650,42 @@ where
             let _ = db.execute_unprepared("ROLLBACK").await;
             Err(e)
         }
+    }
+}
+
+/// MySQL/MariaDB: how long a write of the audit log waits for a lock on its table, in
+/// seconds ([`AUDIT_WAIT`] on PostgreSQL). The servers' own limits are 50 s for a row and a
+/// day (`lock_wait_timeout`) for the table.
+const MYSQL_AUDIT_WAIT_SECS: u32 = 1;
+
+/// MySQL/MariaDB: runs `work` with the session's lock waits bounded to
+/// [`MYSQL_AUDIT_WAIT_SECS`], and then puts back what they were (a step outside a
+/// transaction sets its own). For the audit log, which must never hold a migration up
+/// behind a lock on its table.
+pub(crate) async fn mysql_bounded<C, T>(
+    db: &C,
+    work: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr>
+where
+    C: ConnectionTrait,
+{
+    db.execute_unprepared(&format!(
+        "SET @dbtool_lw = @@SESSION.lock_wait_timeout, \
+         @dbtool_ilw = @@SESSION.innodb_lock_wait_timeout, \
+         SESSION lock_wait_timeout = {w}, SESSION innodb_lock_wait_timeout = {w}",
+        w = MYSQL_AUDIT_WAIT_SECS
+    ))
+    .await?;
+    let r = work.await;
+    let restored = db
+        .execute_unprepared(
+            "SET SESSION lock_wait_timeout = @dbtool_lw, \
+             SESSION innodb_lock_wait_timeout = @dbtool_ilw",
+        )
+        .await;
+    match (r, restored) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
     }
 }
 
@@ -702,6 +744,18 @@ pub async fn audit_finish<C: ConnectionTrait>(
 pub fn audit_finish_sql_pg(run: &str, seq: i64, started_at: i64, outcome: &str) -> String {
     audit_update(run, seq, started_at, outcome, None)
         .to_string(sea_orm::sea_query::PostgresQueryBuilder)
+}
+
+/// PostgreSQL: removes an entry written for a step that then never started (see
+/// `pg_step::abandon`), as text in a transaction of its own that does not wait for its WAL
+/// flush or a lock.
+pub(crate) fn audit_delete_sql_pg(run: &str, seq: i64) -> String {
+    let delete = Query::delete()
+        .from_table(Alias::new(AUDIT_TABLE))
+        .and_where(Expr::col(Alias::new("run_id")).eq(run))
+        .and_where(Expr::col(Alias::new("seq")).eq(seq))
+        .to_string(sea_orm::sea_query::PostgresQueryBuilder);
+    unflushed_sql(&delete, Some(AUDIT_WAIT))
 }
 
 /// Entries still `running` when the migration lock is free belong to a run that was killed:

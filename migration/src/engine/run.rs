@@ -17,7 +17,8 @@ use super::error::{Blocker, Error, LockTimeoutFailure, StepFailure};
 use super::lock::{self, Holder, LockError, LockKey};
 use super::offline;
 use super::pg_step::{
-    in_transaction_pg, pg_begin, pg_commit, pg_fast_path, pg_mark, AuditEnd, Logged, PgTxn,
+    abandon, in_transaction_pg, pg_begin, pg_commit, pg_fast_path, pg_mark, AuditEnd, Logged, Next,
+    PgTxn,
 };
 use super::plan::{Direction, Plan, StampPlan};
 use super::recognise::{self, AppChoice, Chosen};
@@ -63,7 +64,30 @@ pub struct Options {
     pub allow_data_loss: bool,
     /// Who runs, for the audit log (`dbtool 0.1.0`, or the application's name).
     pub client: String,
+    /// PostgreSQL: the answer to [`SESSION_SQL`] on the connection given to [`Engine::new`],
+    /// from a caller that asked it already (the CLI does, right after connecting), so that
+    /// the run does not ask again. Used only when the engine works on that connection
+    /// itself (a pool of one); on a connection of its own it asks.
+    pub session: Option<SessionFacts>,
 }
+
+/// What a PostgreSQL session says about itself: the columns of [`SESSION_SQL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// `pg_is_in_recovery()`: a hot standby.
+    pub in_recovery: bool,
+    /// `transaction_read_only` is on (`default_transaction_read_only`).
+    pub read_only: bool,
+    pub pid: i64,
+    /// `current_schema()` (None: nothing on the `search_path` exists).
+    pub schema: Option<String>,
+    pub user: Option<String>,
+}
+
+/// The one query that asks a PostgreSQL session for its [`SessionFacts`].
+pub const SESSION_SQL: &str = "SELECT pg_is_in_recovery(), \
+    current_setting('transaction_read_only') = 'on', pg_backend_pid()::int8, \
+    current_schema()::text, current_user::text";
 
 impl Default for Options {
     fn default() -> Options {
@@ -80,6 +104,7 @@ impl Default for Options {
             atomic: false,
             out_of_order: false,
             allow_data_loss: false,
+            session: None,
             client: concat!("migration ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -292,8 +317,11 @@ struct Session {
 impl Engine {
     /// An engine on `db`: on its own single connection (see `conn`), with `search_path` set
     /// to `opts.schema` on PostgreSQL. Reads nothing yet.
-    pub async fn new(db: &DatabaseConnection, opts: Options) -> Result<Engine, Error> {
-        let db = conn::dedicated(db).await?;
+    pub async fn new(db: &DatabaseConnection, mut opts: Options) -> Result<Engine, Error> {
+        let (db, reused) = conn::dedicated(db).await?;
+        if !reused {
+            opts.session = None;
+        }
         let backend = db.get_database_backend();
         if let (DbBackend::Postgres, Some(s), true) = (backend, &opts.schema, opts.set_search_path)
         {
@@ -325,29 +353,37 @@ impl Engine {
         };
         match self.backend {
             DbBackend::Postgres => {
-                let row = query(
-                    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on', \
-                     pg_backend_pid()::int8, current_schema()::text, current_user::text",
-                )
-                .await?
-                .ok_or_else(|| DbErr::Custom("the server returned no session row".into()))?;
-                let read_only = if row.try_get_by_index::<bool>(0)? {
+                let facts = match &self.opts.session {
+                    Some(f) => f.clone(),
+                    None => {
+                        let row = query(SESSION_SQL).await?.ok_or_else(|| {
+                            DbErr::Custom("the server returned no session row".into())
+                        })?;
+                        SessionFacts {
+                            in_recovery: row.try_get_by_index(0)?,
+                            read_only: row.try_get_by_index(1)?,
+                            pid: row.try_get_by_index(2)?,
+                            schema: row.try_get_by_index(3)?,
+                            user: row.try_get_by_index(4)?,
+                        }
+                    }
+                };
+                let read_only = if facts.in_recovery {
                     Some("the server is a read-only standby (in recovery); point at the primary")
-                } else if row.try_get_by_index::<bool>(1)? {
+                } else if facts.read_only {
                     Some("the session is read-only (default_transaction_read_only is on)")
                 } else {
                     None
                 };
-                let current: Option<String> = row.try_get_by_index(3)?;
                 Ok(Session {
                     key: LockKey::Postgres {
                         schema: match &self.opts.schema {
                             Some(s) => s.clone(),
-                            None => current.unwrap_or_default(),
+                            None => facts.schema.unwrap_or_default(),
                         },
                     },
-                    pid: row.try_get_by_index(2)?,
-                    user: row.try_get_by_index(4)?,
+                    pid: Some(facts.pid),
+                    user: facts.user,
                     read_only,
                 })
             }
@@ -623,12 +659,23 @@ impl Engine {
             audit: &mut audit,
             report,
             created: Vec::new(),
+            next: None,
+            ahead: None,
         };
         match run.body(cmd, state).await {
             Ok(()) => {
                 run.read_back().await;
                 Ok(run.report)
             }
+            // A refusal after a half-done step was finished: that step did change the
+            // database. (Errors with a report carry it there.)
+            Err(e) if e.report().is_none() => match run.report.resumed.take() {
+                Some(done) => Err(Error::AfterResume {
+                    done,
+                    error: Box::new(e),
+                }),
+                None => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
@@ -653,13 +700,17 @@ impl Engine {
             if audit == AuditTable::Missing {
                 record::ensure_audit(&capture).await?;
             }
-            let sql = offline::captured_sql(capture).join(";\n");
+            // Committed without waiting for its WAL flush: the first step's commit flushes
+            // it, and until then nothing relies on these tables being durable.
+            let sql = record::unflushed_sql(&offline::captured_sql(capture).join(";\n"), None);
             if self.db.execute_unprepared(&sql).await.is_ok() {
                 return Ok(match audit {
                     AuditTable::Missing => AuditTable::Created,
                     other => other,
                 });
             }
+            // A failed statement leaves its block open and aborted.
+            let _ = self.db.execute_unprepared("ROLLBACK").await;
         }
         if needed {
             record::ensure_tables(&self.db, record::now_secs()).await?;
@@ -1224,8 +1275,11 @@ impl Audit {
                 AuditTable::Exists => {}
             }
             record::audit_sweep(db).await
-        }
-        .await;
+        };
+        let ready = match db.get_database_backend() {
+            DbBackend::MySql => record::mysql_bounded(db, ready).await,
+            _ => ready.await,
+        };
         let on = match ready {
             Ok(_) => true,
             Err(e) => {
@@ -1359,6 +1413,17 @@ struct Run<'e, 'h> {
     report: Report,
     /// The tables this run's steps created so far: they hold nothing worth estimating.
     created: Vec<&'static str>,
+    /// The step of the plan after the one running (see [`Run::steps`]).
+    next: Option<&'static StepInfo>,
+    /// That step, begun by the commit of the one before (PostgreSQL, see [`Next`]).
+    ahead: Option<Ahead<'e>>,
+}
+
+/// A step's transaction opened by the previous step's commit, with its audit entry.
+struct Ahead<'e> {
+    step: &'static str,
+    txn: PgTxn<'e>,
+    handle: Option<AuditHandle>,
 }
 
 impl Run<'_, '_> {
@@ -1790,11 +1855,15 @@ impl Run<'_, '_> {
 
     /// The plan, one step (and one transaction) at a time.
     async fn steps(&mut self, plan: &Plan, operation: &str) -> Result<(), Error> {
-        for step in &plan.steps {
+        for (i, step) in plan.steps.iter().enumerate() {
             if self.hooks.should_stop() {
+                self.abandon_ahead().await;
                 return self.interrupted().await;
             }
-            let done = self.step(step, plan.direction, operation).await?;
+            self.next = plan.steps.get(i + 1).copied();
+            let done = self.step(step, plan.direction, operation).await;
+            self.next = None;
+            let done = done?;
             self.hooks.event(&Event::StepFinished { done: &done });
             self.report.done.push(done);
         }
@@ -1803,6 +1872,14 @@ impl Run<'_, '_> {
             return self.interrupted().await;
         }
         Ok(())
+    }
+
+    /// Rolls back a step begun ahead that will not run (see [`Ahead`]).
+    async fn abandon_ahead(&mut self) {
+        if let Some(a) = self.ahead.take() {
+            let run = self.audit.run.clone();
+            abandon(a.txn, a.handle.map(|h| (run.as_str(), h.seq))).await;
+        }
     }
 
     async fn interrupted(&mut self) -> Result<(), Error> {
@@ -1819,6 +1896,9 @@ impl Run<'_, '_> {
         operation: &str,
     ) -> Result<StepDone, Error> {
         let result = self.try_step(step, direction, operation).await;
+        if result.is_err() {
+            self.abandon_ahead().await;
+        }
         self.audit_warning();
         match result {
             Ok(done) => Ok(done),
@@ -1901,7 +1981,19 @@ impl Run<'_, '_> {
         // session timeouts go in one round trip.
         let mut marked = false;
         let mut limits = SessionLimits::of(engine);
-        let mut handle = if fast {
+        // Begun by the previous step's commit, with its audit entry (see `Next`).
+        let ahead = match self.ahead.take() {
+            Some(a) if fast && a.step == info.name => Some(a),
+            Some(a) => {
+                abandon(a.txn, a.handle.map(|h| (self.audit.run.as_str(), h.seq))).await;
+                None
+            }
+            None => None,
+        };
+        let mut handle = if let Some(a) = ahead {
+            begun = Some(a.txn);
+            a.handle
+        } else if fast {
             let prepared = self.audit.start_sql(operation, self.app, info, direction);
             let (handle, entry) = match prepared {
                 Some((h, sql)) => (Some(h), Some(sql)),
@@ -1956,6 +2048,31 @@ impl Run<'_, '_> {
                 return Err(failed(error));
             }
         }
+        // The next step of the plan begins with this one's commit when both run in a
+        // transaction on PostgreSQL's fast path; its audit entry is made ready here, after
+        // this step's own.
+        let next = match self.next {
+            Some(n) if fast => {
+                let also = self
+                    .objects
+                    .iter()
+                    .find(|o| o.info().name == n.name)
+                    .is_some_and(|o| in_transaction_on(o.as_ref(), backend));
+                match also {
+                    true => {
+                        let entry = self.audit.start_sql(operation, self.app, n, direction);
+                        let (h, sql) = match entry {
+                            Some((h, sql)) => (Some(h), Some(sql)),
+                            None => (None, None),
+                        };
+                        Some((n, h, Next::new(engine, sql)))
+                    }
+                    false => None,
+                }
+            }
+            _ => None,
+        };
+        let mut begun_next = None;
         self.hooks.event(&Event::StepStarted {
             step: info,
             direction,
@@ -1977,8 +2094,19 @@ impl Run<'_, '_> {
                     started: h.started,
                 });
                 let (r, logged) = if fast {
-                    in_transaction_pg(engine, obj, direction, &checksum, hooks, begun.take(), end)
-                        .await
+                    let (r, logged, then) = in_transaction_pg(
+                        engine,
+                        obj,
+                        direction,
+                        &checksum,
+                        hooks,
+                        begun.take(),
+                        end,
+                        next.as_ref().map(|(_, _, n)| n),
+                    )
+                    .await;
+                    begun_next = then;
+                    (r, logged)
                 } else {
                     let r =
                         outside_transaction(engine, obj, direction, &checksum, hooks, end, &limits)
@@ -2046,6 +2174,13 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
+        if let (Some(txn), Some((n, h, _))) = (begun_next, next) {
+            self.ahead = Some(Ahead {
+                step: n.name,
+                txn,
+                handle: h,
+            });
+        }
         if direction == Direction::Up {
             self.created.extend(info.creates_tables);
         }
@@ -2310,7 +2445,7 @@ async fn outside_transaction(
         // same message do), so a failure rolls them back too: then they are sent again.
         let txn = PgTxn { db, open: true };
         let prefix = format!("{}; BEGIN; ", limits.reset.join("; "));
-        let (r, logged) = pg_commit(&txn, info, direction, checksum, audit, &prefix).await;
+        let (r, logged, _) = pg_commit(&txn, info, direction, checksum, audit, &prefix, None).await;
         let mut txn = txn;
         txn.open = false;
         if r.is_err() {
