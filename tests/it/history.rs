@@ -191,6 +191,17 @@ async fn log_lists_every_operation_with_its_outcome(db: TestDb) {
             .contains("no_such_table_fixture"),
         "{failure}"
     );
+    // The server's own code: MySQL's error number says more than its SQLSTATE.
+    let code = match db.backend {
+        Backend::Postgres => "(SQLSTATE 42P01)",
+        Backend::MySql => "(MySQL error 1146, SQLSTATE 42S02)",
+        Backend::Sqlite => "(SQLite error 1)",
+    };
+    assert!(
+        failure["error"].as_str().unwrap().ends_with(code),
+        "{:?}: {failure}",
+        db.backend
+    );
     // Who and what ran it.
     let first = &doc["entries"][0];
     assert!(

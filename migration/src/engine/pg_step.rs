@@ -1,9 +1,10 @@
 //! PostgreSQL's steps in as few round trips as psql running the `--sql` script: a step's
 //! transaction is opened with a plain `BEGIN` in the same message as the audit entry's start
 //! and the timeouts, and ended with its tracking and state rows, the audit entry's end and
-//! `COMMIT` in one more. SeaORM's transactions send `BEGIN` and `COMMIT` on their own, so
-//! they cannot share a round trip; this module keeps what they guarantee (nothing left open
-//! on a connection someone else may use, failures told apart).
+//! `COMMIT` in one more, which also begins the next step (its audit entry and `BEGIN`).
+//! SeaORM's transactions send `BEGIN` and `COMMIT` on their own, so they cannot share a
+//! round trip; this module keeps what they guarantee (nothing left open on a connection
+//! someone else may use, failures told apart).
 
 use super::offline;
 use super::plan::Direction;
@@ -182,7 +183,7 @@ pub(super) enum Logged {
 /// follows this step's `COMMIT` in the same message: one round trip between two steps.
 pub(super) struct Next {
     /// The next step's audit entry (None: the log is off).
-    pub(super) entry: Option<String>,
+    entry: Option<String>,
     /// [`begin_sql`] of the engine.
     begin: String,
 }

@@ -1164,10 +1164,16 @@ pub fn db_text(e: &DbErr) -> String {
             let sqlite = d
                 .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
                 .is_some();
-            return match d.code() {
-                Some(code) if sqlite => format!("{} (SQLite error {code})", d.message()),
-                Some(code) => format!("{} (SQLSTATE {code})", d.message()),
-                None => d.message().to_owned(),
+            // MySQL's SQLSTATE is often only HY000: its error number tells what happened.
+            let number = mysql_number(e);
+            return match (d.code(), number) {
+                (Some(code), _) if sqlite => format!("{} (SQLite error {code})", d.message()),
+                (Some(code), Some(n)) => {
+                    format!("{} (MySQL error {n}, SQLSTATE {code})", d.message())
+                }
+                (Some(code), None) => format!("{} (SQLSTATE {code})", d.message()),
+                (None, Some(n)) => format!("{} (MySQL error {n})", d.message()),
+                (None, None) => d.message().to_owned(),
             };
         }
     }
