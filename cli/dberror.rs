@@ -42,6 +42,22 @@ pub fn set_location(loc: &DbLocation) {
     *l = Some((loc.display.clone(), loc.sqlite_file.clone()));
 }
 
+/// `dbtool` with the flags a hint must repeat (see `Ctx::hint`), for hints made where no
+/// context is at hand.
+static HINT_BASE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Remembers how hints start (`Ctx::from_args` calls it).
+pub fn set_hint_base(base: &str) {
+    let mut b = HINT_BASE.lock().unwrap_or_else(|p| p.into_inner());
+    *b = Some(base.trim_end().to_owned());
+}
+
+/// `dbtool ... ARGS`, as `Ctx::hint` would print it.
+pub fn command(args: &str) -> String {
+    let b = HINT_BASE.lock().unwrap_or_else(|p| p.into_inner());
+    format!("{} {args}", b.as_deref().unwrap_or("dbtool"))
+}
+
 fn sqlite_file() -> Option<PathBuf> {
     let l = LOCATION.lock().unwrap_or_else(|p| p.into_inner());
     l.as_ref().and_then(|(_, f)| f.clone())
@@ -267,14 +283,20 @@ fn describe_pg(pg: &sqlx::postgres::PgDatabaseError, doing: Option<&str>) -> Des
         ),
         "53300" | "57P03" => (Exit::Connection, None),
         "3D000" | "28P01" | "28000" => (Exit::Connection, None),
-        "3F000" => (Exit::Connection, Some("the schema does not exist: check --schema".into())),
+        "3F000" => (
+            Exit::Connection,
+            Some("the schema does not exist: check --schema, or the search_path of the user or database".into()),
+        ),
         c if c.starts_with("08") => (Exit::Connection, None),
         "42703" if pg.message().contains("seaql_migrations") => {
             (Exit::Failure, Some(TRACKING_SHAPE.to_owned()))
         }
         "42P01" => (
             Exit::Failure,
-            Some("a table dbtool expects is missing; `dbtool check` compares the schema with the migrations".into()),
+            Some(format!(
+                "a table dbtool expects is missing; `{}` compares the schema with the migrations",
+                command("check")
+            )),
         ),
         _ => (Exit::Failure, pg.hint().map(clean)),
     };

@@ -71,7 +71,7 @@ impl Ctx {
                 c.schema.source
             ));
         }
-        Ok(Ctx {
+        let ctx = Ctx {
             out,
             app: c.app.value,
             settings: ConnectSettings {
@@ -95,7 +95,9 @@ impl Ctx {
             progress: args::ProgressMode::Auto,
             invocation: None,
             session: Default::default(),
-        })
+        };
+        crate::dberror::set_hint_base(&ctx.hint(""));
+        Ok(ctx)
     }
 
     /// The app named by a flag, the environment or a file; None when the default applies

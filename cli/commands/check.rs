@@ -108,9 +108,15 @@ async fn check(ctx: &Ctx, db: &DatabaseConnection) -> Result<CheckView> {
         return Err(coded(exit, "interrupted; nothing was left behind"));
     }
 
+    // The engine's advice names the bare command; here it repeats this run's flags.
+    let upgrade = format!("`{}`", ctx.hint("upgrade"));
     let (extra, mut differences): (Vec<Difference>, Vec<Difference>) =
         schema::diff(&expected, &actual)
             .into_iter()
+            .map(|mut d| {
+                d.actual = d.actual.replace("`dbtool upgrade`", &upgrade);
+                d
+            })
             .partition(|d| d.kind == DiffKind::Extra);
     // The catalog only shows a user the tables it may use: a table that looks absent may be
     // one the user cannot read, which is no drift but a missing privilege.

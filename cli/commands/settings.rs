@@ -268,8 +268,9 @@ fn refused(r: Refusal, prefix: &str) -> anyhow::Error {
         } => coded(
             Exit::Pending,
             format!(
-                "{prefix}the value for setting '{key}' is {bytes} bytes, more than settings.value holds in this database ({capacity} bytes, MySQL/MariaDB TEXT); apply {} with `dbtool upgrade` to widen it; nothing was changed",
-                migration::avatar::m20261201_000001_widen_settings_value::INFO.name
+                "{prefix}the value for setting '{key}' is {bytes} bytes, more than settings.value holds in this database ({capacity} bytes, MySQL/MariaDB TEXT); apply {} with `{}` to widen it; nothing was changed",
+                migration::avatar::m20261201_000001_widen_settings_value::INFO.name,
+                crate::dberror::command("upgrade")
             ),
         ),
     }

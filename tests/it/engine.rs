@@ -1409,3 +1409,25 @@ async fn an_out_of_order_target_is_named_as_such() {
     .ok();
     assert_eq!(recorded(&db).await, steps);
 }
+
+/// A table the migrations made is gone: the error's advice to compare the schema repeats
+/// the flags of the command (it said `dbtool check`, which checked ./dbtool.db with the
+/// default app; found by a hostile run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_missing_table_hint_repeats_the_flags() {
+    let db = TestDb::new(Backend::Postgres, "missinghint");
+    let nc = |args: &[&str]| {
+        let mut all = vec!["--app", "neurachar"];
+        all.extend_from_slice(args);
+        db.run(&all)
+    };
+    nc(&["-q", "upgrade"]).ok();
+    db.exec("DROP TABLE messages").await;
+    let r = nc(&["downgrade", "base", "--yes"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    let line = r.error_line();
+    assert!(
+        line.contains("`dbtool --app neurachar check` compares the schema"),
+        "{line}"
+    );
+}

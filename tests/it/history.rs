@@ -30,6 +30,7 @@ on_all_backends!(
     stamp_over_a_half_made_migration,
     finishing_a_half_done_step_is_said_by_every_command,
     kill_sample,
+    log_times_each_step_on_its_own,
 );
 
 /// `dbtool --json log` as a document.
@@ -527,6 +528,33 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1]);
     db.run(&["upgrade"]).ok();
     assert_eq!(crate::migrate::recorded(&db).await, vec![A1, A2, A3]);
+}
+
+/// Each entry starts when its step starts: on PostgreSQL the next step's entry is written
+/// by the previous step's commit, and it counted that step's time too (found by a hostile
+/// run).
+async fn log_times_each_step_on_its_own(db: TestDb) {
+    let r = Run::from(
+        db.cmd()
+            .args(["--app", "fixture", "upgrade"])
+            .env("DBTOOL_FIXTURE_SLEEP_MS", "800")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    let doc = log_doc(&db, &[]);
+    let took = |m: &str| {
+        doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["migration"] == m)
+            .and_then(|e| e["duration_ms"].as_i64())
+            .unwrap_or_else(|| panic!("no duration for {m}: {doc}"))
+    };
+    assert!(took(F2) >= 800, "{:?}: {doc}", db.backend);
+    assert!(took(F3) < 800, "{:?}: {doc}", db.backend);
 }
 
 /// Puts an in-progress marker on `version` as an interrupted run leaves it.

@@ -202,6 +202,30 @@ async fn a_name_taken_by_something_else_refuses_the_step(db: TestDb) {
     db.run(&nc(&["upgrade"])).ok();
     assert_all_present(&db).await;
     db.run(&nc(&["check"])).ok();
+
+    // Finishing the step where an earlier run left it half-done (one index built): the
+    // refusal keeps the marker, since what that run built is still there (the marker was
+    // cleared and `status` said pending; found by a hostile run).
+    db.run(&nc(&["downgrade", "-1", "--yes"])).ok();
+    db.exec(&format!(
+        "INSERT INTO dbtool_state (version, in_progress, in_progress_since, updated_at) \
+         VALUES ('{STEP}', 'up', 1, 1)"
+    ))
+    .await;
+    db.exec("CREATE INDEX ix_messages_chat_id_created_at ON messages (chat_id, created_at)")
+        .await;
+    db.exec("CREATE INDEX ix_chats_user_id ON chats (created_at)")
+        .await;
+    db.run(&nc(&["upgrade"])).expect_code(5);
+    db.run(&nc(&["status", "--check"])).expect_code(13);
+    db.exec(match db.backend {
+        Backend::MySql => "DROP INDEX ix_chats_user_id ON chats",
+        _ => "DROP INDEX ix_chats_user_id",
+    })
+    .await;
+    db.run(&nc(&["upgrade"])).ok();
+    assert_all_present(&db).await;
+    db.run(&nc(&["status", "--check"])).ok();
 }
 
 /// One user, character and chat, and two messages of that chat with the same `created_at`.

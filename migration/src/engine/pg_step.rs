@@ -102,14 +102,20 @@ pub(super) async fn pg_begin<'a>(
 /// A next step's transaction that was begun with this step's commit (see [`pg_commit`]) but
 /// will not run (the run stops or fails between steps): rolled back, and its audit entry,
 /// written for a step that never started, removed.
-pub(super) async fn abandon(txn: PgTxn<'_>, entry: Option<(&str, i64)>) {
+/// Err: the entry could not be removed (an append-only audit table).
+pub(super) async fn abandon(txn: PgTxn<'_>, entry: Option<(&str, i64)>) -> Result<(), DbErr> {
     let db = txn.db;
     txn.rollback().await;
     if let Some((run, seq)) = entry {
-        let _ = db
+        if let Err(e) = db
             .execute_unprepared(&record::audit_delete_sql_pg(run, seq))
-            .await;
+            .await
+        {
+            let _ = db.execute_unprepared("ROLLBACK").await;
+            return Err(e);
+        }
     }
+    Ok(())
 }
 
 /// Before a step that runs outside a transaction (`CONCURRENTLY`), in one round trip: the
@@ -182,18 +188,31 @@ pub(super) enum Logged {
 /// committed before the next step starts, as [`pg_begin`] would have it), and its `BEGIN`
 /// follows this step's `COMMIT` in the same message: one round trip between two steps.
 pub(super) struct Next {
-    /// The next step's audit entry (None: the log is off).
-    entry: Option<String>,
+    /// The next step's audit entry (None: the log is off). Its start is the commit's time,
+    /// when the next step begins, not the time it was made ready.
+    entry: Option<record::AuditEntry>,
     /// [`begin_sql`] of the engine.
     begin: String,
 }
 
 impl Next {
-    pub(super) fn new(engine: &Engine, entry: Option<String>) -> Next {
+    pub(super) fn new(engine: &Engine, entry: Option<record::AuditEntry>) -> Next {
         Next {
             entry,
             begin: begin_sql(engine),
         }
+    }
+
+    /// The entry's text, started now.
+    fn entry_sql(&mut self) -> Option<String> {
+        let e = self.entry.as_mut()?;
+        e.started_at = record::now_ms();
+        Some(record::audit_start_sql_pg(e))
+    }
+
+    /// `(seq, started_at)` of the entry as last rendered.
+    pub(super) fn written(&self) -> Option<(i64, i64)> {
+        self.entry.as_ref().map(|e| (e.seq, e.started_at))
     }
 }
 
@@ -211,7 +230,7 @@ pub(super) async fn in_transaction_pg<'a>(
     hooks: &mut dyn Hooks,
     begun: Option<PgTxn<'a>>,
     audit: Option<AuditEnd<'_>>,
-    next: Option<&Next>,
+    next: Option<&mut Next>,
 ) -> (StepResult, Logged, Option<PgTxn<'a>>) {
     let info = obj.info();
     let txn = match begun {
@@ -258,7 +277,7 @@ pub(super) async fn pg_commit(
     checksum: &str,
     audit: Option<AuditEnd<'_>>,
     prefix: &str,
-    next: Option<&Next>,
+    mut next: Option<&mut Next>,
 ) -> (Result<(), DbErr>, Logged, bool) {
     let db = txn.db;
     let capture = offline::capture_conn(DbBackend::Postgres);
@@ -274,7 +293,8 @@ pub(super) async fn pg_commit(
     if let Some(a) = &audit {
         logs.push(record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok"));
     }
-    if let Some(entry) = next.and_then(|n| n.entry.as_ref()) {
+    let next_entry = next.as_deref_mut().and_then(Next::entry_sql);
+    if let Some(entry) = &next_entry {
         logs.push(entry.clone());
     }
     let logged = !logs.is_empty();
@@ -290,7 +310,7 @@ pub(super) async fn pg_commit(
         sql.push_str("; RELEASE SAVEPOINT dbtool_audit");
     }
     sql.push_str("; COMMIT");
-    if let Some(n) = next {
+    if let Some(n) = &next {
         sql.push_str("; ");
         sql.push_str(&n.begin);
     }
@@ -309,7 +329,7 @@ pub(super) async fn pg_commit(
             return (Err(commit), Logged::NotYet, false);
         }
         // Perhaps only the next step's entry failed: this step's entry still ends true.
-        if let (Some(a), Some(_)) = (&audit, next.and_then(|n| n.entry.as_ref())) {
+        if let (Some(a), Some(_)) = (&audit, &next_entry) {
             let end = record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok");
             let end = record::unflushed_sql(&end, Some(record::AUDIT_WAIT));
             if db.execute_unprepared(&end).await.is_err() {

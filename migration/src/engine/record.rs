@@ -76,7 +76,7 @@ pub(crate) fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

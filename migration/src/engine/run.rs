@@ -1184,6 +1184,7 @@ pub fn db_text(e: &DbErr) -> String {
         "Query Error: ",
         "Connection Error: ",
         "Custom Error: ",
+        "Migration Error: ",
         "error returned from database: ",
     ] {
         rest = rest.strip_prefix(prefix).unwrap_or(rest);
@@ -1327,6 +1328,18 @@ impl Audit {
                 None
             }
         }
+    }
+
+    /// The entry [`Audit::start`] would write, for the caller to write later (see
+    /// [`Next`]): its start is set again when it is written.
+    fn prepare(
+        &mut self,
+        operation: &str,
+        app: App,
+        step: &StepInfo,
+        direction: Direction,
+    ) -> Option<AuditEntry> {
+        self.next(operation, app, Some(step), Some(direction))
     }
 
     /// PostgreSQL: the entry [`Audit::start`] would write, as text for the caller to send
@@ -1884,7 +1897,14 @@ impl Run<'_, '_> {
     async fn abandon_ahead(&mut self) {
         if let Some(a) = self.ahead.take() {
             let run = self.audit.run.clone();
-            abandon(a.txn, a.handle.map(|h| (run.as_str(), h.seq))).await;
+            if let Err(e) = abandon(a.txn, a.handle.map(|h| (run.as_str(), h.seq))).await {
+                self.warn(format!(
+                    "the audit log {} keeps an entry for {} although it never started (removing it failed: {}); `log` shows it as interrupted",
+                    record::AUDIT_TABLE,
+                    a.step,
+                    db_text(&e)
+                ));
+            }
         }
     }
 
@@ -1901,6 +1921,9 @@ impl Run<'_, '_> {
         direction: Direction,
         operation: &str,
     ) -> Result<StepDone, Error> {
+        if self.ahead.as_ref().is_some_and(|a| a.step != step.name) {
+            self.abandon_ahead().await;
+        }
         let result = self.try_step(step, direction, operation).await;
         if result.is_err() {
             self.abandon_ahead().await;
@@ -1988,13 +2011,10 @@ impl Run<'_, '_> {
         let mut marked = false;
         let mut limits = SessionLimits::of(engine);
         // Begun by the previous step's commit, with its audit entry (see `Next`).
-        let ahead = match self.ahead.take() {
-            Some(a) if fast && a.step == info.name => Some(a),
-            Some(a) => {
-                abandon(a.txn, a.handle.map(|h| (self.audit.run.as_str(), h.seq))).await;
-                None
-            }
-            None => None,
+        // Only a transactional step on the fast path is begun ahead (see `step`).
+        let ahead = match fast {
+            true => self.ahead.take(),
+            false => None,
         };
         let mut handle = if let Some(a) = ahead {
             begun = Some(a.txn);
@@ -2057,7 +2077,7 @@ impl Run<'_, '_> {
         // The next step of the plan begins with this one's commit when both run in a
         // transaction on PostgreSQL's fast path; its audit entry is made ready here, after
         // this step's own.
-        let next = match self.next {
+        let mut next = match self.next {
             Some(n) if fast => {
                 let also = self
                     .objects
@@ -2066,12 +2086,8 @@ impl Run<'_, '_> {
                     .is_some_and(|o| in_transaction_on(o.as_ref(), backend));
                 match also {
                     true => {
-                        let entry = self.audit.start_sql(operation, self.app, n, direction);
-                        let (h, sql) = match entry {
-                            Some((h, sql)) => (Some(h), Some(sql)),
-                            None => (None, None),
-                        };
-                        Some((n, h, Next::new(engine, sql)))
+                        let entry = self.audit.prepare(operation, self.app, n, direction);
+                        Some((n, Next::new(engine, entry)))
                     }
                     false => None,
                 }
@@ -2108,7 +2124,7 @@ impl Run<'_, '_> {
                         hooks,
                         begun.take(),
                         end,
-                        next.as_ref().map(|(_, _, n)| n),
+                        next.as_mut().map(|(_, n)| n),
                     )
                     .await;
                     begun_next = then;
@@ -2164,7 +2180,9 @@ impl Run<'_, '_> {
                     // A migration that refuses before it changes anything says so with
                     // `DbErr::Migration` (the widening's `down` over long values): then the
                     // marker would lie, so it goes.
-                    let refused = matches!(error, DbErr::Migration(_));
+                    // Not when finishing a step an earlier run left half-done: what that
+                    // run changed is still there, and the marker says so.
+                    let refused = matches!(error, DbErr::Migration(_)) && operation != "resume";
                     if refused && !transactional {
                         if let Ok(state) = read_state(&engine.db).await {
                             if let Some(row) = state.state_rows.get(info.name) {
@@ -2180,11 +2198,13 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
-        if let (Some(txn), Some((n, h, _))) = (begun_next, next) {
+        if let (Some(txn), Some((n, next))) = (begun_next, next) {
             self.ahead = Some(Ahead {
                 step: n.name,
                 txn,
-                handle: h,
+                handle: next
+                    .written()
+                    .map(|(seq, started)| AuditHandle { seq, started }),
             });
         }
         if direction == Direction::Up {

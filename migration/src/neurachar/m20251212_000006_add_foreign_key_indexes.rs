@@ -125,6 +125,8 @@ struct Found {
     plain: bool,
     /// False for a PostgreSQL index left INVALID by a failed concurrent build.
     valid: bool,
+    /// The server's own text of it (`pg_get_indexdef`, SQLite's `sql`), where there is one.
+    definition: Option<String>,
 }
 
 impl Found {
@@ -138,18 +140,20 @@ impl Found {
     /// The refusal when the name is taken by something else: `IF NOT EXISTS` would skip
     /// the index and record the step as done without it.
     fn refusal(&self) -> DbErr {
-        let what = match self.kind.as_str() {
-            "index" => format!(
+        let what = match (self.kind.as_str(), &self.definition) {
+            // What makes it special is best said by the server's own text.
+            ("index", Some(def)) if !self.plain => format!("an index ({def})"),
+            ("index", _) => format!(
                 "an index on {}({}){}",
                 self.table,
                 self.columns.replace(',', ", "),
                 if self.plain {
                     ""
                 } else {
-                    " that is unique, partial, on expressions or not a B-tree"
+                    " that is unique, partial, on expressions, with included columns or not a B-tree"
                 }
             ),
-            other => format!("a {other}"),
+            (other, _) => format!("a {other}"),
         };
         DbErr::Migration(format!(
             "{} already exists and is not this migration's index: it is {what}; nothing was \
@@ -173,12 +177,14 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
             let sql = format!(
                 "SELECT c.relname::text AS name, c.relkind::text AS kind, \
                  COALESCE(t.relname::text, '') AS tab, \
-                 COALESCE((SELECT string_agg(a.attname::text, ',' ORDER BY k.n) \
+                 COALESCE((SELECT string_agg(COALESCE(a.attname::text, '<expression>'), ',' ORDER BY k.n) \
                    FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
-                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum), '') AS cols, \
+                   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                   WHERE k.n <= i.indnkeyatts), '') AS cols, \
                  COALESCE(NOT i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
-                   AND am.amname = 'btree', false) AS plain, \
-                 COALESCE(i.indisvalid, true) AS valid \
+                   AND i.indnatts = i.indnkeyatts AND am.amname = 'btree', false) AS plain, \
+                 COALESCE(i.indisvalid, true) AS valid, \
+                 CASE WHEN c.relkind = 'i' THEN pg_catalog.pg_get_indexdef(c.oid) END AS def \
                  FROM pg_catalog.pg_class c \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid \
@@ -212,6 +218,7 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                     columns: r.try_get("", "cols")?,
                     plain: r.try_get("", "plain")?,
                     valid: r.try_get("", "valid")?,
+                    definition: r.try_get("", "def")?,
                 });
             }
         }
@@ -245,6 +252,7 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                     columns,
                     plain,
                     valid: true,
+                    definition: None,
                 });
             }
         }
@@ -268,10 +276,11 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
                         "SELECT m.type AS kind, m.tbl_name AS tab, \
-                         COALESCE((SELECT group_concat(name, ',') FROM \
+                         COALESCE((SELECT group_concat(COALESCE(name, '<expression>'), ',') FROM \
                            (SELECT name FROM pragma_index_info(m.name) ORDER BY seqno)), '') AS cols, \
                          COALESCE((SELECT NOT \"unique\" AND NOT partial \
-                           FROM pragma_index_list(m.tbl_name) WHERE name = m.name), 0) AS plain \
+                           FROM pragma_index_list(m.tbl_name) WHERE name = m.name), 0) AS plain, \
+                         m.sql AS def \
                          FROM sqlite_master m WHERE m.name = ?",
                         [ix.name.into()],
                     ))
@@ -284,6 +293,7 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                     columns: row.try_get("", "cols")?,
                     plain: row.try_get("", "plain")?,
                     valid: true,
+                    definition: row.try_get("", "def")?,
                 });
             }
         }
