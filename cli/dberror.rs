@@ -46,7 +46,7 @@ pub fn set_location(loc: &DbLocation) {
 /// context is at hand.
 static HINT_BASE: Mutex<Option<String>> = Mutex::new(None);
 
-/// Remembers how hints start (`Ctx::from_args` calls it).
+/// Remembers how hints start (`run` calls it for the command line).
 pub fn set_hint_base(base: &str) {
     let mut b = HINT_BASE.lock().unwrap_or_else(|p| p.into_inner());
     *b = Some(base.trim_end().to_owned());

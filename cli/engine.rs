@@ -59,6 +59,8 @@ impl Ctx {
         let flag = crate::config::Source::Flag;
         let mut s = String::from("dbtool");
         if let (true, Some(file)) = (c.file_from_flag, &c.file) {
+            // Absolute, so that the hint works from any directory.
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
             s.push_str(&format!(
                 " --config {}",
                 shell_word(&file.to_string_lossy())

@@ -71,7 +71,7 @@ impl Ctx {
                 c.schema.source
             ));
         }
-        let ctx = Ctx {
+        Ok(Ctx {
             out,
             app: c.app.value,
             settings: ConnectSettings {
@@ -95,9 +95,7 @@ impl Ctx {
             progress: args::ProgressMode::Auto,
             invocation: None,
             session: Default::default(),
-        };
-        crate::dberror::set_hint_base(&ctx.hint(""));
-        Ok(ctx)
+        })
     }
 
     /// The app named by a flag, the environment or a file; None when the default applies
@@ -294,6 +292,8 @@ pub fn run(cli: args::Cli, out: Output) -> Result<Exit> {
         _ => config::Config::resolve(&cli.global, &cli.given)?,
     };
     let mut ctx = Ctx::from_args(config, out)?;
+    // Once, for this command line (a fleet's targets have contexts of their own).
+    crate::dberror::set_hint_base(&ctx.hint(""));
     ctx.progress = cli.global.progress;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

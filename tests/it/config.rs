@@ -1112,3 +1112,39 @@ async fn dbname_parameter_is_the_database_and_check_leaves_it_alone() {
     assert!(r.ok().stdout.contains("no drift"), "{}", r.stdout);
     assert_eq!(crate::common::badinput::snapshot(&db).await, before);
 }
+
+/// A hint repeats a relative `--config` as an absolute path, so that it works from any
+/// directory (it repeated `cfg/x.toml` as typed; found by a hostile run).
+#[test]
+fn a_relative_config_file_is_named_absolutely_in_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("cfg")).unwrap();
+    let db = d.join("x.db");
+    write(
+        d,
+        "cfg/x.toml",
+        &format!("database_url = \"sqlite://{}\"\n", db.display()),
+    );
+    let r = run_in(d, &[], &["--config", "cfg/x.toml", "status"]);
+    let hint = r
+        .ok()
+        .stderr
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no hint: {}", r.stderr));
+    let file = d.join("cfg/x.toml");
+    assert_eq!(
+        hint,
+        format!("dbtool --config {} upgrade", file.display()),
+        "{}",
+        r.stderr
+    );
+    // As printed, from elsewhere: it creates the database the file names.
+    let away = tempfile::tempdir().unwrap();
+    let args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    run_in(away.path(), &[], &args).ok();
+    assert!(db.exists(), "{hint}");
+    assert!(!away.path().join("dbtool.db").exists());
+}

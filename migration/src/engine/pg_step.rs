@@ -102,17 +102,22 @@ pub(super) async fn pg_begin<'a>(
 /// A next step's transaction that was begun with this step's commit (see [`pg_commit`]) but
 /// will not run (the run stops or fails between steps): rolled back, and its audit entry,
 /// written for a step that never started, removed.
-/// Err: the entry could not be removed (an append-only audit table).
+/// Err: the entry could not be removed (an append-only audit table: refused, or a trigger
+/// that skips the row).
 pub(super) async fn abandon(txn: PgTxn<'_>, entry: Option<(&str, i64)>) -> Result<(), DbErr> {
     let db = txn.db;
     txn.rollback().await;
     if let Some((run, seq)) = entry {
-        if let Err(e) = db
+        match db
             .execute_unprepared(&record::audit_delete_sql_pg(run, seq))
             .await
         {
-            let _ = db.execute_unprepared("ROLLBACK").await;
-            return Err(e);
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => return Err(DbErr::Custom("no row was deleted".into())),
+            Err(e) => {
+                let _ = db.execute_unprepared("ROLLBACK").await;
+                return Err(e);
+            }
         }
     }
     Ok(())

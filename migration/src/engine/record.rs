@@ -748,7 +748,8 @@ pub fn audit_finish_sql_pg(run: &str, seq: i64, started_at: i64, outcome: &str) 
 
 /// PostgreSQL: removes an entry written for a step that then never started (see
 /// `pg_step::abandon`), as text in a transaction of its own that does not wait for its WAL
-/// flush or a lock.
+/// flush or long for a lock. Its count of affected rows is the DELETE's (the others count
+/// none).
 pub(crate) fn audit_delete_sql_pg(run: &str, seq: i64) -> String {
     let delete = Query::delete()
         .from_table(Alias::new(AUDIT_TABLE))

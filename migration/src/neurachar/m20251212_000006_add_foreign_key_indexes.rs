@@ -150,7 +150,7 @@ impl Found {
                 if self.plain {
                     ""
                 } else {
-                    " that is unique, partial, on expressions, with included columns or not a B-tree"
+                    " that is unique, partial, descending, with another collation, on expressions, with included columns or not a B-tree"
                 }
             ),
             (other, _) => format!("a {other}"),
@@ -182,7 +182,9 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                    LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
                    WHERE k.n <= i.indnkeyatts), '') AS cols, \
                  COALESCE(NOT i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
-                   AND i.indnatts = i.indnkeyatts AND am.amname = 'btree', false) AS plain, \
+                   AND i.indnatts = i.indnkeyatts AND am.amname = 'btree' \
+                   AND NOT EXISTS (SELECT 1 FROM unnest(i.indoption::int2[]) AS o(v) WHERE o.v <> 0), \
+                   false) AS plain, \
                  COALESCE(i.indisvalid, true) AS valid, \
                  CASE WHEN c.relkind = 'i' THEN pg_catalog.pg_get_indexdef(c.oid) END AS def \
                  FROM pg_catalog.pg_class c \
@@ -232,7 +234,8 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
                         "SELECT CAST(GROUP_CONCAT(column_name ORDER BY seq_in_index SEPARATOR ',') AS CHAR) AS cols, \
-                         CAST(MIN(non_unique) = 1 AND MAX(index_type) = 'BTREE' AND MAX(sub_part) IS NULL AS SIGNED) AS plain \
+                         CAST(MIN(non_unique) = 1 AND MAX(index_type) = 'BTREE' AND MAX(sub_part) IS NULL \
+                           AND SUM(COALESCE(collation, '') <> 'A') = 0 AS SIGNED) AS plain \
                          FROM information_schema.statistics \
                          WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
                         [ix.table.into(), ix.name.into()],
@@ -258,11 +261,13 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
         }
         _ => {
             for ix in INDEXES {
-                // One namespace for every table, index and view of the file.
+                // One namespace, without regard to case, for the tables, indexes and views of
+                // the file (triggers have their own).
                 let taken = conn
                     .query_one_raw(Statement::from_sql_and_values(
                         backend,
-                        "SELECT COUNT(*) > 0 AS has_index FROM sqlite_master WHERE name = ?",
+                        "SELECT COUNT(*) > 0 AS has_index FROM sqlite_master \
+                         WHERE name = ? COLLATE NOCASE AND type <> 'trigger'",
                         [ix.name.into()],
                     ))
                     .await?
@@ -279,9 +284,11 @@ async fn existing(manager: &SchemaManager<'_>) -> Result<Vec<Found>, DbErr> {
                          COALESCE((SELECT group_concat(COALESCE(name, '<expression>'), ',') FROM \
                            (SELECT name FROM pragma_index_info(m.name) ORDER BY seqno)), '') AS cols, \
                          COALESCE((SELECT NOT \"unique\" AND NOT partial \
-                           FROM pragma_index_list(m.tbl_name) WHERE name = m.name), 0) AS plain, \
+                           FROM pragma_index_list(m.tbl_name) WHERE name = m.name), 0) \
+                         AND NOT EXISTS (SELECT 1 FROM pragma_index_xinfo(m.name) \
+                           WHERE \"key\" = 1 AND (\"desc\" <> 0 OR coll <> 'BINARY')) AS plain, \
                          m.sql AS def \
-                         FROM sqlite_master m WHERE m.name = ?",
+                         FROM sqlite_master m WHERE m.name = ? COLLATE NOCASE AND m.type <> 'trigger'",
                         [ix.name.into()],
                     ))
                     .await?
