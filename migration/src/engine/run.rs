@@ -1438,10 +1438,12 @@ struct Run<'e, 'h> {
     ahead: Option<Ahead<'e>>,
 }
 
-/// A step's transaction opened by the previous step's commit, with its audit entry.
+/// A step begun by the previous step's commit, with its audit entry: its transaction
+/// opened, or (outside a transaction) its marker and session timeouts set.
 struct Ahead<'e> {
     step: &'static str,
-    txn: PgTxn<'e>,
+    txn: Option<PgTxn<'e>>,
+    marked: bool,
     handle: Option<AuditHandle>,
 }
 
@@ -1897,7 +1899,10 @@ impl Run<'_, '_> {
     async fn abandon_ahead(&mut self) {
         if let Some(a) = self.ahead.take() {
             let run = self.audit.run.clone();
-            if let Err(e) = abandon(a.txn, a.handle.map(|h| (run.as_str(), h.seq))).await {
+            let reset = SessionLimits::of(self.engine).reset;
+            let marked = a.marked.then_some(a.step);
+            let entry = a.handle.map(|h| (run.as_str(), h.seq));
+            if let Err(e) = abandon(self.db(), a.txn, marked, &reset, entry).await {
                 self.warn(format!(
                     "the audit log {} keeps an entry for {} although it never started (removing it failed: {}); `log` shows it as interrupted",
                     record::AUDIT_TABLE,
@@ -2011,13 +2016,17 @@ impl Run<'_, '_> {
         let mut marked = false;
         let mut limits = SessionLimits::of(engine);
         // Begun by the previous step's commit, with its audit entry (see `Next`).
-        // Only a transactional step on the fast path is begun ahead (see `step`).
-        let ahead = match fast {
+        // Only a step on the fast path is begun ahead (see `step`).
+        let ahead = match pg_fast_path(engine) {
             true => self.ahead.take(),
             false => None,
         };
         let mut handle = if let Some(a) = ahead {
-            begun = Some(a.txn);
+            begun = a.txn;
+            if a.marked {
+                marked = true;
+                limits.preset = true;
+            }
             a.handle
         } else if fast {
             let prepared = self.audit.start_sql(operation, self.app, info, direction);
@@ -2079,22 +2088,24 @@ impl Run<'_, '_> {
         // this step's own.
         let mut next = match self.next {
             Some(n) if fast => {
-                let also = self
+                let in_txn = self
                     .objects
                     .iter()
                     .find(|o| o.info().name == n.name)
-                    .is_some_and(|o| in_transaction_on(o.as_ref(), backend));
-                match also {
-                    true => {
-                        let entry = self.audit.prepare(operation, self.app, n, direction);
-                        Some((n, Next::new(engine, entry)))
+                    .map(|o| in_transaction_on(o.as_ref(), backend));
+                let mut entry = || self.audit.prepare(operation, self.app, n, direction);
+                match in_txn {
+                    Some(true) => Some((n, Next::begin(engine, entry()))),
+                    Some(false) => {
+                        let set = SessionLimits::of(engine).set;
+                        Some((n, Next::marked(entry(), n, direction, &set)))
                     }
-                    false => None,
+                    None => None,
                 }
             }
             _ => None,
         };
-        let mut begun_next = None;
+        let mut begun_next = false;
         self.hooks.event(&Event::StepStarted {
             step: info,
             direction,
@@ -2198,10 +2209,16 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
-        if let (Some(txn), Some((n, next))) = (begun_next, next) {
+        if let (true, Some((n, next))) = (begun_next, next) {
+            // Built only when begun: an open `PgTxn` closes the pool when dropped.
+            let txn = next.opens_txn().then(|| PgTxn {
+                db: &engine.db,
+                open: true,
+            });
             self.ahead = Some(Ahead {
                 step: n.name,
                 txn,
+                marked: !next.opens_txn(),
                 handle: next
                     .written()
                     .map(|(seq, started)| AuditHandle { seq, started }),
