@@ -102,28 +102,11 @@ pub(super) async fn pg_begin<'a>(
 /// A next step's transaction that was begun with this step's commit (see [`pg_commit`]) but
 /// will not run (the run stops or fails between steps): rolled back, and its audit entry,
 /// written for a step that never started, removed.
-/// A next step outside a transaction has no transaction to roll back: its marker is
-/// cleared and its session timeouts are put back (`reset`) instead.
-///
 /// Err: the entry could not be removed (an append-only audit table: refused, or a trigger
 /// that skips the row).
-pub(super) async fn abandon(
-    db: &DatabaseConnection,
-    txn: Option<PgTxn<'_>>,
-    marked: Option<&str>,
-    reset: &[String],
-    entry: Option<(&str, i64)>,
-) -> Result<(), DbErr> {
-    if let Some(txn) = txn {
-        txn.rollback().await;
-    }
-    if let Some(version) = marked {
-        let mut sql = reset.to_vec();
-        sql.push(record::unflushed_sql(&record::unmark_sql_pg(version), None));
-        if db.execute_unprepared(&sql.join("; ")).await.is_err() {
-            let _ = db.execute_unprepared("ROLLBACK").await;
-        }
-    }
+pub(super) async fn abandon(txn: PgTxn<'_>, entry: Option<(&str, i64)>) -> Result<(), DbErr> {
+    let db = txn.db;
+    txn.rollback().await;
     if let Some((run, seq)) = entry {
         match db
             .execute_unprepared(&record::audit_delete_sql_pg(run, seq))
@@ -209,41 +192,19 @@ pub(super) enum Logged {
 /// transaction too. Its audit entry's start is written in this step's transaction (so it is
 /// committed before the next step starts, as [`pg_begin`] would have it), and its `BEGIN`
 /// follows this step's `COMMIT` in the same message: one round trip between two steps.
-///
-/// A next step that runs outside a transaction (`CONCURRENTLY`) gets its in-progress marker
-/// in this step's transaction as well, and its session timeouts after the `COMMIT` instead of
-/// a `BEGIN`: what [`pg_mark`] would send.
 pub(super) struct Next {
     /// The next step's audit entry (None: the log is off). Its start is the commit's time,
     /// when the next step begins, not the time it was made ready.
     entry: Option<record::AuditEntry>,
-    /// The next step's marker (outside a transaction only).
-    mark: Option<String>,
-    /// What follows the `COMMIT`: [`begin_sql`], or the session timeouts.
-    then: String,
+    /// [`begin_sql`] of the engine.
+    begin: String,
 }
 
 impl Next {
-    /// A next step in a transaction of its own.
-    pub(super) fn begin(engine: &Engine, entry: Option<record::AuditEntry>) -> Next {
+    pub(super) fn new(engine: &Engine, entry: Option<record::AuditEntry>) -> Next {
         Next {
             entry,
-            mark: None,
-            then: begin_sql(engine),
-        }
-    }
-
-    /// A next step outside a transaction: marked, with its session timeouts `set`.
-    pub(super) fn marked(
-        entry: Option<record::AuditEntry>,
-        info: &StepInfo,
-        direction: Direction,
-        set: &[String],
-    ) -> Next {
-        Next {
-            entry,
-            mark: Some(record::mark_sql_pg(info, direction)),
-            then: set.join("; "),
+            begin: begin_sql(engine),
         }
     }
 
@@ -252,11 +213,6 @@ impl Next {
         let e = self.entry.as_mut()?;
         e.started_at = record::now_ms();
         Some(record::audit_start_sql_pg(e))
-    }
-
-    /// Whether the next step was begun in a transaction (else: marked).
-    pub(super) fn opens_txn(&self) -> bool {
-        self.mark.is_none()
     }
 
     /// `(seq, started_at)` of the entry as last rendered.
@@ -269,7 +225,7 @@ impl Next {
 /// script: the transaction was opened together with the audit entry ([`pg_begin`]) or by
 /// the previous step's commit; the step's statements; then one message with the tracking and
 /// state rows, the audit entry's end under a savepoint (a failure there never costs the
-/// step), `COMMIT`, and the beginning of the `next` step (true: it was begun).
+/// step), `COMMIT`, and the `next` step's `BEGIN`, whose open transaction is returned.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn in_transaction_pg<'a>(
     engine: &'a Engine,
@@ -280,13 +236,13 @@ pub(super) async fn in_transaction_pg<'a>(
     begun: Option<PgTxn<'a>>,
     audit: Option<AuditEnd<'_>>,
     next: Option<&mut Next>,
-) -> (StepResult, Logged, bool) {
+) -> (StepResult, Logged, Option<PgTxn<'a>>) {
     let info = obj.info();
     let txn = match begun {
         Some(t) => t,
         None => match pg_begin(engine, None).await {
             Ok(t) => t,
-            Err(e) => return (Err((e, Vec::new())), Logged::NotYet, false),
+            Err(e) => return (Err((e, Vec::new())), Logged::NotYet, None),
         },
     };
     let work = async {
@@ -299,12 +255,17 @@ pub(super) async fn in_transaction_pg<'a>(
     let (r, blockers) = super::watch::while_running(engine, info, direction, hooks, work).await;
     if let Err(e) = r {
         txn.rollback().await;
-        return (Err((e, blockers)), Logged::NotYet, false);
+        return (Err((e, blockers)), Logged::NotYet, None);
     }
     let (r, logged, next_begun) = pg_commit(&txn, info, direction, checksum, audit, "", next).await;
     let mut txn = txn;
     txn.open = false;
-    (r.map_err(|e| (e, blockers)), logged, next_begun)
+    // Built only when begun: an open `PgTxn` closes the pool when dropped.
+    let next = next_begun.then(|| PgTxn {
+        db: engine.connection(),
+        open: true,
+    });
+    (r.map_err(|e| (e, blockers)), logged, next)
 }
 
 /// The end of a step's transaction in one message (see [`in_transaction_pg`]). On failure,
@@ -341,11 +302,6 @@ pub(super) async fn pg_commit(
     if let Some(entry) = &next_entry {
         logs.push(entry.clone());
     }
-    // Under the savepoint too: its failure must not cost this step, which then commits
-    // without beginning the next (that step marks itself, where its own failure shows).
-    if let Some(mark) = next.as_ref().and_then(|n| n.mark.clone()) {
-        logs.push(mark);
-    }
     let logged = !logs.is_empty();
     if logged {
         // The step's deferred constraints are checked here, before the savepoint, so that a
@@ -359,9 +315,9 @@ pub(super) async fn pg_commit(
         sql.push_str("; RELEASE SAVEPOINT dbtool_audit");
     }
     sql.push_str("; COMMIT");
-    if let Some(n) = next.as_ref().filter(|n| !n.then.is_empty()) {
+    if let Some(n) = &next {
         sql.push_str("; ");
-        sql.push_str(&n.then);
+        sql.push_str(&n.begin);
     }
     let e = match db.execute_unprepared(&sql).await {
         Ok(_) if audit.is_some() => return (Ok(()), Logged::WithTheStep, next.is_some()),
@@ -377,16 +333,13 @@ pub(super) async fn pg_commit(
         if let Err(commit) = db.execute_unprepared("COMMIT").await {
             return (Err(commit), Logged::NotYet, false);
         }
-        // Perhaps only the next step's part failed (its entry or marker): this step's entry
-        // is ended on its own, and if that works the log goes on; the next step then writes
-        // its own entry and marker, where their failures show.
-        if let (Some(a), true) = (&audit, next.is_some()) {
+        // Perhaps only the next step's entry failed: this step's entry still ends true.
+        if let (Some(a), Some(_)) = (&audit, &next_entry) {
             let end = record::audit_finish_sql_pg(a.run, a.seq, a.started, "ok");
             let end = record::unflushed_sql(&end, Some(record::AUDIT_WAIT));
-            if db.execute_unprepared(&end).await.is_ok() {
-                return (Ok(()), Logged::WithTheStep, false);
+            if db.execute_unprepared(&end).await.is_err() {
+                let _ = db.execute_unprepared("ROLLBACK").await;
             }
-            let _ = db.execute_unprepared("ROLLBACK").await;
         }
         return (Ok(()), Logged::Failed(e), false);
     }

@@ -255,25 +255,6 @@ pub fn mark_sql_pg(step: &StepInfo, direction: Direction) -> String {
     mark_insert(step, direction).to_string(sea_orm::sea_query::PostgresQueryBuilder)
 }
 
-/// PostgreSQL: takes back a marker written for a step that then never started: the
-/// marker goes, and so does a row that held nothing else (as [`clear_marker`] does).
-pub(crate) fn unmark_sql_pg(version: &str) -> String {
-    let clear = Query::update()
-        .table(Alias::new(STATE_TABLE))
-        .values([
-            (Alias::new("in_progress"), Value::String(None).into()),
-            (Alias::new("in_progress_since"), Value::BigInt(None).into()),
-        ])
-        .and_where(Expr::col(Alias::new("version")).eq(version))
-        .to_string(sea_orm::sea_query::PostgresQueryBuilder);
-    let empty = Query::delete()
-        .from_table(Alias::new(STATE_TABLE))
-        .and_where(Expr::col(Alias::new("version")).eq(version))
-        .and_where(Expr::col(Alias::new("checksum")).is_null())
-        .to_string(sea_orm::sea_query::PostgresQueryBuilder);
-    format!("{clear}; {empty}")
-}
-
 fn mark_insert(step: &StepInfo, direction: Direction) -> sea_orm::sea_query::InsertStatement {
     let now = now_secs();
     let cols = ["version", "in_progress", "in_progress_since", "updated_at"];

@@ -1438,12 +1438,10 @@ struct Run<'e, 'h> {
     ahead: Option<Ahead<'e>>,
 }
 
-/// A step begun by the previous step's commit, with its audit entry: its transaction
-/// opened, or (outside a transaction) its marker and session timeouts set.
+/// A step's transaction opened by the previous step's commit, with its audit entry.
 struct Ahead<'e> {
     step: &'static str,
-    txn: Option<PgTxn<'e>>,
-    marked: bool,
+    txn: PgTxn<'e>,
     handle: Option<AuditHandle>,
 }
 
@@ -1899,10 +1897,7 @@ impl Run<'_, '_> {
     async fn abandon_ahead(&mut self) {
         if let Some(a) = self.ahead.take() {
             let run = self.audit.run.clone();
-            let reset = SessionLimits::of(self.engine).reset;
-            let marked = a.marked.then_some(a.step);
-            let entry = a.handle.map(|h| (run.as_str(), h.seq));
-            if let Err(e) = abandon(self.db(), a.txn, marked, &reset, entry).await {
+            if let Err(e) = abandon(a.txn, a.handle.map(|h| (run.as_str(), h.seq))).await {
                 self.warn(format!(
                     "the audit log {} keeps an entry for {} although it never started (removing it failed: {}); `log` shows it as interrupted",
                     record::AUDIT_TABLE,
@@ -2016,17 +2011,13 @@ impl Run<'_, '_> {
         let mut marked = false;
         let mut limits = SessionLimits::of(engine);
         // Begun by the previous step's commit, with its audit entry (see `Next`).
-        // Only a step on the fast path is begun ahead (see `step`).
-        let ahead = match pg_fast_path(engine) {
+        // Only a transactional step on the fast path is begun ahead (see `step`).
+        let ahead = match fast {
             true => self.ahead.take(),
             false => None,
         };
         let mut handle = if let Some(a) = ahead {
-            begun = a.txn;
-            if a.marked {
-                marked = true;
-                limits.preset = true;
-            }
+            begun = Some(a.txn);
             a.handle
         } else if fast {
             let prepared = self.audit.start_sql(operation, self.app, info, direction);
@@ -2088,24 +2079,22 @@ impl Run<'_, '_> {
         // this step's own.
         let mut next = match self.next {
             Some(n) if fast => {
-                let in_txn = self
+                let also = self
                     .objects
                     .iter()
                     .find(|o| o.info().name == n.name)
-                    .map(|o| in_transaction_on(o.as_ref(), backend));
-                let mut entry = || self.audit.prepare(operation, self.app, n, direction);
-                match in_txn {
-                    Some(true) => Some((n, Next::begin(engine, entry()))),
-                    Some(false) => {
-                        let set = SessionLimits::of(engine).set;
-                        Some((n, Next::marked(entry(), n, direction, &set)))
+                    .is_some_and(|o| in_transaction_on(o.as_ref(), backend));
+                match also {
+                    true => {
+                        let entry = self.audit.prepare(operation, self.app, n, direction);
+                        Some((n, Next::new(engine, entry)))
                     }
-                    None => None,
+                    false => None,
                 }
             }
             _ => None,
         };
-        let mut begun_next = false;
+        let mut begun_next = None;
         self.hooks.event(&Event::StepStarted {
             step: info,
             direction,
@@ -2209,16 +2198,10 @@ impl Run<'_, '_> {
             }
         }
         self.audit.finish(&engine.db, handle, "ok", None).await;
-        if let (true, Some((n, next))) = (begun_next, next) {
-            // Built only when begun: an open `PgTxn` closes the pool when dropped.
-            let txn = next.opens_txn().then(|| PgTxn {
-                db: &engine.db,
-                open: true,
-            });
+        if let (Some(txn), Some((n, next))) = (begun_next, next) {
             self.ahead = Some(Ahead {
                 step: n.name,
                 txn,
-                marked: !next.opens_txn(),
                 handle: next
                     .written()
                     .map(|(seq, started)| AuditHandle { seq, started }),
