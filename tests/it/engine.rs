@@ -1431,3 +1431,69 @@ async fn postgres_a_missing_table_hint_repeats_the_flags() {
         "{line}"
     );
 }
+
+/// PostgreSQL: a stop between the last table step and the index step leaves nothing of the
+/// index step behind: no marker (nothing reads as half-done), no entry for a step that
+/// never started, and the session's timeouts as they were. (Its marker, entry and timeouts
+/// once rode on the previous step's commit; a second signal during that commit then left
+/// the step marked though it never started, found by a hostile run: they are sent by the
+/// step itself again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stop_before_the_index_step_leaves_nothing_of_it() {
+    let db = TestDb::new(Backend::Postgres, "stopbeforeindex");
+    let app = App::Neurachar;
+    let steps = names(app);
+    // Shared with the engine, as the CLI's connection is.
+    let mut opt = ConnectOptions::new(db.url.clone());
+    opt.sqlx_logging(false)
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .map_sqlx_postgres_pool_opts(|p| p.replace_lost_connections(false));
+    let conn = Database::connect(opt).await.expect("connect");
+    let engine = Engine::new(&conn, Options::for_app(app)).await.unwrap();
+    let mut hooks = StopAfter {
+        after: 5,
+        started: 0,
+    };
+    match engine
+        .run(&Command::Upgrade(Target::Head), &mut hooks)
+        .await
+    {
+        Err(Error::Interrupted(report)) => assert_eq!(report.done.len(), 5),
+        other => panic!("a stop between steps ends the run as interrupted: {other:?}"),
+    }
+    assert_eq!(recorded(&db).await, steps[..5]);
+    let index_step = &steps[5];
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM dbtool_state WHERE version = '{index_step}'"
+        ))
+        .await,
+        0,
+        "no marker, no row"
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM dbtool_audit WHERE version = '{index_step}'"
+        ))
+        .await,
+        0,
+        "no entry for a step that never started"
+    );
+    let timeout = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT current_setting('lock_timeout')".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap();
+    assert_eq!(timeout, "0", "the session's lock_timeout is back");
+    db.run(&["--app", "neurachar", "status", "--check"])
+        .expect_code(3);
+    db.run(&["--app", "neurachar", "upgrade"]).ok();
+    db.run(&["--app", "neurachar", "check"]).ok();
+}
