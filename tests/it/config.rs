@@ -1127,13 +1127,7 @@ fn a_relative_config_file_is_named_absolutely_in_hints() {
         &format!("database_url = \"sqlite://{}\"\n", db.display()),
     );
     let r = run_in(d, &[], &["--config", "cfg/x.toml", "status"]);
-    let hint = r
-        .ok()
-        .stderr
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no hint: {}", r.stderr));
+    let hint = r.ok().hint();
     let file = d.join("cfg/x.toml");
     assert_eq!(
         hint,

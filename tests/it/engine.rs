@@ -493,6 +493,20 @@ async fn postgres_a_lost_session_is_not_replaced_mid_run() {
     db.run(&["--app", "fixture", "check"]).ok();
 }
 
+/// `dbtool --app neurachar ARGS`.
+fn neurachar(db: &TestDb, args: &[&str]) -> Run {
+    let mut all = vec!["--app", "neurachar"];
+    all.extend_from_slice(args);
+    db.run(&all)
+}
+
+/// NeuraChar up and back to base: the record's tables and an audit log exist, no table of
+/// the app does.
+fn audit_table_made(db: &TestDb) {
+    neurachar(db, &["-q", "upgrade"]).ok();
+    neurachar(db, &["-q", "downgrade", "base", "--yes"]).ok();
+}
+
 /// `upgrade` of NeuraChar while another session holds `lock` on the audit table: the run
 /// gives up on its log after a moment, warns, and migrates.
 async fn upgrade_past_a_locked_audit_table(db: &TestDb, lock: &str) {
@@ -516,13 +530,8 @@ async fn upgrade_past_a_locked_audit_table(db: &TestDb, lock: &str) {
 async fn postgres_the_audit_table_never_holds_a_migration_up() {
     use sea_orm::TransactionTrait as _;
     let db = TestDb::new(Backend::Postgres, "auditblock");
-    let nc = |args: &[&str]| {
-        let mut all = vec!["--app", "neurachar"];
-        all.extend_from_slice(args);
-        db.run(&all)
-    };
-    nc(&["-q", "upgrade"]).ok();
-    nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    let nc = |args: &[&str]| neurachar(&db, args);
+    audit_table_made(&db);
     // A lock on the audit table held by someone else, in both strengths: the run gives up
     // on its log after a moment, warns, and migrates.
     let other = app_pool(&db).await;
@@ -560,13 +569,8 @@ async fn postgres_the_audit_table_never_holds_a_migration_up() {
 async fn mysql_the_audit_table_never_holds_a_migration_up() {
     use sea_orm::sqlx::{Connection as _, Executor as _};
     let db = TestDb::new(Backend::MySql, "auditblock");
-    let nc = |args: &[&str]| {
-        let mut all = vec!["--app", "neurachar"];
-        all.extend_from_slice(args);
-        db.run(&all)
-    };
-    nc(&["-q", "upgrade"]).ok();
-    nc(&["-q", "downgrade", "base", "--yes"]).ok();
+    let nc = |args: &[&str]| neurachar(&db, args);
+    audit_table_made(&db);
     for lock in [
         "LOCK TABLES dbtool_audit WRITE",
         "START TRANSACTION; SELECT * FROM dbtool_audit FOR UPDATE",

@@ -463,13 +463,7 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
         )
     };
     let r = bare(&["--config", &file, "status"]);
-    let hint = r
-        .ok()
-        .stderr
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no hint: {}", r.stderr));
+    let hint = r.ok().hint();
     assert_eq!(
         hint,
         format!("dbtool --config {file} downgrade"),

@@ -85,6 +85,17 @@ fn finish(child: Child) -> Run {
     Run::from(child.wait_with_output().expect("wait"))
 }
 
+/// A fixture upgrade sent SIGINT while its slow second step runs: it stops after that step
+/// (exit 130).
+fn sigint_during_f2(db: &TestDb) -> Run {
+    let mut child = spawn_fixture(db, &["upgrade"], 1500);
+    let watched = wait_for_line(&mut child, &format!("applying {F2}"));
+    signal(&child, "-INT");
+    let r = finish_watched(child, watched);
+    r.expect_code(130);
+    r
+}
+
 /// Every fixture table exists exactly when its migration is recorded.
 async fn assert_consistent(db: &TestDb) {
     let tables = db.tables().await;
@@ -248,11 +259,7 @@ async fn sigkill_mid_migration_leaves_consistent_state(db: TestDb) {
 }
 
 async fn sigint_stops_between_migrations(db: TestDb) {
-    let mut child = spawn_fixture(&db, &["upgrade"], 1500);
-    let watched = wait_for_line(&mut child, &format!("applying {F2}"));
-    signal(&child, "-INT");
-    let r = finish_watched(child, watched);
-    r.expect_code(130);
+    let r = sigint_during_f2(&db);
     assert!(
         r.stderr.contains("stopping after the current migration"),
         "{}",
@@ -544,11 +551,7 @@ async fn postgres_a_stop_says_when_the_audit_log_keeps_an_unstarted_step() {
              FOR EACH ROW EXECUTE FUNCTION no_delete()"
         ))
         .await;
-        let mut child = spawn_fixture(&db, &["upgrade"], 1500);
-        let watched = wait_for_line(&mut child, &format!("applying {F2}"));
-        signal(&child, "-INT");
-        let r = finish_watched(child, watched);
-        r.expect_code(130);
+        let r = sigint_during_f2(&db);
         assert!(
             r.stderr.contains(&format!(
                 "keeps an entry for {F3} although it never started"

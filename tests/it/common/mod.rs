@@ -351,6 +351,16 @@ impl Run {
         errors[0]
     }
 
+    /// The first command in backticks on stderr (a hint), panicking when there is none.
+    #[track_caller]
+    pub fn hint(&self) -> String {
+        self.stderr
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no hint: {}", self.stderr))
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
