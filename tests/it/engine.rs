@@ -1501,3 +1501,31 @@ async fn postgres_a_stop_before_the_index_step_leaves_nothing_of_it() {
     db.run(&["--app", "neurachar", "upgrade"]).ok();
     db.run(&["--app", "neurachar", "check"]).ok();
 }
+
+/// PostgreSQL: a search_path none of whose schemas exists is named as such by `check`
+/// (it said "a column holds NULL where dbtool expects a value"; found by a hostile run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_search_path_of_missing_schemas_is_named() {
+    let db = TestDb::new(Backend::Postgres, "nosearchpath");
+    neurachar(&db, &["-q", "upgrade"]).ok();
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    db.exec(&format!(
+        "ALTER DATABASE \"{name}\" SET search_path = nosuch"
+    ))
+    .await;
+    let r = neurachar(&db, &["check"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    let line = r.error_line();
+    assert!(
+        line.contains("no schema of the search_path (nosuch) exists"),
+        "{line}"
+    );
+}

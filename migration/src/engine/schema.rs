@@ -224,7 +224,20 @@ pub async fn introspect(db: &DatabaseConnection) -> Result<Schema, DbErr> {
 
 async fn introspect_postgres(db: &DatabaseConnection) -> Result<Vec<Table>, DbErr> {
     use postgres::def::ColumnDefault;
-    let schema = one_string(db, "SELECT current_schema()::text").await?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_schema()::text, current_setting('search_path')".to_owned(),
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no row for the current schema".into()))?;
+    // NULL when no schema of the search_path exists: say so, not "a column holds NULL".
+    let Some(schema) = row.try_get_by_index::<Option<String>>(0)? else {
+        let path: String = row.try_get_by_index(1)?;
+        return Err(DbErr::Custom(format!(
+            "no schema of the search_path ({path}) exists; create it, or name the schema with --schema"
+        )));
+    };
     let found = postgres::discovery::SchemaDiscovery::new_no_exec(&schema)
         .discover_with(&WithoutConstraintQuery(db))
         .await
