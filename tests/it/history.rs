@@ -528,13 +528,9 @@ async fn finishing_a_half_done_step_is_said_by_every_command(db: TestDb) {
 /// by the previous step's commit, and it counted that step's time too (found by a hostile
 /// run).
 async fn log_times_each_step_on_its_own(db: TestDb) {
-    let r = Run::from(
-        db.cmd()
-            .args(["--app", "fixture", "upgrade"])
-            .env("DBTOOL_FIXTURE_SLEEP_MS", "800")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
+    let r = db.run_with(
+        &["--app", "fixture", "upgrade"],
+        &[("DBTOOL_FIXTURE_SLEEP_MS", "800")],
     );
     r.ok();
     let doc = log_doc(&db, &[]);

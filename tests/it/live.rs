@@ -189,13 +189,9 @@ async fn readers_wait_no_longer_than_the_ddl_lock_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_bounds_a_step() {
     let db = TestDb::new(Backend::Postgres, "live_stmt_timeout");
-    let r = Run::from(
-        db.cmd()
-            .args(["--app", "fixture", "--statement-timeout", "0.3", "upgrade"])
-            .env("DBTOOL_FIXTURE_SLOW_SQL_MS", "2000")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap(),
+    let r = db.run_with(
+        &["--app", "fixture", "--statement-timeout", "0.3", "upgrade"],
+        &[("DBTOOL_FIXTURE_SLOW_SQL_MS", "2000")],
     );
     let line = r.expect_code(5).error_line();
     assert!(

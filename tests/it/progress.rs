@@ -147,13 +147,9 @@ async fn strict_refuses_what_lint_calls_an_error() {
     assert!(db.tables().await.contains(&"gamma".to_string()));
 
     // --json carries the same warnings in its one document.
-    let r = Run::from(
-        db.cmd()
-            .args(["--app", "fixture", "downgrade", "-1", "--yes"])
-            .env("DBTOOL_FIXTURE_INDEX", "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap(),
+    let r = db.run_with(
+        &["--app", "fixture", "downgrade", "-1", "--yes"],
+        &[("DBTOOL_FIXTURE_INDEX", "1")],
     );
     r.ok();
     let doc = upgrade(&["--json"]).ok().json();

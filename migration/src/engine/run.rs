@@ -1351,7 +1351,7 @@ impl Audit {
         step: &StepInfo,
         direction: Direction,
     ) -> Option<(AuditHandle, String)> {
-        let e = self.next(operation, app, Some(step), Some(direction))?;
+        let e = self.prepare(operation, app, step, direction)?;
         let handle = AuditHandle {
             seq: e.seq,
             started: e.started_at,

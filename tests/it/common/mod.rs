@@ -109,9 +109,17 @@ impl TestDb {
 
     /// Runs `dbtool ARGS` against this database with no standard input.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// [`TestDb::run`] with extra environment variables (the fixture app's switches).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd();
+        for (k, v) in env {
+            c.env(k, v);
+        }
         Run::from(
-            self.cmd()
-                .args(args)
+            c.args(args)
                 .stdin(Stdio::null())
                 .output()
                 .expect("run dbtool"),
