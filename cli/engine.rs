@@ -355,6 +355,12 @@ impl Ctx {
                 )
             }
             Error::ReviewRefused { reason } => (Exit::LintFindings, reason),
+            Error::TemporarySchema { schema } => (
+                Exit::Connection,
+                format!(
+                    "refusing to migrate into {schema}, the session's temporary schema (the search_path starts with pg_temp): nothing would outlive the connection; nothing was changed; name the schema with --schema, or fix the search_path"
+                ),
+            ),
             Error::ReadOnly { reason } => (
                 Exit::ReadOnly,
                 format!("{reason}; nothing was changed"),

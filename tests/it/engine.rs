@@ -1529,3 +1529,22 @@ async fn postgres_a_search_path_of_missing_schemas_is_named() {
         "{line}"
     );
 }
+
+/// PostgreSQL: a search_path that starts with pg_temp would migrate into the session's
+/// temporary schema, gone with the connection; the run refuses instead of reporting the
+/// migrations applied (found by a hostile run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_temporary_schema_is_refused() {
+    let db = TestDb::new(Backend::Postgres, "pgtempschema");
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-c%20search_path%3Dpg_temp", db.url);
+    let r = db.run(&["--database-url", &url, "--app", "avatar", "upgrade"]);
+    r.expect_code(6);
+    assert!(
+        r.error_line().contains("the session's temporary schema"),
+        "{}",
+        r.stderr
+    );
+    let doc = db.run(&["--app", "avatar", "--json", "status"]).ok().json();
+    assert_eq!(doc["pending"], 3, "{doc}");
+}

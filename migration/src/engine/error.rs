@@ -165,6 +165,10 @@ pub enum Error {
         steps: Vec<&'static StepInfo>,
         missing: Vec<Missing>,
     },
+    /// PostgreSQL: the schema to migrate is the session's temporary one (a `search_path`
+    /// that starts with `pg_temp`): everything would be gone with the connection.
+    #[error("the schema to migrate is {schema}, the session's temporary schema")]
+    TemporarySchema { schema: String },
     /// `error` came after the run finished a step left half-done (`done`): the refusal's
     /// "nothing was changed" is no longer the whole truth.
     #[error("{error} (after finishing the half-done {})", done.step.name)]

@@ -562,6 +562,13 @@ impl Engine {
                 reason: reason.into(),
             });
         }
+        if let LockKey::Postgres { schema } = &key {
+            if schema.starts_with("pg_temp") {
+                return Err(Error::TemporarySchema {
+                    schema: schema.clone(),
+                });
+            }
+        }
         (self.pid, self.db_user) = (pid, user);
         let timeout = self.opts.lock_timeout;
         let held = {
